@@ -1,0 +1,18 @@
+import type { Entry } from '../types.js';
+
+/**
+ * The application's replicated state.
+ *
+ * Contract:
+ * - `apply` receives every committed entry of type `Normal` exactly once per process
+ *   lifetime, in log order. Entries with empty data are the leader's no-ops; a state
+ *   machine may ignore them.
+ * - `apply` must be deterministic: the same entries in the same order produce the same
+ *   state and results on every replica. No clocks, no randomness, no I/O whose result
+ *   changes the state.
+ * - The returned value (or promise) is handed to the proposer of the entry on this node.
+ *   A throw is not a result: it stops the node, because replicas would otherwise diverge.
+ */
+export interface StateMachine<TResult = unknown> {
+  apply(entry: Entry): TResult | Promise<TResult>;
+}

@@ -1,0 +1,18 @@
+export type {
+  InitialState,
+  LogReader,
+  LogStorage,
+  PersistBatch,
+  StateMachine,
+  Transport,
+  TransportHandler,
+} from './contracts/index.js';
+export { type CoreConfig, type CoreOptions, coreConfigIssues, defaultCoreOptions } from './core/config.js';
+export type { RaftEvent, RaftEventType } from './core/events.js';
+export { jointIndex, jointVote, majorityIndex, majorityVote, type VoteResult } from './core/quorum.js';
+export { type ProposeResult, RaftCore } from './core/raft.js';
+export { type RandomInt, seededRandom } from './core/random.js';
+export type { CoreStatus, ProgressStatus, ReadState, Ready } from './core/ready.js';
+export * from './errors.js';
+export { emptyConfState, MemoryStorage } from './memory/memory-storage.js';
+export * from './types.js';

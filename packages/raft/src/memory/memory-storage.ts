@@ -1,0 +1,146 @@
+import type { InitialState, LogStorage, PersistBatch } from '../contracts/storage.js';
+import { CompactedError, RaftError, RaftErrorCode, UnavailableError } from '../errors.js';
+import {
+  type ConfState,
+  type Entry,
+  emptyHardState,
+  entrySize,
+  type HardState,
+  type SnapshotMeta,
+} from '../types.js';
+
+export const emptyConfState: ConfState = Object.freeze({ voters: [], learners: [], votersOutgoing: [] });
+
+/**
+ * A `LogStorage` in memory: for tests, the simulator, and embedders whose durability
+ * comes from elsewhere. Nothing survives the process. Batches apply synchronously, so
+ * `persist` resolves at once (in order, as the contract requires).
+ */
+export class MemoryStorage implements LogStorage {
+  private hard: HardState = emptyHardState;
+  private snap: SnapshotMeta;
+  /** entries[i].index === snap.index + 1 + i */
+  private ents: Entry[] = [];
+  private closed = false;
+
+  /** A store holding only the given membership (the state of a brand-new cluster). */
+  constructor(conf: ConfState = emptyConfState) {
+    this.snap = { index: 0, term: 0, conf };
+  }
+
+  initialState(): InitialState {
+    return { hardState: this.hard, conf: this.snap.conf };
+  }
+
+  firstIndex(): number {
+    return this.snap.index + 1;
+  }
+
+  lastIndex(): number {
+    return this.snap.index + this.ents.length;
+  }
+
+  term(index: number): number {
+    if (index === this.snap.index) return this.snap.term;
+    if (index < this.snap.index) throw new CompactedError(index, this.firstIndex());
+    const e = this.ents[index - this.snap.index - 1];
+    if (!e) throw new UnavailableError(index, this.lastIndex());
+    return e.term;
+  }
+
+  entries(lo: number, hi: number, maxBytes = Number.POSITIVE_INFINITY): Entry[] {
+    if (lo < this.firstIndex()) throw new CompactedError(lo, this.firstIndex());
+    if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1, this.lastIndex());
+    const out: Entry[] = [];
+    let size = 0;
+    const base = this.snap.index + 1;
+    for (let i = lo; i < hi; i++) {
+      const e = this.ents[i - base]!;
+      size += entrySize(e);
+      if (size > maxBytes && out.length > 0) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  snapshot(): SnapshotMeta {
+    return this.snap;
+  }
+
+  /** The whole hard state, for tests and the simulator. */
+  hardState(): HardState {
+    return this.hard;
+  }
+
+  persist(batch: PersistBatch): Promise<void> {
+    try {
+      this.persistSync(batch);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Apply a batch at once (the simulator controls timing itself). */
+  persistSync(batch: PersistBatch): void {
+    this.checkOpen();
+    if (batch.snapshot) {
+      this.snap = batch.snapshot;
+      this.ents = [];
+    }
+    const ents = batch.entries;
+    if (ents.length > 0) {
+      const from = ents[0]!.index;
+      if (from < this.firstIndex()) {
+        throw new RaftError(
+          RaftErrorCode.ProtocolViolation,
+          `cannot append at ${from}: the log starts at ${this.firstIndex()}`,
+        );
+      }
+      if (from > this.lastIndex() + 1) {
+        throw new RaftError(
+          RaftErrorCode.ProtocolViolation,
+          `cannot append at ${from}: the log ends at ${this.lastIndex()} (a gap)`,
+        );
+      }
+      this.ents.length = from - this.snap.index - 1;
+      for (const e of ents) this.ents.push(e);
+    }
+    if (batch.hardState) this.hard = batch.hardState;
+  }
+
+  compact(meta: SnapshotMeta): Promise<void> {
+    this.checkOpen();
+    const index = meta.index;
+    if (index <= this.snap.index) return Promise.resolve();
+    if (index > this.lastIndex()) {
+      return Promise.reject(
+        new RaftError(
+          RaftErrorCode.InvalidArgument,
+          `cannot compact to ${index}: the log ends at ${this.lastIndex()}`,
+        ),
+      );
+    }
+    const term = this.term(index);
+    if (term !== meta.term) {
+      return Promise.reject(
+        new RaftError(
+          RaftErrorCode.InvalidArgument,
+          `cannot compact to ${index}: snapshot term ${meta.term} differs from the log's ${term}`,
+        ),
+      );
+    }
+    this.ents = this.ents.slice(index - this.snap.index);
+    this.snap = meta;
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new RaftError(RaftErrorCode.Stopped, 'the storage is closed');
+  }
+}

@@ -1,0 +1,2 @@
+export { formatMessage } from './format.js';
+export { InteractionEnv, type InteractionNode, type InteractionOptions } from './interaction.js';

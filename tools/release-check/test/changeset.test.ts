@@ -1,0 +1,38 @@
+/**
+ * `changeset version` turns a pending changeset into versions and changelogs. Run on a
+ * copy of the workspace's manifests so the real ones stay untouched.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { publicPackages, root } from './packages.js';
+
+const work = mkdtempSync(join(tmpdir(), 'quorate-changeset-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+it('changeset version bumps versions and writes changelogs', () => {
+  for (const f of ['package.json', 'pnpm-workspace.yaml']) cpSync(join(root, f), join(work, f));
+  cpSync(join(root, '.changeset', 'config.json'), join(work, '.changeset', 'config.json'), {
+    recursive: true,
+  });
+  const pkgs = publicPackages();
+  for (const p of pkgs) {
+    const dest = join(work, relative(root, p.dir));
+    mkdirSync(dest, { recursive: true });
+    cpSync(join(p.dir, 'package.json'), join(dest, 'package.json'));
+  }
+  const first = pkgs[0]!;
+  writeFileSync(
+    join(work, '.changeset', 'check-release.md'),
+    `---\n'${first.name}': minor\n---\n\nA change users would notice.\n`,
+  );
+  const bin = join(root, 'node_modules', '@changesets', 'cli', 'bin.js');
+  execFileSync('node', [bin, 'version'], { cwd: work, stdio: 'pipe' });
+  const dir = join(work, relative(root, first.dir));
+  const bumped = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  expect(bumped.version).not.toBe(first.version);
+  expect(existsSync(join(dir, 'CHANGELOG.md'))).toBe(true);
+  expect(readFileSync(join(dir, 'CHANGELOG.md'), 'utf8')).toContain('A change users would notice.');
+});

@@ -1,0 +1,90 @@
+/**
+ * Publishing works from day one: every public package packs, installs from its tarball
+ * into a project outside the workspace, and imports there — at run time and with types.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { publicPackages, root } from './packages.js';
+
+const work = mkdtempSync(join(tmpdir(), 'quorate-pack-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const run = (cmd: string, args: string[], cwd: string) =>
+  execFileSync(cmd, args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, npm_config_loglevel: 'error' },
+  });
+
+describe('packed packages install and import outside the workspace', () => {
+  const pkgs = publicPackages();
+
+  it('finds the public packages', () => {
+    expect(pkgs.map((p) => p.name)).toContain('@quorate/raft');
+    for (const p of pkgs) expect(p.name).toMatch(/^@quorate\//);
+  });
+
+  it('packs, installs and imports each one, with types', () => {
+    const tarballs = join(work, 'tarballs');
+    mkdirSync(tarballs);
+    for (const p of pkgs) run('pnpm', ['pack', '--pack-destination', tarballs], p.dir);
+    const files = readdirSync(tarballs);
+    expect(files).toHaveLength(pkgs.length);
+
+    const app = join(work, 'app');
+    mkdirSync(app);
+    const deps: Record<string, string> = {};
+    for (const p of pkgs) {
+      const f = files.find((x) => x.startsWith(`${p.name.replace('@', '').replace('/', '-')}-`));
+      expect(f, `tarball of ${p.name}`).toBeDefined();
+      deps[p.name] = `file:${join(tarballs, f!)}`;
+    }
+    writeFileSync(
+      join(app, 'package.json'),
+      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: deps }),
+    );
+    run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts'], app);
+
+    const specifiers = pkgs.flatMap((p) =>
+      p.entries.map((e) => (e === '.' ? p.name : `${p.name}/${e.slice(2)}`)),
+    );
+    // Run time: every entry point loads.
+    const script = specifiers
+      .map(
+        (s, i) =>
+          `import * as m${i} from '${s}'; if (Object.keys(m${i}).length === 0) throw new Error('${s} exports nothing');`,
+      )
+      .join('\n');
+    writeFileSync(join(app, 'check.mjs'), `${script}\nconsole.log('ok');\n`);
+    expect(run('node', ['check.mjs'], app).trim()).toBe('ok');
+
+    // Types: a TypeScript consumer resolves every entry point's declarations.
+    writeFileSync(
+      join(app, 'check.ts'),
+      specifiers
+        .map((s, i) => `import * as t${i} from '${s}';\nexport const x${i}: object = t${i};`)
+        .join('\n'),
+    );
+    writeFileSync(
+      join(app, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: [],
+        },
+        files: ['check.ts'],
+      }),
+    );
+    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    run('node', [tsc, '-p', 'tsconfig.json'], app);
+  });
+});
