@@ -58,6 +58,11 @@ export interface PersistBatch {
   readonly entries: readonly Entry[];
   /** The new hard state, or `null` when it did not change. */
   readonly hardState: HardState | null;
+  /**
+   * `false` when only the commit index moved: losing this batch in a crash is safe, so a
+   * store may skip the fsync. Absent means `true`.
+   */
+  readonly mustSync?: boolean;
 }
 
 /**

@@ -140,6 +140,12 @@ export class MemoryStorage implements LogStorage {
     return Promise.resolve();
   }
 
+  /** Open a closed store again, as a restarted process would find it (for tests). */
+  reopen(): this {
+    this.closed = false;
+    return this;
+  }
+
   private checkOpen(): void {
     if (this.closed) throw new RaftError(RaftErrorCode.Stopped, 'the storage is closed');
   }

@@ -1,0 +1,165 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  InvalidConfigError,
+  MemoryNetwork,
+  MemoryStorage,
+  NotLeaderError,
+  RaftError,
+  RaftNode,
+  type RaftNodeEvent,
+} from '../src/index.js';
+import { cluster, enc, KV, type TestCluster, waitFor } from './helpers.js';
+
+let current: TestCluster | null = null;
+afterEach(async () => {
+  await current?.stopAll();
+  current = null;
+});
+
+async function elected(n = 3, extra = {}) {
+  current = await cluster(n, extra);
+  const leader = await waitFor(() => current!.leader(), 'a leader');
+  return { c: current, leader };
+}
+
+describe('RaftNode', () => {
+  it('elects one leader, replicates a write and applies it everywhere', async () => {
+    const { c, leader } = await elected();
+    expect([...c.nodes.values()].filter((n) => n.isLeader)).toHaveLength(1);
+    expect(await leader.propose(enc('a=1'))).toBeNull();
+    expect(await leader.propose(enc('a=2'))).toBe('1');
+    await waitFor(
+      () => [...c.kvs.values()].every((kv) => kv.data.get('a') === '2'),
+      'every replica to apply',
+    );
+  });
+
+  it('a follower refuses a write with the leader id and address', async () => {
+    const { c, leader } = await elected();
+    const follower = [...c.nodes.values()].find((n) => !n.isLeader)!;
+    await waitFor(() => follower.leaderId === leader.id, 'the follower to know the leader');
+    const err = await follower.propose(enc('x=1')).catch((e) => e);
+    expect(err).toBeInstanceOf(NotLeaderError);
+    expect(err).toMatchObject({ leaderId: leader.id, leaderAddress: `http://${leader.id}.test` });
+  });
+
+  it('reads are linearizable on the leader and on followers', async () => {
+    const { c, leader } = await elected();
+    await leader.propose(enc('k=v1'));
+    for (const [id, node] of c.nodes) {
+      await node.read();
+      expect(c.kvs.get(id)!.data.get('k')).toBe('v1');
+    }
+  });
+
+  it('a single-node cluster elects itself at once', async () => {
+    const net = new MemoryNetwork();
+    const node = new RaftNode({
+      id: 'solo',
+      storage: new MemoryStorage(),
+      transport: net.transport('solo'),
+      stateMachine: new KV(),
+      members: ['solo'],
+    });
+    const t0 = performance.now();
+    await node.start();
+    await waitFor(() => node.isLeader, 'the single node to lead', 2000);
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect(await node.propose(enc('a=1'))).toBeNull();
+    await node.stop();
+  });
+
+  it('elects a new leader when the leader stops, and writes go on', async () => {
+    const { c, leader } = await elected();
+    await leader.propose(enc('before=1'));
+    await leader.stop();
+    const next = await waitFor(
+      () => [...c.nodes.values()].find((n) => n.isLeader && n !== leader),
+      'a new leader',
+    );
+    expect(next.term).toBeGreaterThan(1);
+    await next.propose(enc('after=1'));
+    const kv = c.kvs.get(next.id)!;
+    expect(kv.data.get('before')).toBe('1');
+    expect(kv.data.get('after')).toBe('1');
+  });
+
+  it('a restarted node catches up from its storage and the leader', async () => {
+    const { c, leader } = await elected();
+    const follower = [...c.nodes.values()].find((n) => !n.isLeader)!;
+    await follower.stop();
+    for (let i = 0; i < 20; i++) await leader.propose(enc(`k${i}=${i}`));
+    await c.start(follower.id);
+    await waitFor(() => c.kvs.get(follower.id)!.data.get('k19') === '19', 'the restarted node to catch up');
+  });
+
+  it('transfers leadership on request, and on a graceful stop', async () => {
+    const { c, leader } = await elected();
+    await leader.propose(enc('a=1'));
+    const target = c.ids.find((id) => id !== leader.id)!;
+    await leader.transferLeadership(target);
+    await waitFor(() => c.nodes.get(target)!.isLeader, `${target} to lead`);
+    const second = c.nodes.get(target)!;
+    await second.stop({ transferLeadership: true });
+    const third = await waitFor(
+      () => [...c.nodes.values()].find((n) => n.isLeader && n !== second),
+      'a third leader',
+    );
+    expect(third.id).not.toBe(target);
+  });
+
+  it('a proposal that cannot commit times out with an unknown outcome', async () => {
+    const { c, leader } = await elected(3, { requestTimeoutMs: 300 });
+    c.net.isolate(leader.id, c.ids);
+    const err = await leader.propose(enc('lost=1')).catch((e) => e);
+    expect(err).toBeInstanceOf(RaftError);
+    expect(['TIMEOUT', 'NOT_LEADER']).toContain(err.code);
+  });
+
+  it('reports elections, persistence and applies as events', async () => {
+    current = await cluster(3);
+    const seen: RaftNodeEvent['type'][] = [];
+    for (const n of current.nodes.values()) n.events.onAny((e) => seen.push(e.type));
+    const leader = await waitFor(() => current!.leader(), 'a leader');
+    await leader.propose(enc('a=1'));
+    await waitFor(() => seen.includes('appliedBatch'), 'an apply event');
+    for (const t of [
+      'electionStarted',
+      'electionWon',
+      'leaderChanged',
+      'persisted',
+      'commit',
+      'electionDuration',
+    ] as const) {
+      expect(seen).toContain(t);
+    }
+  });
+
+  it('stops on a storage failure, failing what is pending, rather than continue unsure', async () => {
+    const { c, leader } = await elected();
+    const st = c.storages.get(leader.id)!;
+    const original = st.persist.bind(st);
+    st.persist = () => Promise.reject(new Error('disk on fire'));
+    const err = await leader.propose(enc('x=1')).catch((e) => e);
+    expect(err).toBeInstanceOf(RaftError);
+    await waitFor(() => !leader.status().running, 'the node to stop');
+    const again = await leader.propose(enc('y=1')).catch((e) => e);
+    expect(again.code).toBe('STORAGE_FAILED');
+    st.persist = original;
+  });
+
+  it('rejects bad timing with a clear configuration error', async () => {
+    const node = new RaftNode({
+      id: 'n1',
+      storage: new MemoryStorage(),
+      transport: new MemoryNetwork().transport('n1'),
+      stateMachine: new KV(),
+      members: ['n1'],
+      heartbeatIntervalMs: 100,
+      electionTimeoutMs: 150,
+    });
+    const err = await node.start().catch((e) => e);
+    expect(err).toBeInstanceOf(InvalidConfigError);
+    expect(err.message).toContain('electionTimeoutMs (150) must be at least twice heartbeatIntervalMs (100)');
+  });
+});
