@@ -5,7 +5,10 @@ export class Emitter<Events extends { type: string }> {
 
   on<K extends Events['type']>(type: K, fn: (e: Extract<Events, { type: K }>) => void): () => void {
     let set = this.listeners.get(type);
-    if (!set) this.listeners.set(type, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.listeners.set(type, set);
+    }
     set.add(fn as (e: never) => void);
     return () => set.delete(fn as (e: never) => void);
   }
