@@ -637,16 +637,7 @@ export class RaftCore {
         // term while partitioned and now neither win nor rejoin; with stickiness nobody
         // would tell that leader. Answering with our term makes it step down, and a fresh
         // election lets us back in.
-        this.send({
-          type: 'appendResponse',
-          from: this.id,
-          to: m.from,
-          term: this.term,
-          reject: false,
-          index: 0,
-          hintIndex: 0,
-          hintTerm: 0,
-        });
+        this.send(this.appendResponse(m.from, false, 0, 0, 0));
       } else if (m.type === 'preVote') {
         // Tell the pre-candidate about our term, so that it catches up instead of
         // stalling (a mixed PreVote cluster could deadlock otherwise).
@@ -764,27 +755,31 @@ export class RaftCore {
 
   // ------------------------------------------------------------------ follower
 
+  /** One literal shape for every append response (spreading a base object is slow). */
+  private appendResponse(
+    to: NodeId,
+    reject: boolean,
+    index: number,
+    hintIndex: number,
+    hintTerm: number,
+  ): AppendResponse {
+    return { type: 'appendResponse', from: this.id, to, term: this.term, reject, index, hintIndex, hintTerm };
+  }
+
   private handleAppend(m: AppendRequest): void {
-    const base = { type: 'appendResponse' as const, from: this.id, to: m.from, term: this.term };
     if (m.prevIndex < this.log.committed) {
       // Everything up to our commit index matches the leader's log already.
-      this.sendAfterPersist({ ...base, reject: false, index: this.log.committed, hintIndex: 0, hintTerm: 0 });
+      this.sendAfterPersist(this.appendResponse(m.from, false, this.log.committed, 0, 0));
       return;
     }
     const lastNew = this.log.maybeAppend(m.prevIndex, m.prevTerm, m.commit, m.entries);
     if (lastNew !== null) {
       // Sent only after the entries are durable: the leader counts this toward commit.
-      this.sendAfterPersist({ ...base, reject: false, index: lastNew, hintIndex: 0, hintTerm: 0 });
+      this.sendAfterPersist(this.appendResponse(m.from, false, lastNew, 0, 0));
       return;
     }
     const hint = this.log.findConflictByTerm(Math.min(m.prevIndex, this.log.lastIndex()), m.prevTerm);
-    this.sendAfterPersist({
-      ...base,
-      reject: true,
-      index: m.prevIndex,
-      hintIndex: hint.index,
-      hintTerm: hint.term,
-    });
+    this.sendAfterPersist(this.appendResponse(m.from, true, m.prevIndex, hint.index, hint.term));
   }
 
   private handleHeartbeat(m: Heartbeat): void {
@@ -801,25 +796,18 @@ export class RaftCore {
 
   private handleSnapshot(m: SnapshotRequest): void {
     const s = m.snapshot;
-    const base = { type: 'appendResponse' as const, from: this.id, to: m.from, term: this.term };
     if (s.index <= this.log.committed) {
-      this.sendAfterPersist({ ...base, reject: false, index: this.log.committed, hintIndex: 0, hintTerm: 0 });
+      this.sendAfterPersist(this.appendResponse(m.from, false, this.log.committed, 0, 0));
       return;
     }
     if (this.log.matchTerm(s.index, s.term)) {
       // We already hold the snapshot's last entry: fast-forward the commit index.
       this.log.commitTo(s.index);
-      this.sendAfterPersist({
-        ...base,
-        reject: false,
-        index: this.log.lastIndex(),
-        hintIndex: 0,
-        hintTerm: 0,
-      });
+      this.sendAfterPersist(this.appendResponse(m.from, false, this.log.lastIndex(), 0, 0));
       return;
     }
     this.log.restore(s);
-    this.sendAfterPersist({ ...base, reject: false, index: s.index, hintIndex: 0, hintTerm: 0 });
+    this.sendAfterPersist(this.appendResponse(m.from, false, s.index, 0, 0));
   }
 
   // ------------------------------------------------------------------ leader

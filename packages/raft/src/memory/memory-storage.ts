@@ -103,7 +103,8 @@ export class MemoryStorage implements LogStorage {
           `cannot append at ${from}: the log ends at ${this.lastIndex()} (a gap)`,
         );
       }
-      this.ents.length = from - this.snap.index - 1;
+      const keep = from - this.snap.index - 1;
+      if (keep < this.ents.length) this.ents.length = keep; // a conflicting suffix goes
       for (const e of ents) this.ents.push(e);
     }
     if (batch.hardState) this.hard = batch.hardState;

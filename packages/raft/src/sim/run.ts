@@ -46,7 +46,7 @@ export function formatFailure(r: SimResult, extraFlags = ''): string {
   return lines.join('\n');
 }
 
-function pct(sorted: number[], p: number): number {
+export function pct(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
@@ -60,11 +60,13 @@ export function summarize(results: readonly SimResult[]): string[] {
   };
   const first = results.map((r) => r.stats.firstLeaderMs).filter((x): x is number => x !== null);
   const failover = results.flatMap((r) => r.stats.failoverMs);
+  const failoverWrite = results.flatMap((r) => r.stats.failoverWriteMs);
   const quiet = results.map((r) => r.stats.quietCommitMs).filter((x): x is number => x !== null);
   const sum = (f: (r: SimResult) => number) => results.reduce((a, r) => a + f(r), 0);
   return [
     dist('first leader (virtual)', first),
     dist('leader crash -> new leader (virtual)', failover),
+    dist('leader crash -> next acknowledged write (virtual)', failoverWrite),
     dist('faults stop -> first commit (virtual)', quiet),
     `totals: ${sum((r) => r.stats.crashes)} crashes, ${sum((r) => r.stats.partitions)} partitions, ${sum((r) => r.stats.pauses)} pauses, ` +
       `${sum((r) => r.stats.elections)} elections, ${sum((r) => r.stats.writesAcked)} writes and ${sum((r) => r.stats.readsAcked)} reads acknowledged, ` +

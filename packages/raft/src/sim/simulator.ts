@@ -112,6 +112,8 @@ export interface SimStats {
   firstLeaderMs: number | null;
   /** Virtual ms from each leader crash to the next leader. */
   failoverMs: number[];
+  /** Virtual ms from each leader crash to the next write acknowledged to a client. */
+  failoverWriteMs: number[];
   /** Virtual ms from the start of the quiet phase to a leader, and to a committed write. */
   quietLeaderMs: number | null;
   quietCommitMs: number | null;
@@ -205,6 +207,8 @@ export class Simulation {
   private quiet = false;
   private quietStart = 0;
   private lastLeaderCrash: number | null = null;
+  /** Time of a leader crash not yet followed by an acknowledged write. */
+  private crashAwaitingWrite: number | null = null;
   private readonly stats: SimStats = {
     elections: 0,
     leaderChanges: 0,
@@ -219,6 +223,7 @@ export class Simulation {
     committed: 0,
     firstLeaderMs: null,
     failoverMs: [],
+    failoverWriteMs: [],
     quietLeaderMs: null,
     quietCommitMs: null,
   };
@@ -515,6 +520,10 @@ export class Simulation {
       n.writes.delete(e.index);
       if (w.term === e.term) {
         this.stats.writesAcked++;
+        if (this.crashAwaitingWrite !== null && w.start >= this.crashAwaitingWrite) {
+          this.stats.failoverWriteMs.push((this.now - this.crashAwaitingWrite) / 1000);
+          this.crashAwaitingWrite = null;
+        }
         if (e.index > this.ackedMax) this.ackedMax = e.index;
         if (
           this.quiet &&
@@ -671,7 +680,10 @@ export class Simulation {
     this.trace(
       `CRASH ${n.id}#${n.incarnation} (${n.core.currentRole}, term ${n.core.currentTerm}, ${n.disk.length} writes lost)`,
     );
-    if (n.core.currentRole === 'leader') this.lastLeaderCrash = this.now;
+    if (n.core.currentRole === 'leader') {
+      this.lastLeaderCrash = this.now;
+      this.crashAwaitingWrite = this.now;
+    }
     n.up = false;
     n.paused = false;
     n.held = [];
