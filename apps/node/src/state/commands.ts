@@ -1,0 +1,150 @@
+/**
+ * The commands the node replicates through Raft, and their wire form in log entries.
+ *
+ * Everything a command carries was validated at the HTTP edge before it was proposed;
+ * `decodeCommand` validates again, because a log entry is input too (a bug, a foreign
+ * writer, a corrupt disk) and the state machine must fail loudly rather than guess.
+ */
+import { Packr } from 'msgpackr';
+
+/** Exactly-once identity of a write: a client's id and its per-client sequence number. */
+export interface ClientRef {
+  readonly client: string;
+  readonly seq: number;
+}
+
+export type Command =
+  | {
+      readonly op: 'put';
+      readonly key: string;
+      readonly value: Uint8Array;
+      readonly ifVersion?: number;
+      readonly ifValue?: Uint8Array;
+      readonly ref?: ClientRef;
+    }
+  | { readonly op: 'delete'; readonly key: string; readonly ifVersion?: number; readonly ref?: ClientRef }
+  | {
+      readonly op: 'acquire';
+      readonly name: string;
+      readonly holder: string;
+      readonly ttlMs: number;
+      readonly ref?: ClientRef;
+    }
+  | {
+      readonly op: 'renew';
+      readonly name: string;
+      readonly holder: string;
+      readonly token: number;
+      readonly ref?: ClientRef;
+    }
+  | {
+      readonly op: 'release';
+      readonly name: string;
+      readonly holder: string;
+      readonly token: number;
+      readonly ref?: ClientRef;
+    }
+  /** Proposed by a leader whose clock says the lease's TTL passed since its last renewal. */
+  | { readonly op: 'expire'; readonly name: string; readonly token: number };
+
+export type CommandOp = Command['op'];
+
+// Plain msgpack (no shared structures): every entry decodes on its own, on any replica,
+// from a snapshot or a log written by an older version.
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+export function encodeCommand(c: Command): Uint8Array {
+  switch (c.op) {
+    case 'put':
+      return packr.pack(['p', c.key, c.value, c.ifVersion ?? null, c.ifValue ?? null, ...ref(c.ref)]);
+    case 'delete':
+      return packr.pack(['d', c.key, c.ifVersion ?? null, ...ref(c.ref)]);
+    case 'acquire':
+      return packr.pack(['a', c.name, c.holder, c.ttlMs, ...ref(c.ref)]);
+    case 'renew':
+      return packr.pack(['n', c.name, c.holder, c.token, ...ref(c.ref)]);
+    case 'release':
+      return packr.pack(['r', c.name, c.holder, c.token, ...ref(c.ref)]);
+    case 'expire':
+      return packr.pack(['x', c.name, c.token]);
+  }
+}
+
+function ref(r: ClientRef | undefined): [string | null, number | null] {
+  return r ? [r.client, r.seq] : [null, null];
+}
+
+export class CommandDecodeError extends Error {
+  readonly code = 'BAD_COMMAND';
+}
+
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isBytes = (x: unknown): x is Uint8Array => x instanceof Uint8Array;
+const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
+
+function decodeRef(client: unknown, seq: unknown): ClientRef | undefined {
+  if (client === null && seq === null) return undefined;
+  if (isStr(client) && isInt(seq) && seq >= 1) return { client, seq };
+  throw new CommandDecodeError('bad client reference');
+}
+
+export function decodeCommand(data: Uint8Array): Command {
+  let a: unknown;
+  try {
+    a = packr.unpack(data);
+  } catch (err) {
+    throw new CommandDecodeError(`undecodable command: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(a) || !isStr(a[0]))
+    throw new CommandDecodeError('a command is an array starting with its op');
+  switch (a[0]) {
+    case 'p': {
+      const [, key, value, ifVersion, ifValue, client, seq] = a;
+      if (!isStr(key) || !isBytes(value)) break;
+      if (ifVersion !== null && !isInt(ifVersion)) break;
+      if (ifValue !== null && !isBytes(ifValue)) break;
+      return {
+        op: 'put',
+        key,
+        value,
+        ...(ifVersion !== null ? { ifVersion } : {}),
+        ...(ifValue !== null ? { ifValue } : {}),
+        ...(client !== null ? { ref: decodeRef(client, seq) } : {}),
+      };
+    }
+    case 'd': {
+      const [, key, ifVersion, client, seq] = a;
+      if (!isStr(key) || (ifVersion !== null && !isInt(ifVersion))) break;
+      return {
+        op: 'delete',
+        key,
+        ...(ifVersion !== null ? { ifVersion } : {}),
+        ...(client !== null ? { ref: decodeRef(client, seq) } : {}),
+      };
+    }
+    case 'a': {
+      const [, name, holder, ttlMs, client, seq] = a;
+      if (!isStr(name) || !isStr(holder) || !isInt(ttlMs)) break;
+      return {
+        op: 'acquire',
+        name,
+        holder,
+        ttlMs,
+        ...(client !== null ? { ref: decodeRef(client, seq) } : {}),
+      };
+    }
+    case 'n':
+    case 'r': {
+      const [, name, holder, token, client, seq] = a;
+      if (!isStr(name) || !isStr(holder) || !isInt(token)) break;
+      const op = a[0] === 'n' ? 'renew' : 'release';
+      return { op, name, holder, token, ...(client !== null ? { ref: decodeRef(client, seq) } : {}) };
+    }
+    case 'x': {
+      const [, name, token] = a;
+      if (!isStr(name) || !isInt(token)) break;
+      return { op: 'expire', name, token };
+    }
+  }
+  throw new CommandDecodeError(`malformed ${String(a[0])} command`);
+}

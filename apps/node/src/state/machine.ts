@@ -1,0 +1,230 @@
+/**
+ * The node's replicated state: keys with versions, named leases with fencing tokens, and
+ * client sessions that make retried writes exactly-once. Deterministic: the same entries
+ * in the same order give the same state and results on every replica — no clocks, no
+ * randomness; expiry of sessions is by log index, expiry of leases by leader-proposed
+ * `expire` commands.
+ */
+import { createHash } from 'node:crypto';
+import type { Entry, StateMachine } from '@quorate/raft';
+import { type ClientRef, type Command, decodeCommand } from './commands.js';
+import { SortedKeys } from './sorted-keys.js';
+
+export interface KeyRecord {
+  readonly value: Uint8Array;
+  /** 1 on creation, +1 per write. */
+  readonly version: number;
+  /** Log index of the last write. */
+  readonly modIndex: number;
+}
+
+export interface LeaseRecord {
+  readonly name: string;
+  readonly holder: string;
+  /** Fencing token: the log index of the granting entry (monotonic across all leases). */
+  readonly token: number;
+  readonly ttlMs: number;
+  /** Log index of the last grant or renewal. */
+  readonly renewedIndex: number;
+}
+
+export type ApplyResult =
+  | { ok: true; op: 'put'; key: string; version: number; modIndex: number; index: number; created: boolean }
+  | { ok: true; op: 'delete'; key: string; deleted: boolean; index: number }
+  | { ok: true; op: 'acquire' | 'renew'; lease: LeaseRecord }
+  | { ok: true; op: 'release'; released: boolean }
+  | { ok: true; op: 'expire'; expired: boolean }
+  | { ok: false; code: 'CAS_FAILED'; current: { version: number; modIndex: number } | null }
+  | { ok: false; code: 'LEASE_HELD' | 'LEASE_LOST'; lease: LeaseRecord | null }
+  | { ok: false; code: 'STALE_SEQUENCE'; highest: number };
+
+/** What `apply` hands to the proposer: the result, and whether it was a replay. */
+export interface Applied {
+  readonly result: ApplyResult;
+  readonly duplicate: boolean;
+}
+
+export interface MachineOptions {
+  /** Sessions idle for this many log entries are forgotten. Default 1,000,000. */
+  sessionTtlEntries?: number;
+  /** Results remembered per client (in-flight window of one client). Default 64. */
+  sessionWindow?: number;
+}
+
+interface Session {
+  /** seq -> result, for the last `sessionWindow` sequences. */
+  readonly results: Map<number, ApplyResult>;
+  highest: number;
+  lastIndex: number;
+}
+
+export class QuorateMachine implements StateMachine<Applied> {
+  readonly keys = new Map<string, KeyRecord>();
+  private readonly order = new SortedKeys();
+  readonly leases = new Map<string, LeaseRecord>();
+  private readonly sessions = new Map<string, Session>();
+  appliedIndex = 0;
+  private readonly sessionTtl: number;
+  private readonly window: number;
+  /** Called when a lease is granted, renewed or ends, so the leader can track TTLs. */
+  onLease?: (name: string, lease: LeaseRecord | null) => void;
+
+  constructor(opts: MachineOptions = {}) {
+    this.sessionTtl = opts.sessionTtlEntries ?? 1_000_000;
+    this.window = opts.sessionWindow ?? 64;
+  }
+
+  apply(entry: Entry): Applied {
+    const cmd = decodeCommand(entry.data);
+    const index = entry.index;
+    this.appliedIndex = index;
+    if (index % 4096 === 0) this.expireSessions(index);
+    const ref = 'ref' in cmd ? cmd.ref : undefined;
+    if (ref) {
+      const s = this.sessions.get(ref.client);
+      if (s) {
+        s.lastIndex = index;
+        const seen = s.results.get(ref.seq);
+        if (seen) return { result: seen, duplicate: true };
+        if (ref.seq <= s.highest - this.window) {
+          return { result: { ok: false, code: 'STALE_SEQUENCE', highest: s.highest }, duplicate: false };
+        }
+      }
+    }
+    const result = this.execute(cmd, index);
+    if (ref) this.remember(ref, result, index);
+    return { result, duplicate: false };
+  }
+
+  private remember(ref: ClientRef, result: ApplyResult, index: number): void {
+    let s = this.sessions.get(ref.client);
+    if (!s) {
+      s = { results: new Map(), highest: 0, lastIndex: index };
+      this.sessions.set(ref.client, s);
+    }
+    s.results.set(ref.seq, result);
+    if (ref.seq > s.highest) s.highest = ref.seq;
+    s.lastIndex = index;
+    if (s.results.size > this.window) {
+      for (const seq of s.results.keys()) {
+        if (seq <= s.highest - this.window) s.results.delete(seq);
+      }
+    }
+  }
+
+  /** Forget sessions idle for longer than the TTL, measured in log entries. */
+  private expireSessions(index: number): void {
+    for (const [id, s] of this.sessions) if (index - s.lastIndex > this.sessionTtl) this.sessions.delete(id);
+  }
+
+  private execute(c: Command, index: number): ApplyResult {
+    switch (c.op) {
+      case 'put': {
+        const cur = this.keys.get(c.key);
+        if (c.ifVersion !== undefined && (cur?.version ?? 0) !== c.ifVersion) return this.casFailed(cur);
+        if (c.ifValue !== undefined && (!cur || !bytesEqual(cur.value, c.ifValue)))
+          return this.casFailed(cur);
+        const rec: KeyRecord = { value: c.value, version: (cur?.version ?? 0) + 1, modIndex: index };
+        this.keys.set(c.key, rec);
+        if (!cur) this.order.add(c.key);
+        return {
+          ok: true,
+          op: 'put',
+          key: c.key,
+          version: rec.version,
+          modIndex: index,
+          index,
+          created: !cur,
+        };
+      }
+      case 'delete': {
+        const cur = this.keys.get(c.key);
+        if (c.ifVersion !== undefined && (cur?.version ?? 0) !== c.ifVersion) return this.casFailed(cur);
+        if (cur) {
+          this.keys.delete(c.key);
+          this.order.delete(c.key);
+        }
+        return { ok: true, op: 'delete', key: c.key, deleted: cur !== undefined, index };
+      }
+      case 'acquire': {
+        const cur = this.leases.get(c.name);
+        if (cur && cur.holder !== c.holder) return { ok: false, code: 'LEASE_HELD', lease: cur };
+        // Re-acquiring one's own lease renews it and keeps the token.
+        const lease: LeaseRecord = cur
+          ? { ...cur, ttlMs: c.ttlMs, renewedIndex: index }
+          : { name: c.name, holder: c.holder, token: index, ttlMs: c.ttlMs, renewedIndex: index };
+        this.leases.set(c.name, lease);
+        this.onLease?.(c.name, lease);
+        return { ok: true, op: 'acquire', lease };
+      }
+      case 'renew': {
+        const cur = this.leases.get(c.name);
+        if (!cur || cur.holder !== c.holder || cur.token !== c.token) {
+          return { ok: false, code: 'LEASE_LOST', lease: cur ?? null };
+        }
+        const lease: LeaseRecord = { ...cur, renewedIndex: index };
+        this.leases.set(c.name, lease);
+        this.onLease?.(c.name, lease);
+        return { ok: true, op: 'renew', lease };
+      }
+      case 'release': {
+        const cur = this.leases.get(c.name);
+        if (!cur || cur.holder !== c.holder || cur.token !== c.token)
+          return { ok: true, op: 'release', released: false };
+        this.leases.delete(c.name);
+        this.onLease?.(c.name, null);
+        return { ok: true, op: 'release', released: true };
+      }
+      case 'expire': {
+        const cur = this.leases.get(c.name);
+        // Only the grant the leader saw expire: a renewal or new grant since wins.
+        if (!cur || cur.token !== c.token) return { ok: true, op: 'expire', expired: false };
+        this.leases.delete(c.name);
+        this.onLease?.(c.name, null);
+        return { ok: true, op: 'expire', expired: true };
+      }
+    }
+  }
+
+  private casFailed(cur: KeyRecord | undefined): ApplyResult {
+    return {
+      ok: false,
+      code: 'CAS_FAILED',
+      current: cur ? { version: cur.version, modIndex: cur.modIndex } : null,
+    };
+  }
+
+  get(key: string): KeyRecord | undefined {
+    return this.keys.get(key);
+  }
+
+  list(prefix: string, limit: number): { items: (KeyRecord & { key: string })[]; more: boolean } {
+    const { keys, more } = this.order.prefix(prefix, limit);
+    return { items: keys.map((k) => ({ key: k, ...this.keys.get(k)! })), more };
+  }
+
+  /** A digest of the whole state, equal on replicas that applied the same entries. */
+  hash(): string {
+    const h = createHash('sha256');
+    for (const k of this.order) {
+      const r = this.keys.get(k)!;
+      h.update(`k${k.length}:${k}:${r.version}:${r.modIndex}:${r.value.byteLength}:`);
+      h.update(r.value);
+    }
+    for (const name of [...this.leases.keys()].sort()) {
+      const l = this.leases.get(name)!;
+      h.update(`l${name}:${l.holder}:${l.token}:${l.ttlMs}:${l.renewedIndex};`);
+    }
+    for (const id of [...this.sessions.keys()].sort()) {
+      const s = this.sessions.get(id)!;
+      h.update(`s${id}:${s.highest}:${s.lastIndex};`);
+    }
+    return h.digest('hex');
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,79 @@
+import { createServer } from 'node:net';
+import { MemoryNetwork, MemoryStorage } from '@quorate/raft';
+import { QuorateNode } from '../src/node.js';
+import type { Member } from '../src/server/api.js';
+
+/** A free TCP port on 127.0.0.1 (the OS picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitFor<T>(
+  cond: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<NonNullable<T>> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface InProcessCluster {
+  nodes: QuorateNode[];
+  members: Member[];
+  net: MemoryNetwork;
+  leader(): QuorateNode | undefined;
+  url(id: string): string;
+  stop(): Promise<void>;
+}
+
+export async function inProcessCluster(n = 3, token: string | null = null): Promise<InProcessCluster> {
+  const net = new MemoryNetwork();
+  const members: Member[] = [];
+  for (let i = 1; i <= n; i++) {
+    const port = await freePort();
+    members.push({ id: `n${i}`, peerAddress: `mem:n${i}`, clientAddress: `http://127.0.0.1:${port}` });
+  }
+  const nodes = members.map(
+    (m) =>
+      new QuorateNode({
+        id: m.id,
+        members,
+        storage: new MemoryStorage(),
+        transport: net.transport(m.id),
+        http: { host: '127.0.0.1', port: Number(new URL(m.clientAddress).port) },
+        api: { token, maxValueBytes: 1024 },
+      }),
+  );
+  await Promise.all(nodes.map((x) => x.start()));
+  return {
+    nodes,
+    members,
+    net,
+    leader: () => nodes.find((x) => x.raft.isLeader),
+    url: (id) => members.find((m) => m.id === id)!.clientAddress,
+    stop: async () => {
+      await Promise.all(nodes.map((x) => x.stop({ transferLeadership: false })));
+    },
+  };
+}
