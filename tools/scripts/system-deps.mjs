@@ -25,13 +25,16 @@ const pkgs = missing.map((m) => m.pkg);
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const sudo = !isRoot && has('sudo') ? ['sudo', '-n'] : [];
 if (!isRoot && sudo.length === 0) {
-  console.error(`system-deps: the tests need Debian packages: ${pkgs.join(' ')}\n  run: sudo apt-get install -y ${pkgs.join(' ')}`);
+  console.error(
+    `system-deps: the tests need Debian packages: ${pkgs.join(' ')}\n  run: sudo apt-get install -y ${pkgs.join(' ')}`,
+  );
   process.exit(1);
 }
 console.log(`system-deps: installing ${pkgs.join(' ')}`);
-const run = (args) => execFileSync(sudo[0] ?? args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), {
-  stdio: 'inherit',
-  env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-});
+const run = (args) =>
+  execFileSync(sudo[0] ?? args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 run(['apt-get', 'update', '-qq']);
 run(['apt-get', 'install', '-y', '-qq', '--no-install-recommends', ...pkgs]);

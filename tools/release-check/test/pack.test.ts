@@ -12,13 +12,19 @@ import { publicPackages, root } from './packages.js';
 const work = mkdtempSync(join(tmpdir(), 'quorate-pack-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const run = (cmd: string, args: string[], cwd: string) =>
-  execFileSync(cmd, args, {
-    cwd,
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, npm_config_loglevel: 'error' },
-  });
+const run = (cmd: string, args: string[], cwd: string): string => {
+  try {
+    return execFileSync(cmd, args, {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, npm_config_loglevel: 'error' },
+    });
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string };
+    throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd}:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+};
 
 describe('packed packages install and import outside the workspace', () => {
   const pkgs = publicPackages();
@@ -45,7 +51,14 @@ describe('packed packages install and import outside the workspace', () => {
     }
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies: deps }),
+      JSON.stringify({
+        name: 'consumer',
+        private: true,
+        type: 'module',
+        dependencies: deps,
+        // A TypeScript consumer on Node has Node's types, as every Node project does.
+        devDependencies: { '@types/node': '^20.19.0' },
+      }),
     );
     run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts'], app);
 
@@ -79,7 +92,7 @@ describe('packed packages install and import outside the workspace', () => {
           strict: true,
           noEmit: true,
           skipLibCheck: false,
-          types: [],
+          types: ['node'],
         },
         files: ['check.ts'],
       }),
