@@ -1,0 +1,66 @@
+/**
+ * What can go wrong, in the terms a caller must decide on: did the operation happen?
+ *
+ * - `RejectedError`: the cluster answered and refused (a failed compare-and-set, a lease
+ *   held by someone else, bad input). **Definite**: nothing changed.
+ * - `NotLeaderError`: no member accepted the request as leader within the redirects
+ *   allowed. Definite: nothing was proposed.
+ * - `UnavailableError`: no member could serve within the deadline (no leader, all down).
+ *   `ambiguous` tells whether a write may still have been applied.
+ * - `TimeoutError`: the deadline passed while an attempt was in flight. For a write the
+ *   outcome is unknown (`ambiguous: true`) — but writes carry exactly-once ids, so
+ *   retrying the same call later cannot apply it twice.
+ */
+export type ClientErrorCode = 'REJECTED' | 'NOT_LEADER' | 'UNAVAILABLE' | 'TIMEOUT' | 'INVALID_ARGUMENT';
+
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  /** True when the operation may have taken effect although this call failed. */
+  readonly ambiguous: boolean;
+  constructor(code: ClientErrorCode, message: string, ambiguous: boolean, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'ClientError';
+    this.code = code;
+    this.ambiguous = ambiguous;
+  }
+}
+
+/** The cluster refused the request: `serverCode` is the API's stable code (e.g. `CAS_FAILED`). */
+export class RejectedError extends ClientError {
+  readonly serverCode: string;
+  readonly status: number;
+  /** Extra fields of the error body (`current`, `lease`, ...). */
+  readonly details: Record<string, unknown>;
+  constructor(status: number, serverCode: string, message: string, details: Record<string, unknown>) {
+    super('REJECTED', `${serverCode}: ${message}`, false);
+    this.name = 'RejectedError';
+    this.status = status;
+    this.serverCode = serverCode;
+    this.details = details;
+  }
+}
+
+export class NotLeaderError extends ClientError {
+  readonly leaderId: string | null;
+  readonly leaderAddress: string | null;
+  constructor(leaderId: string | null, leaderAddress: string | null, message: string) {
+    super('NOT_LEADER', message, false);
+    this.name = 'NotLeaderError';
+    this.leaderId = leaderId;
+    this.leaderAddress = leaderAddress;
+  }
+}
+
+export class UnavailableError extends ClientError {
+  constructor(message: string, ambiguous: boolean, options?: { cause?: unknown }) {
+    super('UNAVAILABLE', message, ambiguous, options);
+    this.name = 'UnavailableError';
+  }
+}
+
+export class TimeoutError extends ClientError {
+  constructor(message: string, ambiguous: boolean, options?: { cause?: unknown }) {
+    super('TIMEOUT', message, ambiguous, options);
+    this.name = 'TimeoutError';
+  }
+}

@@ -1,0 +1,26 @@
+export {
+  type CallOptions,
+  type ClientOptions,
+  type DeleteResult,
+  type Lease,
+  type LeaseState,
+  QuorateClient,
+  type ValueResult,
+  type WriteResult,
+} from './client.js';
+export {
+  ClientError,
+  type ClientErrorCode,
+  NotLeaderError,
+  RejectedError,
+  TimeoutError,
+  UnavailableError,
+} from './errors.js';
+export {
+  HttpWire,
+  type HttpWireOptions,
+  type Wire,
+  WireError,
+  type WireRequest,
+  type WireResponse,
+} from './wire.js';
