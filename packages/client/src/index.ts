@@ -9,6 +9,13 @@ export {
   type WriteResult,
 } from './client.js';
 export {
+  ElectorConfigError,
+  type ElectorEvent,
+  type ElectorHealth,
+  type ElectorOptions,
+  LeaderElector,
+} from './elector.js';
+export {
   ClientError,
   type ClientErrorCode,
   NotLeaderError,

@@ -1,0 +1,144 @@
+/** LeaderElector (from @quorate/client) against real nodes: in-process Raft, real HTTP. */
+import {
+  ElectorConfigError,
+  HttpWire,
+  LeaderElector,
+  QuorateClient,
+  type Wire,
+  WireError,
+  type WireRequest,
+} from '@quorate/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type InProcessCluster, inProcessCluster, waitFor } from './helpers.js';
+
+let c: InProcessCluster;
+beforeAll(async () => {
+  c = await inProcessCluster(3);
+  await waitFor(() => c.leader(), 'a leader');
+});
+afterAll(() => c.stop());
+
+/** The real HTTP wire, with a switch that cuts this one client off (a network fault). */
+class CuttableWire implements Wire {
+  cut = false;
+  private readonly inner = new HttpWire();
+  request(req: WireRequest) {
+    if (this.cut) return Promise.reject(new WireError('cut off from the cluster', false, false));
+    return this.inner.request(req);
+  }
+  close() {
+    return this.inner.close();
+  }
+}
+
+function instance(name: string, holderId: string, ttlMs = 1000, renewEveryMs = 200) {
+  const wire = new CuttableWire();
+  const client = new QuorateClient({
+    endpoints: c.members.map((m) => m.clientAddress),
+    wire,
+    timeoutMs: 2000,
+  });
+  const elector = new LeaderElector({ cluster: client, name, holderId, ttlMs, renewEveryMs });
+  return { wire, client, elector };
+}
+
+describe('LeaderElector', () => {
+  it('refuses a renewal interval that is not well under the TTL', () => {
+    const client = new QuorateClient({ endpoints: ['http://127.0.0.1:1'] });
+    expect(
+      () => new LeaderElector({ cluster: client, name: 'x', holderId: 'a', ttlMs: 1000, renewEveryMs: 400 }),
+    ).toThrow(ElectorConfigError);
+    expect(
+      () => new LeaderElector({ cluster: client, name: 'x', holderId: 'a', ttlMs: 50, renewEveryMs: 10 }),
+    ).toThrow(/ttlMs/);
+  });
+
+  it('exactly one of three instances leads, and a resignation hands over well under the TTL', async () => {
+    const all = ['a', 'b', 'c'].map((h) => instance('job-1', h, 3000, 300));
+    for (const i of all) i.elector.start();
+    const first = await waitFor(() => all.find((i) => i.elector.isLeader), 'a leader among the instances');
+    await waitFor(() => all.filter((i) => i.elector.isLeader).length === 1, 'a single leader');
+    expect(first.elector.health()).toMatchObject({ status: 'healthy', role: 'leader' });
+    const standby = all.find((i) => i !== first)!;
+    await waitFor(() => standby.elector.health().status === 'standby', 'a standby');
+    const token = first.elector.fencingToken!;
+    const t0 = performance.now();
+    await first.elector.resign();
+    const next = await waitFor(() => all.find((i) => i.elector.isLeader), 'a successor', 3000);
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(next).not.toBe(first);
+    expect(next.elector.fencingToken!).toBeGreaterThan(token);
+    for (const i of all) await i.elector.stop();
+    for (const i of all) await i.client.close();
+  });
+
+  it('a holder cut off from the cluster stops leading before its TTL could expire anywhere', async () => {
+    const a = instance('job-2', 'a', 1000, 200);
+    const b = instance('job-2', 'b', 1000, 200);
+    a.elector.start();
+    await waitFor(() => a.elector.isLeader, 'a to lead');
+    b.elector.start();
+    const aborted: number[] = [];
+    a.elector.runWhileLeader(async (signal) => {
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+      aborted.push(performance.now());
+    });
+    const cutAt = performance.now();
+    a.wire.cut = true;
+    await waitFor(() => !a.elector.isLeader, 'a to give up', 2000);
+    const gaveUp = performance.now();
+    // It gave up within the TTL of its last successful renewal (sent before the cut).
+    expect(gaveUp - cutAt).toBeLessThan(1000);
+    await waitFor(() => aborted.length === 1, 'the task to be aborted');
+    expect(a.elector.health().status).toBe('unhealthy');
+    const bWon = await waitFor(() => (b.elector.isLeader ? performance.now() : 0), 'b to take over', 3000);
+    expect(bWon).toBeGreaterThan(gaveUp);
+    a.wire.cut = false;
+    await a.elector.stop();
+    await b.elector.stop();
+    await a.client.close();
+    await b.client.close();
+  });
+
+  it('the lease survives a Raft leader failover: the holder keeps it', async () => {
+    const a = instance('job-3', 'a', 2000, 200);
+    a.elector.start();
+    await waitFor(() => a.elector.isLeader, 'a to lead');
+    const token = a.elector.fencingToken;
+    const lost: unknown[] = [];
+    a.elector.on((e) => {
+      if (e.type === 'lost') lost.push(e);
+    });
+    const raftLeader = c.leader()!;
+    const target = c.nodes.find((n) => n !== raftLeader)!.id;
+    await raftLeader.raft.transferLeadership(target);
+    await waitFor(() => c.leader()?.id === target, 'a new Raft leader');
+    // Several renewals later, still the same leadership.
+    const renewed: number[] = [];
+    a.elector.on((e) => {
+      if (e.type === 'renewed') renewed.push(e.token);
+    });
+    await waitFor(() => renewed.length >= 3, 'renewals through the new Raft leader');
+    expect(a.elector.isLeader).toBe(true);
+    expect(a.elector.fencingToken).toBe(token);
+    expect(lost).toEqual([]);
+    await a.elector.stop();
+    await a.client.close();
+  });
+
+  it('runWhileLeader runs the task with the fencing token, and again after re-election', async () => {
+    const a = instance('job-4', 'a', 1000, 200);
+    const runs: number[] = [];
+    a.elector.runWhileLeader((_signal, token) => {
+      runs.push(token);
+    });
+    a.elector.start();
+    await waitFor(() => runs.length === 1, 'the task to run');
+    await a.elector.resign();
+    // After standing by for a TTL, it campaigns again and wins (nobody else wants it).
+    await waitFor(() => runs.length === 2, 'the task to run again', 5000);
+    expect(runs[1]!).toBeGreaterThan(runs[0]!);
+    await a.elector.stop();
+    await a.client.close();
+  });
+});
