@@ -7,6 +7,7 @@ export type {
   Transport,
   TransportHandler,
 } from './contracts/index.js';
+export { applyChange, bootstrapEntries, decodeConfChange, encodeConfChange } from './core/confchange.js';
 export { type CoreConfig, type CoreOptions, coreConfigIssues, defaultCoreOptions } from './core/config.js';
 export type { RaftEvent, RaftEventType } from './core/events.js';
 export { type MergedBatch, mergeReadies } from './core/merge.js';

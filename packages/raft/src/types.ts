@@ -54,9 +54,15 @@ export interface ConfState {
   readonly votersOutgoing: readonly NodeId[];
 }
 
-/** A membership change carried by an entry of type {@link EntryType.ConfChange}. */
+/**
+ * A membership change carried by an entry of type {@link EntryType.ConfChange}: one
+ * member at a time (see `core/confchange.ts` for why). `meta` travels with it untouched,
+ * for the host (a new member's addresses, say).
+ */
 export interface ConfChange {
-  readonly changes: readonly { readonly kind: 'addVoter' | 'addLearner' | 'remove'; readonly node: NodeId }[];
+  readonly kind: 'addLearner' | 'addVoter' | 'remove';
+  readonly node: NodeId;
+  readonly meta?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -8,27 +8,27 @@ describe('leader election', () => {
     env.stabilize();
     expect(env.trace()).toMatchInlineSnapshot(`
       "campaign n1
-      n1->n2 preVote t1 last=0/0
-      n1->n3 preVote t1 last=0/0
-      n2->n1 preVoteResponse t1
-      n3->n1 preVoteResponse t1
-      n1->n2 vote t1 last=0/0
-      n1->n3 vote t1 last=0/0
-      n2->n1 voteResponse t1
-      n3->n1 voteResponse t1
-      n1->n2 append t1 prev=0/0 ents=[1/1] commit=0
-      n1->n3 append t1 prev=0/0 ents=[1/1] commit=0
-      n2->n1 appendResponse t1 idx=1
-      n3->n1 appendResponse t1 idx=1
-      n1->n2 append t1 prev=1/1 ents=[] commit=1
-      n1->n3 append t1 prev=1/1 ents=[] commit=1
-      n2->n1 appendResponse t1 idx=1
-      n3->n1 appendResponse t1 idx=1"
+      n1->n2 preVote t2 last=1/3
+      n1->n3 preVote t2 last=1/3
+      n2->n1 preVoteResponse t2
+      n3->n1 preVoteResponse t2
+      n1->n2 vote t2 last=1/3
+      n1->n3 vote t2 last=1/3
+      n2->n1 voteResponse t2
+      n3->n1 voteResponse t2
+      n1->n2 append t2 prev=1/3 ents=[2/4] commit=3
+      n1->n3 append t2 prev=1/3 ents=[2/4] commit=3
+      n2->n1 appendResponse t2 idx=4
+      n3->n1 appendResponse t2 idx=4
+      n1->n2 append t2 prev=2/4 ents=[] commit=4
+      n1->n3 append t2 prev=2/4 ents=[] commit=4
+      n2->n1 appendResponse t2 idx=4
+      n3->n1 appendResponse t2 idx=4"
     `);
     expect(env.state()).toMatchInlineSnapshot(`
-      "n1: leader term=1 lead=n1 commit=1 last=1
-      n2: follower term=1 lead=n1 commit=1 last=1
-      n3: follower term=1 lead=n1 commit=1 last=1"
+      "n1: leader term=2 lead=n1 commit=4 last=4
+      n2: follower term=2 lead=n1 commit=4 last=4
+      n3: follower term=2 lead=n1 commit=4 last=4"
     `);
   });
 
@@ -50,7 +50,7 @@ describe('leader election', () => {
       env.stabilize();
     }
     expect(env.node('n3').core.currentRole).toBe('precandidate');
-    expect(env.node('n3').core.currentTerm).toBe(1);
+    expect(env.node('n3').core.currentTerm).toBe(2); // term 1 is the founding entries'
     expect(env.leader()).toBe('n1');
     // Rejoining does not disturb the leader: no term was raised while away.
     env.heal();
@@ -58,7 +58,7 @@ describe('leader election', () => {
     env.stabilize();
     expect(env.node('n3').core.currentRole).toBe('follower');
     expect(env.node('n1').core.currentRole).toBe('leader');
-    expect(env.node('n1').core.currentTerm).toBe(1);
+    expect(env.node('n1').core.currentTerm).toBe(2);
   });
 
   it('an isolated leader steps down after an election timeout (CheckQuorum) and the rest elect', () => {
@@ -74,7 +74,7 @@ describe('leader election', () => {
     const leaders = [...env.nodes.values()].filter((n) => n.core.currentRole === 'leader');
     expect(leaders.map((n) => n.id)).toHaveLength(1);
     expect(leaders[0]!.id).not.toBe('n1');
-    expect(leaders[0]!.core.currentTerm).toBe(2);
+    expect(leaders[0]!.core.currentTerm).toBe(3);
   });
 
   it('leader stickiness: a follower that lost contact cannot depose a healthy leader', () => {
@@ -87,11 +87,11 @@ describe('leader election', () => {
     env.process('n3');
     env.stabilize();
     expect(env.trace()).toMatchInlineSnapshot(`
-      "n3->n1 preVote t2 last=1/1
-      n3->n2 preVote t2 last=1/1"
+      "n3->n1 preVote t3 last=2/4
+      n3->n2 preVote t3 last=2/4"
     `);
     expect(env.leader()).toBe('n1');
-    expect(env.node('n1').core.currentTerm).toBe(1);
+    expect(env.node('n1').core.currentTerm).toBe(2);
   });
 
   it('followers that both lost the leader can elect one of them (etcd #9586)', () => {
@@ -155,7 +155,7 @@ describe('leader election', () => {
     env.process('n3');
     env.stabilize();
     expect(env.leader()).toBe('n1');
-    expect(env.node('n1').core.currentTerm).toBe(1);
+    expect(env.node('n1').core.currentTerm).toBe(2);
   });
 
   it('a candidate only leads once its own vote is durable', () => {
@@ -169,8 +169,8 @@ describe('leader election', () => {
     env.deliver(); // n2 and n3 grant the pre-votes
     env.deliver(); // the grants reach n1, which becomes a candidate
     expect(n1.core.currentRole).toBe('candidate');
-    rd = n1.core.ready(); // hard state (term 1, vote n1) and the vote requests
-    expect(rd.hardState).toMatchObject({ term: 1, vote: 'n1' });
+    rd = n1.core.ready(); // hard state (term 2, vote n1) and the vote requests
+    expect(rd.hardState).toMatchObject({ term: 2, vote: 'n1' });
     expect(rd.mustSync).toBe(true);
     env.queue.push(...rd.messages);
     env.deliver(); // n2 and n3 grant their votes

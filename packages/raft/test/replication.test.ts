@@ -14,7 +14,8 @@ describe('log replication', () => {
   it('commits once a quorum has the entry durably, and every node applies it', () => {
     const env = elected();
     const { index, term } = env.propose('n1', 'a');
-    expect({ index, term }).toEqual({ index: 2, term: 1 });
+    // Entries 1-3 are the founding membership (term 1); n1 leads term 2 from index 4.
+    expect({ index, term }).toEqual({ index: 5, term: 2 });
     env.stabilize();
     for (const n of env.nodes.values()) expect(n.applied).toEqual(['a']);
   });
@@ -37,7 +38,7 @@ describe('log replication', () => {
     env.hold('n1');
     for (let i = 0; i < 5; i++) n1.core.propose(new TextEncoder().encode(`p${i}`));
     const rd = n1.core.ready();
-    expect(rd.entries.map((e) => e.index)).toEqual([2, 3, 4, 5, 6]);
+    expect(rd.entries.map((e) => e.index)).toEqual([5, 6, 7, 8, 9]);
     expect(
       rd.messages.filter((m) => m.type === 'append').map((m) => m.type === 'append' && m.entries.length),
     ).toEqual([5, 5]);
@@ -57,7 +58,7 @@ describe('log replication', () => {
     env.deliver(); // acknowledgements from both followers
     // A quorum of followers holds the entry, but the leader's own copy is not durable:
     // it still commits (2 of 3 is a quorum without the leader).
-    expect(n1.core.commitIndex).toBe(2);
+    expect(n1.core.commitIndex).toBe(5);
   });
 
   it('a follower with a divergent tail is repaired with few round trips (fast backtracking)', () => {
@@ -109,7 +110,7 @@ describe('log replication', () => {
     env.stabilize();
     const n1 = env.node('n1').core.status();
     expect(n1.progress!.n3!.inflight).toBeLessThanOrEqual(3);
-    expect(n1.progress!.n2!.match).toBe(21);
+    expect(n1.progress!.n2!.match).toBe(24);
   });
 
   it('flow control by bytes: a slow follower cannot make the leader buffer without bound', () => {
@@ -172,19 +173,19 @@ describe('leadership transfer', () => {
     env.stabilize();
     expect(env.trace()).toMatchInlineSnapshot(`
       "transfer n1 -> n2
-      n1->n2 timeoutNow t1
-      n2->n1 vote t2 last=1/2 transfer
-      n2->n3 vote t2 last=1/2 transfer
-      n1->n2 voteResponse t2
-      n3->n2 voteResponse t2
-      n2->n1 append t2 prev=1/2 ents=[2/3] commit=2
-      n2->n3 append t2 prev=1/2 ents=[2/3] commit=2
-      n1->n2 appendResponse t2 idx=3
-      n3->n2 appendResponse t2 idx=3
-      n2->n1 append t2 prev=2/3 ents=[] commit=3
-      n2->n3 append t2 prev=2/3 ents=[] commit=3
-      n1->n2 appendResponse t2 idx=3
-      n3->n2 appendResponse t2 idx=3"
+      n1->n2 timeoutNow t2
+      n2->n1 vote t3 last=2/5 transfer
+      n2->n3 vote t3 last=2/5 transfer
+      n1->n2 voteResponse t3
+      n3->n2 voteResponse t3
+      n2->n1 append t3 prev=2/5 ents=[3/6] commit=5
+      n2->n3 append t3 prev=2/5 ents=[3/6] commit=5
+      n1->n2 appendResponse t3 idx=6
+      n3->n2 appendResponse t3 idx=6
+      n2->n1 append t3 prev=3/6 ents=[] commit=6
+      n2->n3 append t3 prev=3/6 ents=[] commit=6
+      n1->n2 appendResponse t3 idx=6
+      n3->n2 appendResponse t3 idx=6"
     `);
     expect(env.leader()).toBe('n2');
   });
@@ -243,9 +244,9 @@ describe('linearizable reads (ReadIndex)', () => {
       .filter((l) => l.includes(' heartbeat '));
     expect(heartbeats).toHaveLength(2);
     expect(n1.readStates).toEqual([
-      { requestId: 1, index: 1, failed: false },
-      { requestId: 2, index: 1, failed: false },
-      { requestId: 3, index: 1, failed: false },
+      { requestId: 1, index: 4, failed: false },
+      { requestId: 2, index: 4, failed: false },
+      { requestId: 3, index: 4, failed: false },
     ]);
   });
 
@@ -261,18 +262,18 @@ describe('linearizable reads (ReadIndex)', () => {
     env.deliver();
     env.deliver();
     expect(n1.core.currentRole).toBe('leader');
-    expect(n1.core.commitIndex).toBe(0);
+    expect(n1.core.commitIndex).toBe(3); // the founding entries only
     env.readIndex('n1', 7);
     expect(n1.readStates).toEqual([]);
     env.stabilize();
-    expect(n1.readStates).toEqual([{ requestId: 7, index: 1, failed: false }]);
+    expect(n1.readStates).toEqual([{ requestId: 7, index: 4, failed: false }]);
   });
 
   it('a follower forwards the read to the leader', () => {
     const env = elected();
     env.readIndex('n2', 9);
     env.stabilize();
-    expect(env.node('n2').readStates).toEqual([{ requestId: 9, index: 1, failed: false }]);
+    expect(env.node('n2').readStates).toEqual([{ requestId: 9, index: 4, failed: false }]);
   });
 
   it('pending reads fail when the leader steps down', () => {

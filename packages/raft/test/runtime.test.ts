@@ -163,3 +163,32 @@ describe('RaftNode', () => {
     expect(err.message).toContain('electionTimeoutMs (150) must be at least twice heartbeatIntervalMs (100)');
   });
 });
+
+describe('RaftNode membership', () => {
+  it('a node joins as a learner, is promoted, and the old leader is removed', async () => {
+    const { c, leader } = await elected();
+    await leader.propose(enc('a=1'));
+    // A fresh node with an empty store and no members: it learns everything from the log.
+    const kv = new KV();
+    const joiner = new RaftNode({
+      id: 'n4',
+      storage: new MemoryStorage(),
+      transport: c.net.transport('n4'),
+      stateMachine: kv,
+    });
+    c.nodes.set('n4', joiner as never);
+    await joiner.start();
+    await leader.changeMembership({ kind: 'addLearner', node: 'n4' });
+    await waitFor(() => kv.data.get('a') === '1', 'the learner to catch up');
+    const conf = await leader.changeMembership({ kind: 'addVoter', node: 'n4' });
+    expect([...conf.voters].sort()).toEqual(['n1', 'n2', 'n3', 'n4']);
+    await leader.changeMembership({ kind: 'remove', node: leader.id });
+    const next = await waitFor(
+      () => [...c.nodes.values()].find((n) => n.isLeader && n !== leader),
+      'a new leader',
+    );
+    expect(next.status().voters).not.toContain(leader.id);
+    await next.propose(enc('b=2'));
+    await waitFor(() => kv.data.get('b') === '2', 'the promoted node to apply');
+  });
+});

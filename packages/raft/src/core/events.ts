@@ -10,7 +10,8 @@ export type RaftEvent =
   | { type: 'electionStarted'; term: number; preVote: boolean; transfer: boolean }
   | { type: 'electionWon'; term: number; ticks: number }
   | { type: 'electionLost'; term: number; preVote: boolean; ticks: number }
-  | { type: 'steppedDown'; term: number; reason: 'checkQuorum' | 'higherTerm' }
+  | { type: 'steppedDown'; term: number; reason: 'checkQuorum' | 'higherTerm' | 'removed' }
+  | { type: 'confChanged'; voters: NodeId[]; learners: NodeId[]; term: number }
   | { type: 'transferStarted'; to: NodeId; term: number }
   | { type: 'transferAborted'; to: NodeId; term: number; reason: string }
   | { type: 'voteGranted'; to: NodeId; term: number; preVote: boolean }

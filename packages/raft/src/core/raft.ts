@@ -14,6 +14,8 @@ import { NotLeaderError, RaftError, RaftErrorCode } from '../errors.js';
 import {
   type AppendRequest,
   type AppendResponse,
+  type ConfChange,
+  type ConfState,
   type Entry,
   EntryType,
   entrySize,
@@ -28,6 +30,7 @@ import {
   type VoteRequest,
   type VoteResponse,
 } from '../types.js';
+import { applyChange, encodeConfChange } from './confchange.js';
 import { type CoreConfig, type CoreOptions, resolveCoreConfig } from './config.js';
 import type { RaftEvent } from './events.js';
 import { RaftLog } from './log.js';
@@ -80,6 +83,13 @@ export class RaftCore {
   protected leadTransferee: NodeId | null = null;
   /** Leader only: an entry of the current term is committed, so reads may be served. */
   protected committedInTerm = false;
+  /**
+   * A leader asked us to take over (TimeoutNow) while a committed membership change was
+   * still unapplied: campaign as soon as it is applied (within an election timeout).
+   */
+  protected deferredTransfer = false;
+  /** Leader only: index of the latest membership change; no other until it is applied. */
+  protected pendingConfIndex = 0;
   protected readonly readOnly = new ReadOnly();
   /** Leader only: proposals of this term not yet committed, as (index, bytes), oldest first. */
   private readonly uncommitted: { index: number; bytes: number }[] = [];
@@ -173,8 +183,8 @@ export class RaftCore {
     }
     if (type === EntryType.ConfChange) {
       throw new RaftError(
-        RaftErrorCode.ConfChangeRejected,
-        'membership changes are not supported by this version of the core',
+        RaftErrorCode.InvalidArgument,
+        'propose membership changes with proposeConfChange()',
       );
     }
     const e: Entry = { index: this.log.lastIndex() + 1, term: this.term, type, data };
@@ -190,6 +200,100 @@ export class RaftCore {
     this.uncommitted.push({ index: e.index, bytes });
     this.uncommittedBytes += bytes;
     return { index: e.index, term: e.term };
+  }
+
+  /**
+   * Propose a membership change (one member at a time; see `core/confchange.ts`). It
+   * takes effect when applied: the host passes the applied entry to `applyConfChange`.
+   */
+  proposeConfChange(cc: ConfChange): ProposeResult {
+    if (this.role !== 'leader') throw new NotLeaderError(this.leaderId, this.term);
+    if (this.leadTransferee !== null) {
+      throw new RaftError(
+        RaftErrorCode.TransferInProgress,
+        'leadership is being transferred; retry at the new leader',
+      );
+    }
+    if (this.pendingConfIndex > this.log.applied) {
+      throw new RaftError(
+        RaftErrorCode.ConfChangeRejected,
+        `a membership change (entry ${this.pendingConfIndex}) is still in progress; retry once it is applied`,
+      );
+    }
+    if (!this.committedInTerm) {
+      throw new RaftError(
+        RaftErrorCode.ConfChangeRejected,
+        'this leader has not yet committed an entry of its term; retry in a moment',
+      );
+    }
+    applyChange(this.tracker.confState(), cc); // validates; throws when invalid
+    const e: Entry = {
+      index: this.log.lastIndex() + 1,
+      term: this.term,
+      type: EntryType.ConfChange,
+      data: encodeConfChange(cc),
+    };
+    this.appendEntries([e]);
+    this.pendingConfIndex = e.index;
+    return { index: e.index, term: e.term };
+  }
+
+  /**
+   * Apply a committed membership change, in log order, when the host applies its entry.
+   * Returns the new configuration. A leader that removed (or demoted) itself hands over
+   * to the most caught-up voter and steps down.
+   */
+  applyConfChange(cc: ConfChange): ConfState {
+    let next: ConfState;
+    try {
+      next = applyChange(this.tracker.confState(), cc);
+    } catch (err) {
+      // Committed changes were validated by the leader; a stale duplicate is harmless.
+      this.emit({
+        type: 'anomaly',
+        detail: `ignored committed membership change: ${(err as Error).message}`,
+      });
+      return this.tracker.confState();
+    }
+    const before = new Set(this.tracker.progress.keys());
+    this.tracker.setConf(next, this.log.lastIndex() + 1);
+    this.emit({
+      type: 'confChanged',
+      voters: [...next.voters],
+      learners: [...next.learners],
+      term: this.term,
+    });
+    if (this.role === 'leader') {
+      if (!this.tracker.isVoter(this.id)) {
+        this.handOverAndStepDown();
+      } else {
+        this.maybeCommit();
+        // Probe new members at once (an empty append finds where their log stands).
+        for (const id of this.tracker.progress.keys()) if (!before.has(id)) this.probeDirty.add(id);
+      }
+    } else if (
+      (this.role === 'candidate' || this.role === 'precandidate') &&
+      !this.tracker.isVoter(this.id)
+    ) {
+      this.becomeFollower(this.term, null);
+    }
+    return next;
+  }
+
+  /** The leader left the voters: tell the best voter to campaign now, then step down. */
+  private handOverAndStepDown(): void {
+    let best: NodeId | null = null;
+    let bestMatch = -1;
+    for (const [id, pr] of this.tracker.progress) {
+      if (id === this.id || pr.isLearner) continue;
+      if (pr.match > bestMatch) {
+        best = id;
+        bestMatch = pr.match;
+      }
+    }
+    if (best !== null && bestMatch === this.log.lastIndex()) this.sendTimeoutNow(best);
+    this.emit({ type: 'steppedDown', term: this.term, reason: 'removed' });
+    this.becomeFollower(this.term, null);
   }
 
   /**
@@ -347,6 +451,10 @@ export class RaftCore {
       bytes += this.applyBatches.shift()!.bytes;
     }
     this.log.appliedTo(index, bytes);
+    if (this.deferredTransfer && this.role === 'follower' && !this.hasUnappliedConfChange()) {
+      this.deferredTransfer = false;
+      this.hup(true);
+    }
   }
 
   status(): CoreStatus {
@@ -451,6 +559,8 @@ export class RaftCore {
     self.becomeReplicate();
     self.recentActive = true;
     this.committedInTerm = false;
+    // A change may sit unapplied in the log we inherit: none of ours until it is applied.
+    this.pendingConfIndex = this.log.lastIndex();
     this.emit({ type: 'electionWon', term: this.term, ticks: this.campaignTicks });
     // A no-op of the new term: committing it commits everything before it (§5.4.2) and
     // tells the leader its commit index is current (needed before serving reads, §6.4).
@@ -484,6 +594,7 @@ export class RaftCore {
     this.electionElapsed = 0;
     this.heartbeatElapsed = 0;
     this.resetRandomizedElectionTimeout();
+    this.deferredTransfer = false;
     if (this.leadTransferee !== null) this.abortTransfer('leadership changed');
     this.votes.clear();
     this.appendDirty.clear();
@@ -512,6 +623,9 @@ export class RaftCore {
 
   private hup(transfer: boolean): void {
     if (this.role === 'leader' || !this.promotable()) return;
+    // A committed membership change not yet applied may remove us or change the quorum:
+    // campaign only on the configuration we will actually have.
+    if (this.hasUnappliedConfChange()) return;
     if (this.role === 'precandidate' || this.role === 'candidate') {
       this.failedCampaigns++;
       this.emit({
@@ -524,6 +638,12 @@ export class RaftCore {
     this.campaignTicks = 0;
     if (this.cfg.preVote && !transfer) this.startCampaign('preVote', false);
     else this.startCampaign('vote', transfer);
+  }
+
+  private hasUnappliedConfChange(): boolean {
+    if (this.log.committed <= this.log.applied) return false;
+    const ents = this.log.slice(this.log.applied + 1, this.log.committed + 1);
+    return ents?.some((e) => e.type === EntryType.ConfChange);
   }
 
   private startCampaign(kind: 'preVote' | 'vote', transfer: boolean): void {
@@ -683,7 +803,8 @@ export class RaftCore {
       case 'timeoutNow':
         // Our leader hands over: campaign now, skipping PreVote (its voters would still
         // honour the leader's lease; the transfer flag waives that).
-        this.hup(true);
+        if (this.hasUnappliedConfChange()) this.deferredTransfer = true;
+        else this.hup(true);
         break;
       case 'readIndexResponse':
         this.readStates.push({ requestId: m.requestId, index: m.index, failed: m.reject });

@@ -57,6 +57,26 @@ export class ProgressTracker {
     );
   }
 
+  /**
+   * Switch to a new configuration. Members that stay keep their progress; new ones start
+   * probing at `nextIndex`; members that left are forgotten.
+   */
+  setConf(conf: ConfState, nextIndex: number): void {
+    this.config = { incoming: [...conf.voters], outgoing: [...conf.votersOutgoing] };
+    this.learners = new Set(conf.learners);
+    const members = new Set(this.members());
+    for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);
+    for (const id of members) {
+      const pr = this.progress.get(id);
+      if (pr) pr.isLearner = !this.isVoter(id);
+      else
+        this.progress.set(
+          id,
+          new Progress(nextIndex, this.maxInflight, this.maxInflightBytes, !this.isVoter(id)),
+        );
+    }
+  }
+
   /** Re-create every progress: `next` at `nextIndex`, nothing known to match. */
   resetProgress(nextIndex: number): void {
     this.progress.clear();

@@ -1,4 +1,5 @@
 import type { InitialState, LogStorage, PersistBatch } from '../contracts/storage.js';
+import { bootstrapEntries } from '../core/confchange.js';
 import { CompactedError, RaftError, RaftErrorCode, UnavailableError } from '../errors.js';
 import {
   type ConfState,
@@ -23,9 +24,17 @@ export class MemoryStorage implements LogStorage {
   private ents: Entry[] = [];
   private closed = false;
 
-  /** A store holding only the given membership (the state of a brand-new cluster). */
+  /**
+   * An empty store, or — given a membership — the store of a founding member of a new
+   * cluster: its log starts with the membership entries (see `bootstrapEntries`).
+   */
   constructor(conf: ConfState = emptyConfState) {
-    this.snap = { index: 0, term: 0, conf };
+    this.snap = { index: 0, term: 0, conf: emptyConfState };
+    if (conf.voters.length > 0 || conf.learners.length > 0) {
+      const b = bootstrapEntries(conf);
+      this.ents = b.entries;
+      this.hard = b.hardState;
+    }
   }
 
   initialState(): InitialState {

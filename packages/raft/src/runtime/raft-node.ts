@@ -9,6 +9,7 @@
 import type { StateMachine } from '../contracts/state-machine.js';
 import type { LogStorage } from '../contracts/storage.js';
 import type { Transport } from '../contracts/transport.js';
+import { bootstrapEntries, decodeConfChange } from '../core/confchange.js';
 import type { CoreOptions } from '../core/config.js';
 import type { RaftEvent } from '../core/events.js';
 import { mergeReadies } from '../core/merge.js';
@@ -16,7 +17,15 @@ import { RaftCore } from '../core/raft.js';
 import type { RandomInt } from '../core/random.js';
 import type { CoreStatus, Ready } from '../core/ready.js';
 import { InvalidConfigError, NotLeaderError, RaftError, RaftErrorCode } from '../errors.js';
-import { type ConfState, type Entry, EntryType, type Message, type NodeId, type Role } from '../types.js';
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type Message,
+  type NodeId,
+  type Role,
+} from '../types.js';
 import { Emitter } from './emitter.js';
 import { systemTimers, type TimerProvider } from './timers.js';
 
@@ -57,7 +66,8 @@ export type RaftNodeEvent =
   | { type: 'appliedBatch'; entries: number; index: number; ms: number }
   | { type: 'commit'; index: number }
   | { type: 'proposal'; ok: boolean; code?: string }
-  | { type: 'stopped'; error: RaftError | null };
+  | { type: 'stopped'; error: RaftError | null }
+  | { type: 'membershipApplied'; index: number; change: ConfChange; conf: ConfState };
 
 export interface RequestOptions {
   timeoutMs?: number;
@@ -196,8 +206,8 @@ export class RaftNode<R = unknown> {
     if (new Set(members).size !== members.length) {
       throw new InvalidConfigError([`members lists a node twice: ${members.join(', ')}`]);
     }
-    const conf: ConfState = { voters: [...members], learners: [], votersOutgoing: [] };
-    await s.persist({ snapshot: { index: 0, term: 0, conf }, entries: [], hardState: null, mustSync: true });
+    const b = bootstrapEntries({ voters: [...members], learners: [], votersOutgoing: [] });
+    await s.persist({ snapshot: null, entries: b.entries, hardState: b.hardState, mustSync: true });
   }
 
   // ---------------------------------------------------------------- public API
@@ -238,6 +248,33 @@ export class RaftNode<R = unknown> {
         },
         { once: true },
       );
+    });
+  }
+
+  /**
+   * Change the membership by one member (see `core/confchange.ts`): add a learner,
+   * promote it with `addVoter`, `remove` a member. Resolves with the new configuration
+   * once the change is applied on this node.
+   */
+  changeMembership(cc: ConfChange, opts: RequestOptions = {}): Promise<ConfState> {
+    const early = this.checkRunning();
+    if (early) return Promise.reject(early);
+    let slot: { index: number; term: number };
+    try {
+      slot = this.core.proposeConfChange(cc);
+    } catch (err) {
+      return Promise.reject(this.withAddress(err));
+    }
+    this.schedule();
+    return new Promise<ConfState>((resolve, reject) => {
+      const deadline = this.timers.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
+      this.proposals.set(slot.index, {
+        term: slot.term,
+        deadline,
+        resolve: resolve as unknown as (r: R) => void,
+        reject,
+      });
+      this.proposalOrder.push(slot.index);
     });
   }
 
@@ -547,6 +584,11 @@ export class RaftNode<R = unknown> {
           if (e.type === EntryType.Normal && e.data.byteLength > 0) {
             const r = sm.apply(e);
             result = r instanceof Promise ? await r : r;
+          } else if (e.type === EntryType.ConfChange) {
+            const cc = decodeConfChange(e.data);
+            const conf = this.core.applyConfChange(cc);
+            this.events.emit({ type: 'membershipApplied', index: e.index, change: cc, conf });
+            result = conf as R;
           }
           this.appliedIndex = e.index;
           const p = this.proposals.get(e.index);

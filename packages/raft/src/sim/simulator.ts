@@ -9,6 +9,7 @@
  * Time is virtual, in microseconds. A "step" is one tick period of 10 ms.
  */
 import type { LogStorage } from '../contracts/storage.js';
+import { decodeConfChange } from '../core/confchange.js';
 import type { CoreConfig, CoreOptions } from '../core/config.js';
 import type { RaftEvent } from '../core/events.js';
 import { mergeReadies } from '../core/merge.js';
@@ -18,7 +19,14 @@ import type { Ready } from '../core/ready.js';
 import { NotLeaderError, RaftError } from '../errors.js';
 import { MemoryStorage } from '../memory/memory-storage.js';
 import { formatMessage } from '../testing/format.js';
-import type { ConfState, Entry, Message, NodeId } from '../types.js';
+import {
+  type ConfChange,
+  type ConfState,
+  type Entry,
+  EntryType,
+  type Message,
+  type NodeId,
+} from '../types.js';
 import { SafetyChecker, type Violation } from './checker.js';
 import { EventHeap } from './heap.js';
 
@@ -31,6 +39,8 @@ export interface FaultProfile {
   crashLeader: number;
   /** Per step: probability that a partition starts (split, one-way, or isolation). */
   partition: number;
+  /** Per step: probability of a membership change (join as learner, promote, remove). */
+  membership: number;
   /** Per step: probability that a node is paused (a GC pause, a stopped VM). */
   pause: number;
   /** Per message: probability of loss. Each run draws its own rate in [0, drop]. */
@@ -51,6 +61,7 @@ export const defaultFaults: Readonly<FaultProfile> = Object.freeze({
   crash: 0.002,
   crashLeader: 0.002,
   partition: 0.004,
+  membership: 0.003,
   pause: 0.002,
   drop: 0.05,
   duplicate: 0.02,
@@ -99,6 +110,7 @@ export interface SimOptions {
 export interface SimStats {
   elections: number;
   leaderChanges: number;
+  confChanges: number;
   crashes: number;
   partitions: number;
   pauses: number;
@@ -212,6 +224,7 @@ export class Simulation {
   private readonly stats: SimStats = {
     elections: 0,
     leaderChanges: 0,
+    confChanges: 0,
     crashes: 0,
     partitions: 0,
     pauses: 0,
@@ -228,6 +241,8 @@ export class Simulation {
     quietCommitMs: null,
   };
   private quietProbe: number | null = null;
+  /** How many nodes may still join. */
+  private spareIds = 2;
   /** What every node must have applied by the end: what was committed 1 s before it. */
   private catchUpTarget = 0;
   private readonly coreOptions: Partial<CoreOptions>;
@@ -299,39 +314,43 @@ export class Simulation {
 
   private async setup(): Promise<void> {
     const conf: ConfState = { voters: this.ids, learners: [], votersOutgoing: [] };
-    for (const id of this.ids) {
-      const storage = await this.storage.create(id, conf);
-      const node: SimNode = {
-        id,
-        up: true,
-        paused: false,
-        incarnation: 0,
-        core: undefined as unknown as RaftCore,
-        storage,
-        log: [],
-        disk: [],
-        writing: 0,
-        lastApplied: 0,
-        lastCommit: 0,
-        lastTerm: 0,
-        wasLeader: false,
-        kv: new Map(),
-        writes: new Map(),
-        reads: new Map(),
-        readWaits: [],
-        held: [],
-        events: [],
-      };
-      this.nodes.set(id, node);
-      this.boot(node);
-    }
+    for (const id of this.ids) await this.addNode(id, conf);
+  }
+
+  /** Create a node's process and store: a founding member (with `conf`) or a joiner (empty). */
+  private async addNode(id: NodeId, conf: ConfState): Promise<SimNode> {
+    const storage = await this.storage.create(id, conf);
+    const node: SimNode = {
+      id,
+      up: true,
+      paused: false,
+      incarnation: 0,
+      core: undefined as unknown as RaftCore,
+      storage,
+      log: [],
+      disk: [],
+      writing: 0,
+      lastApplied: 0,
+      lastCommit: 0,
+      lastTerm: 0,
+      wasLeader: false,
+      kv: new Map(),
+      writes: new Map(),
+      reads: new Map(),
+      readWaits: [],
+      held: [],
+      events: [],
+    };
+    this.nodes.set(id, node);
+    this.boot(node);
+    return node;
   }
 
   /** Start (or restart) a node's process over what its storage holds. */
   private boot(n: SimNode): void {
     const cfg: CoreConfig = {
       id: n.id,
-      random: seededRandom(this.seed * 7919 + this.ids.indexOf(n.id) * 104729 + n.incarnation),
+      random: seededRandom(this.seed * 7919 + Number(n.id.slice(1)) * 104729 + n.incarnation),
       ...this.coreOptions,
       onEvent: (e) => this.onCoreEvent(n, e),
     };
@@ -347,7 +366,9 @@ export class Simulation {
     n.writing = 0;
     n.lastApplied = 0;
     n.kv = new Map();
-    n.lastCommit = n.core.commitIndex;
+    // A founding member starts with the bootstrap entries committed: let the checker see
+    // that commit like any other. A restarted node resumes from what it had seen.
+    n.lastCommit = n.incarnation === 0 ? 0 : n.core.commitIndex;
     n.lastTerm = n.core.currentTerm;
     n.wasLeader = false;
     n.readWaits = [];
@@ -509,6 +530,10 @@ export class Simulation {
   private apply(n: SimNode, e: Entry): void {
     this.checker.onApply(n.id, n.lastApplied, e);
     n.lastApplied = e.index;
+    if (e.type === EntryType.ConfChange) {
+      n.core.applyConfChange(decodeConfChange(e.data));
+      return;
+    }
     if (e.data.byteLength > 0) {
       const s = dec.decode(e.data);
       const eq = s.indexOf('=');
@@ -604,7 +629,7 @@ export class Simulation {
     let k = 0;
     while (this.rnd.next() < rate / (k + 1) && k < 4) {
       k++;
-      const live = this.ids.filter((id) => this.nodes.get(id)!.up);
+      const live = [...this.nodes.keys()].filter((id) => this.nodes.get(id)!.up);
       if (live.length === 0) return;
       const target =
         this.believedLeader && this.nodes.get(this.believedLeader)!.up && this.rnd.next() < 0.85
@@ -654,6 +679,7 @@ export class Simulation {
       if (leader) this.crash(leader);
     }
     if (r.next() < f.partition) this.partition();
+    if (r.next() < f.membership) await this.changeMembership();
     if (r.next() < f.pause) {
       const n = this.pickLive();
       if (n && !n.paused) {
@@ -663,6 +689,38 @@ export class Simulation {
         this.schedule({ time: this.now + this.span(f.pauseSteps), kind: 'resume', node: n.id });
       }
     }
+  }
+
+  /**
+   * One membership step, through the current leader: a spare node joins as a learner, a
+   * learner is promoted, or a voter (perhaps the leader itself) is removed. Removed
+   * nodes keep running: they must not disturb the cluster. Ids are never reused.
+   */
+  private async changeMembership(): Promise<void> {
+    const leader = [...this.nodes.values()].find((n) => n.up && !n.paused && n.core.currentRole === 'leader');
+    if (!leader) return;
+    const st = leader.core.status();
+    let cc: ConfChange | null = null;
+    const learner = st.learners[0];
+    if (learner !== undefined) {
+      cc = { kind: 'addVoter', node: learner };
+    } else if (st.voters.length < 7 && this.spareIds > 0 && this.rnd.next() < 0.5) {
+      const id = `n${this.nodes.size + 1}`;
+      this.spareIds--;
+      await this.addNode(id, { voters: [], learners: [], votersOutgoing: [] });
+      cc = { kind: 'addLearner', node: id };
+    } else if (st.voters.length > 3) {
+      cc = { kind: 'remove', node: st.voters[this.rnd(st.voters.length)]! };
+    }
+    if (!cc) return;
+    try {
+      leader.core.proposeConfChange(cc);
+      this.stats.confChanges++;
+      this.trace(`conf ${cc.kind} ${cc.node} via ${leader.id}`);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+    }
+    this.drive(leader);
   }
 
   private pickLive(): SimNode | undefined {
@@ -695,7 +753,7 @@ export class Simulation {
   }
 
   private partition(): void {
-    const ids = this.ids;
+    const ids = [...this.nodes.keys()];
     const r = this.rnd;
     const links: string[] = [];
     const mode = r(3);
@@ -760,7 +818,11 @@ export class Simulation {
       );
     }
     if (this.quietSteps >= 200) {
+      const leader = [...this.nodes.values()].find((n) => n.up && n.core.currentRole === 'leader');
+      const st = leader?.core.status();
+      const members = new Set(st ? [...st.voters, ...st.learners] : this.nodes.keys());
       for (const n of this.nodes.values()) {
+        if (!members.has(n.id)) continue;
         if (n.lastApplied < this.catchUpTarget) {
           this.checker.note(
             'liveness',

@@ -8,13 +8,15 @@
  *   env.stabilize();
  *   expect(env.trace()).toMatchInlineSnapshot(...)
  */
+
+import { decodeConfChange } from '../core/confchange.js';
 import type { CoreOptions } from '../core/config.js';
 import type { RaftEvent } from '../core/events.js';
 import { RaftCore } from '../core/raft.js';
 import { seededRandom } from '../core/random.js';
 import type { ReadState } from '../core/ready.js';
 import { MemoryStorage } from '../memory/memory-storage.js';
-import type { Entry, Message, NodeId } from '../types.js';
+import { type ConfChange, type Entry, EntryType, type Message, type NodeId } from '../types.js';
 import { formatMessage } from './format.js';
 
 export interface InteractionNode {
@@ -54,6 +56,7 @@ export class InteractionEnv {
     for (const id of ids) {
       const storage = new MemoryStorage({ voters: ids, learners: [], votersOutgoing: [] });
       this.nodes.set(id, this.makeNode(id, storage));
+      this.process(id); // apply the founding membership
     }
   }
 
@@ -75,6 +78,7 @@ export class InteractionEnv {
     const n = this.node(id);
     this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
     this.nodes.set(id, this.makeNode(id, n.storage));
+    this.process(id);
     this.log(`restart ${id}`);
   }
 
@@ -161,7 +165,25 @@ export class InteractionEnv {
   }
 
   private apply(n: InteractionNode, e: Entry): void {
+    if (e.type === EntryType.ConfChange) {
+      n.core.applyConfChange(decodeConfChange(e.data));
+      return;
+    }
     if (e.data.byteLength > 0) n.applied.push(dec.decode(e.data));
+  }
+
+  /** Add a node with an empty store (it learns the membership from the leader). */
+  addNode(id: NodeId): InteractionNode {
+    const node = this.makeNode(id, new MemoryStorage());
+    this.nodes.set(id, node);
+    return node;
+  }
+
+  proposeConf(id: NodeId, cc: ConfChange): { index: number; term: number } {
+    this.log(`conf ${cc.kind} ${cc.node}`);
+    const r = this.node(id).core.proposeConfChange(cc);
+    this.process(id);
+    return r;
   }
 
   private enqueue(m: Message): void {
