@@ -643,7 +643,7 @@ export class RaftCore {
   private hasUnappliedConfChange(): boolean {
     if (this.log.committed <= this.log.applied) return false;
     const ents = this.log.slice(this.log.applied + 1, this.log.committed + 1);
-    return ents?.some((e) => e.type === EntryType.ConfChange);
+    return ents?.some((e) => e.type === EntryType.ConfChange) === true;
   }
 
   private startCampaign(kind: 'preVote' | 'vote', transfer: boolean): void {
