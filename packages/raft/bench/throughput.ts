@@ -66,7 +66,7 @@ export function runThroughput(b: number, warmupMs = 1000, durationMs = 5000, siz
           if (n.appliedCount > 0 && n.appliedIndex % 10_000 < ce.length && n.appliedIndex > 1000) {
             const at = n.appliedIndex - 1000;
             if (at >= n.storage.firstIndex()) {
-              void n.storage.compact({ index: at, term: n.storage.term(at), conf });
+              void n.storage.compact(at, { index: at, term: n.storage.term(at), conf });
             }
           }
         }

@@ -16,6 +16,7 @@ export { type ProposeResult, RaftCore } from './core/raft.js';
 export { type RandomInt, seededRandom } from './core/random.js';
 export type { CoreStatus, ProgressStatus, ReadState, Ready } from './core/ready.js';
 export * from './errors.js';
+export { MemorySnapshotStore } from './memory/memory-snapshot-store.js';
 export { emptyConfState, MemoryStorage } from './memory/memory-storage.js';
 export { MemoryNetwork, MemoryTransport } from './memory/memory-transport.js';
 export { Emitter } from './runtime/emitter.js';

@@ -1,5 +1,6 @@
 import {
   MemoryNetwork,
+  MemorySnapshotStore,
   MemoryStorage,
   RaftNode,
   type RaftNodeOptions,
@@ -26,8 +27,27 @@ const dec = new TextDecoder();
 
 /** A tiny KV state machine: entries are "key=value"; apply returns the previous value. */
 export class KV implements StateMachine<string | null> {
-  readonly data = new Map<string, string>();
+  data = new Map<string, string>();
   applied = 0;
+  restored = 0;
+
+  *snapshot(): Iterable<Uint8Array> {
+    // A consistent copy first (the synchronous part), then chunks of 100 keys.
+    const entries = [...this.data.entries()];
+    for (let i = 0; i < entries.length || i === 0; i += 100) {
+      yield new TextEncoder().encode(JSON.stringify(entries.slice(i, i + 100)));
+    }
+  }
+
+  async restore(_meta: unknown, data: AsyncIterable<Uint8Array>): Promise<void> {
+    const next = new Map<string, string>();
+    for await (const chunk of data) {
+      for (const [k, v] of JSON.parse(new TextDecoder().decode(chunk)) as [string, string][]) next.set(k, v);
+    }
+    this.data = next;
+    this.restored++;
+  }
+
   apply(e: Entry): string | null {
     const s = dec.decode(e.data);
     const i = s.indexOf('=');
@@ -60,6 +80,7 @@ export async function cluster(
   const nodes = new Map<string, RaftNode<string | null>>();
   const kvs = new Map<string, KV>();
   const storages = new Map<string, MemoryStorage>();
+  const snapshotStores = new Map<string, MemorySnapshotStore>();
   const start = async (id: string) => {
     // A restarted node keeps its storage (its "disk") but gets a fresh state machine.
     let storage = storages.get(id);
@@ -71,6 +92,11 @@ export async function cluster(
     }
     const kv = new KV();
     kvs.set(id, kv);
+    let snaps = snapshotStores.get(id);
+    if (!snaps) {
+      snaps = new MemorySnapshotStore();
+      snapshotStores.set(id, snaps);
+    }
     const node = new RaftNode({
       id,
       storage,
@@ -78,7 +104,8 @@ export async function cluster(
       stateMachine: kv,
       members: ids,
       addressOf: (x) => `http://${x}.test`,
-      ...extra,
+      ...(extra.snapshots ? { snapshots: { ...extra.snapshots, store: snaps } } : {}),
+      ...(({ snapshots: _s, ...rest }) => rest)(extra),
     });
     nodes.set(id, node);
     await node.start();

@@ -192,3 +192,41 @@ describe('RaftNode membership', () => {
     await waitFor(() => kv.data.get('b') === '2', 'the promoted node to apply');
   });
 });
+
+describe('RaftNode snapshots', () => {
+  const snapshots = { store: null as never, everyEntries: 50, keepEntries: 10 };
+
+  it('compacts behind snapshots, and a follower that fell behind installs one', async () => {
+    const { c, leader } = await elected(3, { snapshots });
+    const lagging = [...c.nodes.values()].find((n) => !n.isLeader)!;
+    c.net.isolate(lagging.id, c.ids);
+    const events: string[] = [];
+    leader.events.onAny((e) => {
+      if (e.type === 'snapshotTaken' || e.type === 'snapshotSent') events.push(e.type);
+    });
+    for (let i = 0; i < 200; i++) await leader.propose(enc(`k${i}=${i}`));
+    await waitFor(() => events.includes('snapshotTaken'), 'a snapshot on the leader');
+    await waitFor(() => leader.status().firstIndex > 100, 'compaction');
+    c.net.heal();
+    await waitFor(() => c.kvs.get(lagging.id)!.data.get('k199') === '199', 'the follower to catch up');
+    expect(c.kvs.get(lagging.id)!.restored).toBe(1);
+    expect(events).toContain('snapshotSent');
+    expect(c.kvs.get(lagging.id)!.data).toEqual(c.kvs.get(leader.id)!.data);
+  });
+
+  it('a restarted node restores its snapshot and applies the log tail', async () => {
+    const { c, leader } = await elected(3, { snapshots });
+    const f = [...c.nodes.values()].find((n) => !n.isLeader)!;
+    for (let i = 0; i < 120; i++) await leader.propose(enc(`k${i}=${i}`));
+    await waitFor(
+      () => f.status().firstIndex > 1 && c.kvs.get(f.id)!.data.get('k119') === '119',
+      'a snapshot on the follower',
+    );
+    await f.stop();
+    await c.start(f.id);
+    const kv = c.kvs.get(f.id)!;
+    await waitFor(() => kv.data.get('k119') === '119', 'the restarted node to be current');
+    expect(kv.restored).toBe(1);
+    expect(kv.data.size).toBe(120);
+  });
+});

@@ -1,3 +1,15 @@
 export type { StateMachine } from './state-machine.js';
-export type { InitialState, LogReader, LogStorage, PersistBatch } from './storage.js';
-export type { Transport, TransportHandler } from './transport.js';
+export type {
+  InitialState,
+  LogReader,
+  LogStorage,
+  PersistBatch,
+  SnapshotStore,
+  SnapshotWriter,
+} from './storage.js';
+export {
+  canSendSnapshots,
+  type SnapshotTransport,
+  type Transport,
+  type TransportHandler,
+} from './transport.js';

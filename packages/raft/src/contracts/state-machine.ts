@@ -1,4 +1,4 @@
-import type { Entry } from '../types.js';
+import type { Entry, SnapshotMeta } from '../types.js';
 
 /**
  * The application's replicated state.
@@ -15,4 +15,13 @@ import type { Entry } from '../types.js';
  */
 export interface StateMachine<TResult = unknown> {
   apply(entry: Entry): TResult | Promise<TResult>;
+  /**
+   * Optional: the whole state as of the last applied entry, as a stream of chunks. The
+   * state may keep changing while the stream is consumed (apply goes on), so take a
+   * consistent view first (copy-on-write, an immutable structure, ...) and keep the
+   * synchronous part short: it pauses writes.
+   */
+  snapshot?(): AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+  /** Optional: replace the whole state with a snapshot's data. */
+  restore?(meta: SnapshotMeta, data: AsyncIterable<Uint8Array>): Promise<void>;
 }

@@ -78,10 +78,33 @@ export interface PersistBatch {
 export interface LogStorage extends LogReader {
   persist(batch: PersistBatch): Promise<void>;
   /**
-   * Discard entries up to and including `index` after a snapshot covering them was
-   * saved. Afterwards `firstIndex() === index + 1` and `term(index)` still answers.
-   * `meta` describes that snapshot.
+   * Discard entries up to and including `index`, now that `snapshot` (saved in the
+   * snapshot store, `snapshot.index >= index`) covers them. Afterwards
+   * `firstIndex() === index + 1`, `term(index)` still answers, and `snapshot()` returns
+   * `snapshot`. Entries between `index` and `snapshot.index` stay, for slow followers.
    */
-  compact(meta: SnapshotMeta): Promise<void>;
+  compact(index: number, snapshot: SnapshotMeta): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * Where snapshot data lives: chunks, written as a stream and committed atomically, so a
+ * multi-hundred-MB state machine never sits in one buffer and a crash mid-write leaves
+ * the previous snapshot intact.
+ */
+export interface SnapshotStore {
+  /** The latest committed snapshot's metadata, or null. Synchronous. */
+  latest(): SnapshotMeta | null;
+  /** Start writing a snapshot; nothing is visible until `commit`. */
+  create(meta: SnapshotMeta): Promise<SnapshotWriter>;
+  /** The data of the latest committed snapshot (which must match `meta`), in chunks. */
+  read(meta: SnapshotMeta): AsyncIterable<Uint8Array>;
+}
+
+export interface SnapshotWriter {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Make the snapshot durable and the latest, replacing the previous one atomically. */
+  commit(): Promise<void>;
+  /** Drop what was written. */
+  abort(): Promise<void>;
 }

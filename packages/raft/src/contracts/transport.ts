@@ -1,4 +1,4 @@
-import type { Message, NodeId } from '../types.js';
+import type { Message, NodeId, SnapshotRequest } from '../types.js';
 
 /** Callbacks a transport delivers to; the runtime implements them. */
 export interface TransportHandler {
@@ -12,6 +12,13 @@ export interface TransportHandler {
    * timed out). The core then stops pipelining to it and probes instead.
    */
   onUnreachable?(peer: NodeId): void;
+  /**
+   * A snapshot from the leader, with its data. Resolve once the data is stored (the
+   * runtime then steps `msg` into the core); reject to refuse it. Transports that
+   * implement `SnapshotTransport` call this instead of `onMessage` for `snapshot`
+   * messages.
+   */
+  onSnapshot?(msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void>;
 }
 
 /**
@@ -30,4 +37,18 @@ export interface Transport {
   start(handler: TransportHandler): Promise<void>;
   send(msg: Message): void;
   close(): Promise<void>;
+}
+
+/**
+ * An optional capability: stream a snapshot's data to a follower, in chunks under the
+ * frame limit, with flow control. Resolves when the receiver's `onSnapshot` resolved
+ * (the data is stored there); rejects when the transfer failed. A transport may resume
+ * an interrupted transfer after a reconnect; the runtime also retries from scratch.
+ */
+export interface SnapshotTransport extends Transport {
+  sendSnapshot(msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+export function canSendSnapshots(t: Transport): t is SnapshotTransport {
+  return typeof (t as Partial<SnapshotTransport>).sendSnapshot === 'function';
 }

@@ -33,7 +33,8 @@ export class RaftLog {
     const last = storage.lastIndex();
     this.unstable = new Unstable(last + 1);
     const hs = storage.initialState().hardState;
-    this.committed = Math.max(hs.commit, first - 1);
+    // A snapshot only ever holds committed state.
+    this.committed = Math.max(hs.commit, first - 1, Math.min(storage.snapshot().index, last));
     if (this.committed > last) {
       throw new RaftError(
         RaftErrorCode.ProtocolViolation,

@@ -26,6 +26,7 @@ import {
   type NodeId,
   type ReadIndexResponse,
   type Role,
+  type SnapshotMeta,
   type SnapshotRequest,
   type VoteRequest,
   type VoteResponse,
@@ -490,6 +491,18 @@ export class RaftCore {
     };
   }
 
+  /**
+   * Metadata for a snapshot of the state machine as of `index` (applied): its term and
+   * the membership the core has applied so far. Undefined when `index` is compacted or
+   * not applied yet.
+   */
+  snapshotMetaAt(index: number): SnapshotMeta | undefined {
+    if (index > this.log.applied) return undefined;
+    const term = this.log.term(index);
+    if (term === undefined) return undefined;
+    return { index, term, conf: this.tracker.confState() };
+  }
+
   get currentRole(): Role {
     return this.role;
   }
@@ -928,6 +941,8 @@ export class RaftCore {
       return;
     }
     this.log.restore(s);
+    // The snapshot carries the membership as of its index.
+    this.tracker.setConf(s.conf, s.index + 1);
     this.sendAfterPersist(this.appendResponse(m.from, false, s.index, 0, 0));
   }
 

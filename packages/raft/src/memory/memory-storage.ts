@@ -19,8 +19,11 @@ export const emptyConfState: ConfState = Object.freeze({ voters: [], learners: [
  */
 export class MemoryStorage implements LogStorage {
   private hard: HardState = emptyHardState;
+  /** The latest snapshot (index 0: none yet). */
   private snap: SnapshotMeta;
-  /** entries[i].index === snap.index + 1 + i */
+  /** The compaction point: entries start after it; its term is kept. */
+  private base = { index: 0, term: 0 };
+  /** ents[i].index === base.index + 1 + i */
   private ents: Entry[] = [];
   private closed = false;
 
@@ -42,17 +45,17 @@ export class MemoryStorage implements LogStorage {
   }
 
   firstIndex(): number {
-    return this.snap.index + 1;
+    return this.base.index + 1;
   }
 
   lastIndex(): number {
-    return this.snap.index + this.ents.length;
+    return this.base.index + this.ents.length;
   }
 
   term(index: number): number {
-    if (index === this.snap.index) return this.snap.term;
-    if (index < this.snap.index) throw new CompactedError(index, this.firstIndex());
-    const e = this.ents[index - this.snap.index - 1];
+    if (index === this.base.index) return this.base.term;
+    if (index < this.base.index) throw new CompactedError(index, this.firstIndex());
+    const e = this.ents[index - this.base.index - 1];
     if (!e) throw new UnavailableError(index, this.lastIndex());
     return e.term;
   }
@@ -62,7 +65,7 @@ export class MemoryStorage implements LogStorage {
     if (hi > this.lastIndex() + 1) throw new UnavailableError(hi - 1, this.lastIndex());
     const out: Entry[] = [];
     let size = 0;
-    const base = this.snap.index + 1;
+    const base = this.base.index + 1;
     for (let i = lo; i < hi; i++) {
       const e = this.ents[i - base]!;
       size += entrySize(e);
@@ -95,6 +98,7 @@ export class MemoryStorage implements LogStorage {
     this.checkOpen();
     if (batch.snapshot) {
       this.snap = batch.snapshot;
+      this.base = { index: batch.snapshot.index, term: batch.snapshot.term };
       this.ents = [];
     }
     const ents = batch.entries;
@@ -112,37 +116,39 @@ export class MemoryStorage implements LogStorage {
           `cannot append at ${from}: the log ends at ${this.lastIndex()} (a gap)`,
         );
       }
-      const keep = from - this.snap.index - 1;
+      const keep = from - this.base.index - 1;
       if (keep < this.ents.length) this.ents.length = keep; // a conflicting suffix goes
       for (const e of ents) this.ents.push(e);
     }
     if (batch.hardState) this.hard = batch.hardState;
   }
 
-  compact(meta: SnapshotMeta): Promise<void> {
-    this.checkOpen();
-    const index = meta.index;
-    if (index <= this.snap.index) return Promise.resolve();
-    if (index > this.lastIndex()) {
-      return Promise.reject(
-        new RaftError(
+  compact(index: number, snapshot: SnapshotMeta): Promise<void> {
+    try {
+      this.checkOpen();
+      if (snapshot.index < index) {
+        throw new RaftError(
           RaftErrorCode.InvalidArgument,
-          `cannot compact to ${index}: the log ends at ${this.lastIndex()}`,
-        ),
-      );
+          `cannot compact to ${index}: the snapshot covers only up to ${snapshot.index}`,
+        );
+      }
+      const first = this.base.index;
+      if (index > first) {
+        if (index > this.lastIndex()) {
+          throw new RaftError(
+            RaftErrorCode.InvalidArgument,
+            `cannot compact to ${index}: the log ends at ${this.lastIndex()}`,
+          );
+        }
+        const term = this.term(index);
+        this.ents = this.ents.slice(index - first);
+        this.base = { index, term };
+      }
+      this.snap = snapshot;
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const term = this.term(index);
-    if (term !== meta.term) {
-      return Promise.reject(
-        new RaftError(
-          RaftErrorCode.InvalidArgument,
-          `cannot compact to ${index}: snapshot term ${meta.term} differs from the log's ${term}`,
-        ),
-      );
-    }
-    this.ents = this.ents.slice(index - this.snap.index);
-    this.snap = meta;
-    return Promise.resolve();
   }
 
   close(): Promise<void> {

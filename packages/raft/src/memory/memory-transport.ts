@@ -1,5 +1,5 @@
-import type { Transport, TransportHandler } from '../contracts/transport.js';
-import type { Message, NodeId } from '../types.js';
+import type { SnapshotTransport, TransportHandler } from '../contracts/transport.js';
+import type { Message, NodeId, SnapshotRequest } from '../types.js';
 
 /**
  * An in-process network for `MemoryTransport`s: delivery is asynchronous and ordered per
@@ -44,6 +44,20 @@ export class MemoryNetwork {
   }
 
   /** @internal */
+  async deliverSnapshot(msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.cut.has(`${msg.from}>${msg.to}`)) throw new Error(`${msg.to} is unreachable`);
+    const h = this.handlers.get(msg.to);
+    if (!h?.onSnapshot) throw new Error(`${msg.to} is not listening for snapshots`);
+    // Copy the stream, as a wire would: the receiver gets its own chunks.
+    const chunks: Uint8Array[] = [];
+    for await (const c of data) chunks.push(c.slice());
+    async function* replay() {
+      yield* chunks;
+    }
+    await h.onSnapshot(msg, replay());
+  }
+
+  /** @internal */
   deliver(m: Message): void {
     if (this.cut.has(`${m.from}>${m.to}`)) return;
     const h = this.handlers.get(m.to);
@@ -60,7 +74,7 @@ export class MemoryNetwork {
  * A `Transport` inside one process, for tests, examples and embedders that run several
  * members in one process. Messages are delivered on a later turn, in send order.
  */
-export class MemoryTransport implements Transport {
+export class MemoryTransport implements SnapshotTransport {
   private queue: Message[] = [];
   private scheduled = false;
   private open = false;
@@ -91,6 +105,11 @@ export class MemoryTransport implements Transport {
     this.queue = [];
     if (!this.open) return;
     for (const m of q) this.network.deliver(m);
+  }
+
+  sendSnapshot(msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void> {
+    if (!this.open) return Promise.reject(new Error('the transport is closed'));
+    return this.network.deliverSnapshot(msg, data);
   }
 
   close(): Promise<void> {

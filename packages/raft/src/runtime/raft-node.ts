@@ -7,8 +7,8 @@
  */
 
 import type { StateMachine } from '../contracts/state-machine.js';
-import type { LogStorage } from '../contracts/storage.js';
-import type { Transport } from '../contracts/transport.js';
+import type { LogStorage, SnapshotStore, SnapshotWriter } from '../contracts/storage.js';
+import { canSendSnapshots, type Transport } from '../contracts/transport.js';
 import { bootstrapEntries, decodeConfChange } from '../core/confchange.js';
 import type { CoreOptions } from '../core/config.js';
 import type { RaftEvent } from '../core/events.js';
@@ -25,6 +25,7 @@ import {
   type Message,
   type NodeId,
   type Role,
+  type SnapshotMeta,
 } from '../types.js';
 import { Emitter } from './emitter.js';
 import { systemTimers, type TimerProvider } from './timers.js';
@@ -56,6 +57,13 @@ export interface RaftNodeOptions<R = unknown> {
   addressOf?: (id: NodeId) => string | null;
   timers?: TimerProvider;
   random?: RandomInt;
+  /**
+   * Snapshots and log compaction. Needs a state machine with `snapshot` and `restore`.
+   * A snapshot is taken when `everyEntries` entries were applied since the last one;
+   * the log is then compacted up to `keepEntries` before it (a margin for slow
+   * followers, who otherwise need the snapshot).
+   */
+  snapshots?: { store: SnapshotStore; everyEntries?: number; keepEntries?: number };
 }
 
 /** What the runtime reports, for metrics and logs (see `@quorate/metrics`). */
@@ -67,7 +75,10 @@ export type RaftNodeEvent =
   | { type: 'commit'; index: number }
   | { type: 'proposal'; ok: boolean; code?: string }
   | { type: 'stopped'; error: RaftError | null }
-  | { type: 'membershipApplied'; index: number; change: ConfChange; conf: ConfState };
+  | { type: 'membershipApplied'; index: number; change: ConfChange; conf: ConfState }
+  | { type: 'snapshotTaken'; index: number; bytes: number; ms: number; pauseMs: number }
+  | { type: 'snapshotSent'; to: NodeId; index: number; ok: boolean; ms: number }
+  | { type: 'snapshotInstalled'; index: number; ms: number };
 
 export interface RequestOptions {
   timeoutMs?: number;
@@ -115,8 +126,13 @@ export class RaftNode<R = unknown> {
   private persistIdle: Promise<void> = Promise.resolve();
   private persistIdleResolve: (() => void) | null = null;
 
-  // Apply: committed entries waiting for the state machine, in order.
-  private readonly toApply: Entry[][] = [];
+  // Apply: committed entries (or a snapshot to restore) waiting for the state machine, in order.
+  private readonly toApply: (Entry[] | SnapshotMeta)[] = [];
+  private lastSnapshotIndex = 0;
+  private snapshotting = false;
+  /** A snapshot from the leader is being received or installed: take none of our own. */
+  private installing = false;
+  private readonly sendingSnapshot = new Set<NodeId>();
   private applying = false;
   private appliedIndex = 0;
 
@@ -166,10 +182,12 @@ export class RaftNode<R = unknown> {
     if (issues.length > 0) throw new InvalidConfigError(issues);
 
     await this.bootstrap();
+    const applied = await this.restoreSnapshot();
     this.core = new RaftCore(
       {
         ...o.raft,
         id: this.id,
+        applied,
         random: o.random ?? defaultRandom,
         electionTicks: Math.max(2, Math.round(et / tick)),
         heartbeatTicks: Math.max(1, Math.round(hb / tick)),
@@ -184,6 +202,7 @@ export class RaftNode<R = unknown> {
       onUnreachable: (peer) => {
         if (this.running) this.core.reportUnreachable(peer);
       },
+      onSnapshot: (m, data) => this.receiveSnapshot(m, data),
     });
     this.ticker = this.timers.setInterval(() => this.onTick(), tick);
     this.sweeper = this.timers.setInterval(
@@ -191,6 +210,42 @@ export class RaftNode<R = unknown> {
       Math.max(20, Math.min(100, tick * 5)),
     );
     this.schedule();
+  }
+
+  /**
+   * Bring the state machine to the latest snapshot, if any, and make the log agree with
+   * it. Returns the applied index to start from.
+   */
+  private async restoreSnapshot(): Promise<number> {
+    const store = this.opts.snapshots?.store;
+    const meta = store?.latest() ?? null;
+    if (!store || !meta || meta.index === 0) return 0;
+    const sm = this.opts.stateMachine;
+    if (!sm.restore) {
+      throw new InvalidConfigError([
+        'the snapshot store holds a snapshot but the state machine has no restore()',
+      ]);
+    }
+    const s = this.opts.storage;
+    let t: number | undefined;
+    try {
+      t = meta.index <= s.lastIndex() && meta.index >= s.firstIndex() - 1 ? s.term(meta.index) : undefined;
+    } catch {
+      t = undefined;
+    }
+    if (t === meta.term) {
+      // The log holds the snapshot's last entry: just record the snapshot.
+      if (s.snapshot().index < meta.index) await s.compact(s.firstIndex() - 1, meta);
+    } else if (s.snapshot().index !== meta.index) {
+      // A snapshot installed from the leader, but the crash came before the log was reset.
+      await s.persist({ snapshot: meta, entries: [], hardState: null, mustSync: true });
+    }
+    const t0 = this.timers.now();
+    await sm.restore(meta, store.read(meta));
+    this.appliedIndex = meta.index;
+    this.lastSnapshotIndex = meta.index;
+    this.events.emit({ type: 'snapshotInstalled', index: meta.index, ms: this.timers.now() - t0 });
+    return meta.index;
   }
 
   private async bootstrap(): Promise<void> {
@@ -507,8 +562,12 @@ export class RaftNode<R = unknown> {
     try {
       while (core.hasReady()) {
         const rd = core.ready();
-        for (const m of rd.messages) this.opts.transport.send(m);
+        for (const m of rd.messages) {
+          if (m.type === 'snapshot') void this.sendSnapshot(m);
+          else this.opts.transport.send(m);
+        }
         this.toPersist.push(rd);
+        if (rd.snapshot) this.toApply.push(rd.snapshot);
         if (rd.committedEntries.length > 0) this.toApply.push(rd.committedEntries as Entry[]);
         for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index, rs.failed);
       }
@@ -577,8 +636,20 @@ export class RaftNode<R = unknown> {
     const sm = this.opts.stateMachine;
     try {
       while (this.toApply.length > 0 && this.running) {
-        const ents = this.toApply.shift()!;
+        const item = this.toApply.shift()!;
         const t0 = this.timers.now();
+        if (!Array.isArray(item)) {
+          // A snapshot from the leader replaces the state (its data is in the store).
+          await sm.restore!(item, this.opts.snapshots!.store.read(item));
+          this.appliedIndex = item.index;
+          this.lastSnapshotIndex = item.index;
+          this.installing = false;
+          this.events.emit({ type: 'snapshotInstalled', index: item.index, ms: this.timers.now() - t0 });
+          this.serveReads();
+          this.schedule();
+          continue;
+        }
+        const ents = item;
         for (const e of ents) {
           let result: R | undefined;
           if (e.type === EntryType.Normal && e.data.byteLength > 0) {
@@ -618,6 +689,7 @@ export class RaftNode<R = unknown> {
           ms: this.timers.now() - t0,
         });
         this.serveReads();
+        this.maybeSnapshot();
         this.schedule();
       }
     } catch (err) {
@@ -631,6 +703,125 @@ export class RaftNode<R = unknown> {
     } finally {
       this.applying = false;
     }
+  }
+
+  // ---------------------------------------------------------------- snapshots
+
+  /** Take a snapshot when enough was applied since the last, then compact the log. */
+  private maybeSnapshot(): void {
+    const cfg = this.opts.snapshots;
+    const sm = this.opts.stateMachine;
+    if (!cfg || !sm.snapshot || this.snapshotting || this.installing) return;
+    if (this.appliedIndex - this.lastSnapshotIndex < (cfg.everyEntries ?? 100_000)) return;
+    const meta = this.core.snapshotMetaAt(this.appliedIndex);
+    if (!meta) return;
+    this.snapshotting = true;
+    void this.takeSnapshot(meta).finally(() => {
+      this.snapshotting = false;
+    });
+  }
+
+  /** Write a snapshot as of `meta.index` (the state machine's current view). */
+  async takeSnapshot(meta: SnapshotMeta): Promise<void> {
+    const cfg = this.opts.snapshots!;
+    const t0 = this.timers.now();
+    // The synchronous part (taking a consistent view) is the only pause for writes.
+    const data = this.opts.stateMachine.snapshot!();
+    const pauseMs = this.timers.now() - t0;
+    let writer: SnapshotWriter | null = null;
+    let bytes = 0;
+    try {
+      writer = await cfg.store.create(meta);
+      for await (const chunk of data as AsyncIterable<Uint8Array>) {
+        bytes += chunk.byteLength;
+        await writer.write(chunk);
+      }
+      await writer.commit();
+      writer = null;
+      const s = this.opts.storage;
+      const to = Math.max(s.firstIndex() - 1, meta.index - (cfg.keepEntries ?? 10_000));
+      await s.compact(to, meta);
+      this.lastSnapshotIndex = meta.index;
+      this.events.emit({
+        type: 'snapshotTaken',
+        index: meta.index,
+        bytes,
+        ms: this.timers.now() - t0,
+        pauseMs,
+      });
+    } catch (err) {
+      await writer?.abort().catch(() => {});
+      this.events.emit({
+        type: 'anomaly',
+        detail: `snapshot at ${meta.index} failed: ${(err as Error).message}`,
+      });
+    }
+  }
+
+  /** Stream our latest snapshot to a follower that needs it. */
+  private async sendSnapshot(m: Extract<Message, { type: 'snapshot' }>): Promise<void> {
+    const store = this.opts.snapshots?.store;
+    const t = this.opts.transport;
+    if (!store || !canSendSnapshots(t) || this.sendingSnapshot.has(m.to)) {
+      if (!this.sendingSnapshot.has(m.to)) this.core.reportSnapshot(m.to, false);
+      return;
+    }
+    this.sendingSnapshot.add(m.to);
+    const t0 = this.timers.now();
+    let ok = false;
+    try {
+      await t.sendSnapshot(m, store.read(m.snapshot));
+      ok = true;
+    } catch {
+      ok = false;
+    } finally {
+      this.sendingSnapshot.delete(m.to);
+    }
+    if (!this.running) return;
+    this.core.reportSnapshot(m.to, ok);
+    this.events.emit({
+      type: 'snapshotSent',
+      to: m.to,
+      index: m.snapshot.index,
+      ok,
+      ms: this.timers.now() - t0,
+    });
+    this.schedule();
+  }
+
+  /** A snapshot arrives from the leader: store it whole, then let the core take it. */
+  private async receiveSnapshot(
+    m: Extract<Message, { type: 'snapshot' }>,
+    data: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    const store = this.opts.snapshots?.store;
+    if (!this.running) throw new RaftError(RaftErrorCode.Stopped, `node ${this.id} is stopping`);
+    if (!store || !this.opts.stateMachine.restore) {
+      throw new RaftError(
+        RaftErrorCode.InvalidArgument,
+        `node ${this.id} cannot install snapshots (no snapshot store)`,
+      );
+    }
+    if (m.term < this.core.currentTerm || m.snapshot.index <= this.core.commitIndex) {
+      // Stale, or already covered: drain the data and let the core answer.
+      for await (const _ of data) {
+        // discard
+      }
+    } else {
+      this.installing = true;
+      const w = await store.create(m.snapshot);
+      try {
+        for await (const chunk of data) await w.write(chunk);
+        await w.commit();
+      } catch (err) {
+        this.installing = false;
+        await w.abort().catch(() => {});
+        throw err;
+      }
+    }
+    if (!this.running) return;
+    this.core.step(m);
+    this.schedule();
   }
 
   private onReadState(id: number, index: number, failed: boolean): void {

@@ -46,8 +46,8 @@ export class SafetyChecker {
   now = 0;
   /** term -> "node#incarnation" of its leader. */
   private readonly leaders = new Map<number, string>();
-  /** "index:term" -> "prevTerm|content": one entry per (index, term), everywhere. */
-  private readonly entries = new Map<string, string>();
+  /** "index:term" -> content and the previous entry's term (when known): one entry per (index, term). */
+  private readonly entries = new Map<string, { key: string; prevTerm: number | null }>();
   /** Globally committed entries, by index. */
   private readonly committed: Committed[] = [];
   /** Durable (term, vote) last written by each node. */
@@ -66,7 +66,7 @@ export class SafetyChecker {
   }
 
   /** Election safety (at most one leader per term, ever, across restarts) and leader completeness. */
-  onLeader(node: NodeId, incarnation: number, term: number, log: readonly Entry[]): void {
+  onLeader(node: NodeId, incarnation: number, term: number, log: readonly Entry[], logBase = 0): void {
     const who = `${node}#${incarnation}`;
     const prev = this.leaders.get(term);
     if (prev !== undefined && prev !== who) {
@@ -78,7 +78,7 @@ export class SafetyChecker {
     // matching covers the prefix, so the last such entry is the one to check.
     let c = this.committed.length;
     while (c > 0 && this.committed[c - 1]!.commitTerm >= term) c--;
-    if (c > 0) {
+    if (c > logBase) {
       const mine = log[c - 1];
       const want = this.committed[c - 1]!;
       if (!mine || mine.term !== want.term || entryKey(mine) !== want.key) {
@@ -113,13 +113,20 @@ export class SafetyChecker {
    * Entries enter a node's log at `ents[0].index`, replacing what was there. `log` is the
    * node's log before the change; `commit` its commit index.
    */
-  onAppend(node: NodeId, log: readonly Entry[], ents: readonly Entry[], commit: number): void {
+  onAppend(
+    node: NodeId,
+    log: readonly Entry[],
+    logBase: number,
+    ents: readonly Entry[],
+    commit: number,
+  ): void {
     if (ents.length === 0) return;
     const from = ents[0]!.index;
     if (from <= commit && from <= log.length) {
       // Overwriting at or below the commit index is only legal if nothing changes.
       for (const e of ents) {
         if (e.index > commit) break;
+        if (e.index <= logBase) continue; // covered by a snapshot
         const old = log[e.index - 1];
         if (!old || old.term !== e.term) {
           this.fail('committed-changed', node, `entry ${e.index} at or below commit ${commit} was replaced`);
@@ -127,14 +134,25 @@ export class SafetyChecker {
         }
       }
     }
-    let prevTerm = from === 1 ? 0 : (log[from - 2]?.term ?? -1);
+    // The previous entry's term, when the node still has it (not behind a snapshot).
+    let prevTerm: number | null = from === 1 ? 0 : from - 1 > logBase ? (log[from - 2]?.term ?? null) : null;
     for (const e of ents) {
       const k = `${e.index}:${e.term}`;
-      const v = `${prevTerm}|${entryKey(e)}`;
+      const content = entryKey(e);
       const seen = this.entries.get(k);
-      if (seen === undefined) this.entries.set(k, v);
-      else if (seen !== v) {
-        this.fail('log-matching', node, `entry ${e.term}/${e.index} differs between logs: ${seen} vs ${v}`);
+      if (seen === undefined) {
+        this.entries.set(k, { key: content, prevTerm });
+      } else if (
+        seen.key !== content ||
+        (seen.prevTerm !== null && prevTerm !== null && seen.prevTerm !== prevTerm)
+      ) {
+        this.fail(
+          'log-matching',
+          node,
+          `entry ${e.term}/${e.index} differs between logs: ${seen.prevTerm}|${seen.key} vs ${prevTerm}|${content}`,
+        );
+      } else if (seen.prevTerm === null && prevTerm !== null) {
+        seen.prevTerm = prevTerm;
       }
       prevTerm = e.term;
     }
@@ -148,6 +166,7 @@ export class SafetyChecker {
     }
     for (let i = before + 1; i <= after; i++) {
       const e = log[i - 1];
+      if (!e && i <= this.committed.length) continue; // behind a snapshot, already recorded
       if (!e) {
         this.fail('committed-changed', node, `commit index ${after} passes the log end ${log.length}`);
         return;

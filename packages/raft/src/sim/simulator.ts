@@ -26,6 +26,7 @@ import {
   EntryType,
   type Message,
   type NodeId,
+  type SnapshotMeta,
 } from '../types.js';
 import { SafetyChecker, type Violation } from './checker.js';
 import { EventHeap } from './heap.js';
@@ -105,12 +106,17 @@ export interface SimOptions {
   clientRate?: number;
   /** Trace lines kept for a failure report. Default 80. */
   traceSize?: number;
+  /** Take a snapshot every N applied entries (0: never). Default: by seed, 0, 20, 60 or 200. */
+  snapshotEvery?: number;
+  /** Entries kept behind a snapshot when compacting. Default: by seed, 0, 5 or 30. */
+  snapshotKeep?: number;
 }
 
 export interface SimStats {
   elections: number;
   leaderChanges: number;
   confChanges: number;
+  snapshotsSent: number;
   crashes: number;
   partitions: number;
   pauses: number;
@@ -159,8 +165,16 @@ interface SimNode {
   incarnation: number;
   core: RaftCore;
   storage: LogStorage;
-  /** The node's log as the core sees it (storage plus handed-out entries), index i at [i-1]. */
+  /**
+   * The node's log as the core sees it (storage plus handed-out entries), index i at
+   * [i-1]; indexes at or below `logBase` are covered by a snapshot (holes).
+   */
   log: Entry[];
+  logBase: number;
+  /** The node's durable snapshot (survives crashes), with the state it holds. */
+  snap: { meta: SnapshotMeta; kv: Map<string, string> } | null;
+  /** A snapshot received from the leader, waiting for the core's ready to install it. */
+  pendingInstall: { meta: SnapshotMeta; kv: Map<string, string> } | null;
   /** Readies waiting for the disk, oldest first. */
   disk: Ready[];
   /** How many of the oldest `disk` readies the write in progress covers (0: idle). */
@@ -182,6 +196,14 @@ interface SimNode {
 type SimEvent =
   | { time: number; seq: number; kind: 'tick'; node: NodeId; inc: number }
   | { time: number; seq: number; kind: 'deliver'; msg: Message }
+  | {
+      time: number;
+      seq: number;
+      kind: 'deliverSnapshot';
+      msg: Extract<Message, { type: 'snapshot' }>;
+      kv: Map<string, string>;
+    }
+  | { time: number; seq: number; kind: 'snapshotDone'; node: NodeId; inc: number; peer: NodeId; ok: boolean }
   | { time: number; seq: number; kind: 'write'; node: NodeId; inc: number }
   | { time: number; seq: number; kind: 'ack'; node: NodeId; inc: number }
   | { time: number; seq: number; kind: 'restart'; node: NodeId }
@@ -225,6 +247,7 @@ export class Simulation {
     elections: 0,
     leaderChanges: 0,
     confChanges: 0,
+    snapshotsSent: 0,
     crashes: 0,
     partitions: 0,
     pauses: 0,
@@ -246,6 +269,10 @@ export class Simulation {
   /** What every node must have applied by the end: what was committed 1 s before it. */
   private catchUpTarget = 0;
   private readonly coreOptions: Partial<CoreOptions>;
+  private readonly snapshotEvery: number;
+  private readonly snapshotKeep: number;
+  /** State digest after each applied index, as first seen: every replica must agree. */
+  private readonly stateAt = new Map<number, string>();
 
   constructor(private readonly opts: SimOptions) {
     this.seed = opts.seed;
@@ -267,6 +294,8 @@ export class Simulation {
       maxSizePerMsg: pick([64, 1024, 1 << 20]),
       ...opts.core,
     };
+    this.snapshotEvery = opts.snapshotEvery ?? pick([0, 20, 60, 200]);
+    this.snapshotKeep = opts.snapshotKeep ?? pick([0, 5, 30]);
   }
 
   async run(): Promise<SimResult> {
@@ -328,6 +357,9 @@ export class Simulation {
       core: undefined as unknown as RaftCore,
       storage,
       log: [],
+      logBase: 0,
+      snap: null,
+      pendingInstall: null,
       disk: [],
       writing: 0,
       lastApplied: 0,
@@ -342,30 +374,51 @@ export class Simulation {
       events: [],
     };
     this.nodes.set(id, node);
-    this.boot(node);
+    await this.boot(node);
     return node;
   }
 
-  /** Start (or restart) a node's process over what its storage holds. */
-  private boot(n: SimNode): void {
+  /** Start (or restart) a node's process over what its storage and snapshot hold. */
+  private async boot(n: SimNode): Promise<void> {
+    let applied = 0;
+    n.kv = new Map();
+    if (n.snap) {
+      // As the runtime does: make the log agree with the latest snapshot, then restore.
+      const meta = n.snap.meta;
+      const st = n.storage;
+      let t: number | undefined;
+      try {
+        t =
+          meta.index >= st.firstIndex() - 1 && meta.index <= st.lastIndex() ? st.term(meta.index) : undefined;
+      } catch {
+        t = undefined;
+      }
+      if (t === meta.term) {
+        if (st.snapshot().index < meta.index) await st.compact(st.firstIndex() - 1, meta);
+      } else if (st.snapshot().index !== meta.index) {
+        await st.persist({ snapshot: meta, entries: [], hardState: null });
+      }
+      n.kv = new Map(n.snap.kv);
+      applied = meta.index;
+    }
     const cfg: CoreConfig = {
       id: n.id,
       random: seededRandom(this.seed * 7919 + Number(n.id.slice(1)) * 104729 + n.incarnation),
       ...this.coreOptions,
+      applied,
       onEvent: (e) => this.onCoreEvent(n, e),
     };
     n.core = this.opts.coreFactory ? this.opts.coreFactory(cfg, n.storage) : new RaftCore(cfg, n.storage);
     const first = n.storage.firstIndex();
     const last = n.storage.lastIndex();
-    n.log = [];
-    if (first > 1) {
-      throw new Error('the simulator does not model snapshots yet');
-    }
+    n.logBase = first - 1;
+    n.log = new Array(n.logBase);
     if (last >= first) for (const e of n.storage.entries(first, last + 1)) n.log.push(e);
     n.disk = [];
     n.writing = 0;
-    n.lastApplied = 0;
-    n.kv = new Map();
+    n.pendingInstall = null;
+    n.lastApplied = applied;
+    if (applied > 0) this.checkState(n, applied, 'restored from its snapshot');
     // A founding member starts with the bootstrap entries committed: let the checker see
     // that commit like any other. A restarted node resumes from what it had seen.
     n.lastCommit = n.incarnation === 0 ? 0 : n.core.commitIndex;
@@ -376,9 +429,26 @@ export class Simulation {
     // Ticks start at a random phase: real nodes' timers are not aligned.
     this.schedule({ time: this.now + 1 + this.rnd(TICK_US), kind: 'tick', node: n.id, inc: n.incarnation });
     this.trace(
-      `boot ${n.id}#${n.incarnation} term=${n.core.currentTerm} last=${last} commit=${n.lastCommit}`,
+      `boot ${n.id}#${n.incarnation} term=${n.core.currentTerm} first=${first} last=${last} commit=${n.lastCommit} applied=${applied}`,
     );
     this.drive(n);
+  }
+
+  /** A digest of a node's state machine, compared across replicas at the same index. */
+  private checkState(n: SimNode, index: number, how: string): void {
+    const digest = [...n.kv.entries()]
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const seen = this.stateAt.get(index);
+    if (seen === undefined) this.stateAt.set(index, digest);
+    else if (seen !== digest) {
+      this.checker.note(
+        'apply-diverged',
+        n.id,
+        `state at ${index} (${how}) differs from another replica's: ${digest} vs ${seen}`,
+      );
+    }
   }
 
   private onCoreEvent(n: SimNode, e: RaftEvent): void {
@@ -417,6 +487,40 @@ export class Simulation {
         this.drive(n);
         return;
       }
+      case 'deliverSnapshot': {
+        const n = this.nodes.get(ev.msg.to);
+        const sender = this.nodes.get(ev.msg.from)!;
+        const done = (ok: boolean) =>
+          this.schedule({
+            time: this.now + 100 + this.rnd(1_500),
+            kind: 'snapshotDone',
+            node: ev.msg.from,
+            inc: sender.incarnation,
+            peer: ev.msg.to,
+            ok,
+          });
+        if (!n?.up) return done(false);
+        if (n.paused) {
+          n.held.push(ev);
+          return;
+        }
+        // As the runtime does: store the data whole, then let the core take the message.
+        if (ev.msg.term >= n.core.currentTerm && ev.msg.snapshot.index > n.core.commitIndex) {
+          n.snap = { meta: ev.msg.snapshot, kv: ev.kv };
+        }
+        this.trace(`  ${formatMessage(ev.msg)} (with data)`);
+        n.core.step(ev.msg);
+        this.drive(n);
+        done(true);
+        return;
+      }
+      case 'snapshotDone': {
+        const n = this.nodes.get(ev.node)!;
+        if (!n.up || n.incarnation !== ev.inc) return;
+        n.core.reportSnapshot(ev.peer, ev.ok);
+        this.drive(n);
+        return;
+      }
       case 'write': {
         const n = this.nodes.get(ev.node)!;
         if (!n.up || n.incarnation !== ev.inc) return;
@@ -440,7 +544,7 @@ export class Simulation {
         n.up = true;
         n.paused = false;
         n.incarnation++;
-        this.boot(n);
+        await this.boot(n);
         return;
       }
       case 'resume': {
@@ -469,8 +573,13 @@ export class Simulation {
     while (core.hasReady()) {
       const rd = core.ready();
       for (const m of rd.messages) this.send(m);
+      if (rd.snapshot) {
+        // The log restarts after the snapshot.
+        n.logBase = rd.snapshot.index;
+        n.log = new Array(n.logBase);
+      }
       if (rd.entries.length > 0) {
-        this.checker.onAppend(n.id, n.log, rd.entries, n.lastCommit);
+        this.checker.onAppend(n.id, n.log, n.logBase, rd.entries, n.lastCommit);
         const from = rd.entries[0]!.index;
         n.log.length = from - 1;
         for (const e of rd.entries) n.log.push(e);
@@ -479,6 +588,22 @@ export class Simulation {
       if (n.writing === 0) this.startWrite(n);
       // Commit and leadership first: entries are committed before they are applied.
       this.observe(n);
+      if (rd.snapshot) {
+        // The snapshot's data reached our store before the core took it (see deliverSnapshot).
+        const snap = n.snap;
+        if (!snap || snap.meta.index !== rd.snapshot.index) {
+          this.checker.note(
+            'crash',
+            n.id,
+            `installing snapshot ${rd.snapshot.index} that is not in the store`,
+          );
+        } else {
+          n.kv = new Map(snap.kv);
+          n.lastApplied = snap.meta.index;
+          this.checkState(n, snap.meta.index, 'installed from the leader');
+          this.trace(`${n.id} installs snapshot ${snap.meta.term}/${snap.meta.index}`);
+        }
+      }
       for (const e of rd.committedEntries) this.apply(n, e);
       if (rd.committedEntries.length > 0)
         core.applied(rd.committedEntries[rd.committedEntries.length - 1]!.index);
@@ -489,8 +614,25 @@ export class Simulation {
         else n.readWaits.push([rs.requestId, rs.index]);
       }
       this.serveReads(n);
+      this.maybeSnapshot(n);
     }
     this.observe(n);
+  }
+
+  /** Every `snapshotEvery` applied entries: snapshot the state, compact behind it. */
+  private maybeSnapshot(n: SimNode): void {
+    if (this.snapshotEvery === 0) return;
+    if (n.lastApplied - (n.snap?.meta.index ?? 0) < this.snapshotEvery) return;
+    const meta = n.core.snapshotMetaAt(n.lastApplied);
+    if (!meta) return;
+    n.snap = { meta, kv: new Map(n.kv) };
+    this.checkState(n, meta.index, 'snapshotted');
+    const st = n.storage;
+    const to = Math.max(st.firstIndex() - 1, meta.index - this.snapshotKeep);
+    st.compact(to, meta).catch((err) =>
+      this.checker.note('crash', n.id, `compaction failed: ${(err as Error).message}`),
+    );
+    this.trace(`${n.id} snapshot ${meta.term}/${meta.index}, log from ${to + 1}`);
   }
 
   /** Group commit: one write covers every ready queued when it starts. */
@@ -540,6 +682,7 @@ export class Simulation {
       const key = s.slice(s.indexOf(':', 2) + 1, eq);
       n.kv.set(key, s.slice(eq + 1));
     }
+    if (this.snapshotEvery > 0) this.checkState(n, e.index, 'applied');
     const w = n.writes.get(e.index);
     if (w) {
       n.writes.delete(e.index);
@@ -596,7 +739,7 @@ export class Simulation {
     }
     const isLeader = core.currentRole === 'leader';
     if (isLeader && !n.wasLeader) {
-      this.checker.onLeader(n.id, n.incarnation, term, n.log);
+      this.checker.onLeader(n.id, n.incarnation, term, n.log, n.logBase);
       this.stats.leaderChanges++;
       this.trace(`${n.id} leads term ${term}`);
       if (this.stats.firstLeaderMs === null) this.stats.firstLeaderMs = this.now / 1000;
@@ -612,6 +755,10 @@ export class Simulation {
 
   private send(m: Message): void {
     this.stats.messages++;
+    if (m.type === 'snapshot') {
+      this.sendSnapshot(m);
+      return;
+    }
     if (this.cut.has(`${m.from}>${m.to}`)) return;
     if (!this.quiet && this.rnd.next() < this.dropRate) return;
     const delay = (): number =>
@@ -620,6 +767,36 @@ export class Simulation {
     if (!this.quiet && this.rnd.next() < this.faults.duplicate) {
       this.schedule({ time: this.now + delay(), kind: 'deliver', msg: m });
     }
+  }
+
+  /** Stream the sender's snapshot to a follower (the data travels with the message). */
+  private sendSnapshot(m: Extract<Message, { type: 'snapshot' }>): void {
+    const from = this.nodes.get(m.from)!;
+    const fail = (after: number) =>
+      this.schedule({
+        time: this.now + after,
+        kind: 'snapshotDone',
+        node: m.from,
+        inc: from.incarnation,
+        peer: m.to,
+        ok: false,
+      });
+    const snap = from.snap;
+    if (!snap || snap.meta.index !== m.snapshot.index || snap.meta.term !== m.snapshot.term) {
+      fail(1_000);
+      return;
+    }
+    if (this.cut.has(`${m.from}>${m.to}`) || (!this.quiet && this.rnd.next() < this.dropRate)) {
+      fail(50_000);
+      return;
+    }
+    this.stats.snapshotsSent++;
+    this.schedule({
+      time: this.now + 1_000 + this.rnd(20_000),
+      kind: 'deliverSnapshot',
+      msg: m,
+      kv: new Map(snap.kv),
+    });
   }
 
   // ---------------------------------------------------------------- clients
