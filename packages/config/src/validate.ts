@@ -12,7 +12,7 @@ import {
   type ConfigSource,
   describeSource,
 } from './errors.js';
-import { keysUnder } from './fields.js';
+import { configFields, keysUnder } from './fields.js';
 import { crossRules } from './rules.js';
 import { type Config, type ConfigInput, configShape, type ParsedConfig } from './schema.js';
 import { didYouMean } from './suggest.js';
@@ -64,7 +64,10 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+const REDACTED_VALUE = Symbol('redacted');
+
 const show = (v: unknown): string => {
+  if (v === REDACTED_VALUE) return 'a value (redacted)';
   if (v === undefined) return 'nothing';
   if (typeof v === 'string') return JSON.stringify(v);
   if (Array.isArray(v)) return 'a list';
@@ -98,10 +101,16 @@ function schemaWithRules(describe: (key: string) => string) {
 export const configSchema = schemaWithRules((k) => k);
 
 function toIssues(zi: readonly z.core.$ZodIssue[], input: unknown, sources: SourceMap): ConfigIssue[] {
+  const secrets = new Set(
+    configFields()
+      .filter((f) => f.secret)
+      .map((f) => f.key),
+  );
   const out: ConfigIssue[] = [];
   for (const i of zi) {
     const key = keyOf(i.path);
-    const value = valueAt(input, i.path);
+    // A wrong secret is still a secret: never echo it into logs.
+    const value = secrets.has(key) ? REDACTED_VALUE : valueAt(input, i.path);
     const source = sourceOf(sources, key);
     switch (i.code) {
       case 'unrecognized_keys':

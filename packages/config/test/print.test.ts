@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { describeConfig, formatConfig, loadConfig, REDACTED } from '../src/index.js';
-import { tempDir } from './helpers.js';
+import { issuesOf, tempDir } from './helpers.js';
 
 describe('print-config', () => {
   it('shows every value with its source and redacts secrets', async () => {
@@ -31,6 +31,20 @@ describe('print-config', () => {
       source: 'default',
     });
     expect(JSON.parse(formatConfig(loaded, 'json'))).toEqual(rows);
+  });
+
+  it('never echoes a secret in an error, even a malformed one', async () => {
+    using t = tempDir();
+    const file = t.write('q.yaml', 'http:\n  token: 918273645\n');
+    const issues = await issuesOf({ file, env: { QUORATE_TRANSPORT_CLUSTER_SECRET: 'short-secret' } });
+    expect(issues.map((i) => [i.key, i.rule])).toEqual([
+      ['transport.clusterSecret', 'range'],
+      ['http.token', 'type'],
+    ]);
+    const text = issues.map((i) => i.message).join('\n');
+    expect(text).not.toContain('918273645');
+    expect(text).not.toContain('short-secret');
+    expect(issues[1]!.message).toBe('expected a string, got a value (redacted)');
   });
 
   it('prints a valid config file that loads back to the same configuration', async () => {
