@@ -70,6 +70,7 @@ export async function metricsCluster(metrics: RaftMetrics, n = 3): Promise<Metri
       stateMachine: { apply: () => null },
       heartbeatIntervalMs: 50,
       electionTimeoutMs: 1000,
+      requestTimeoutMs: 30_000,
     });
     metrics.attach(node, { transport, storage });
     return node;

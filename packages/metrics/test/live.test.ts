@@ -26,7 +26,7 @@ beforeAll(async () => {
   await expect(follower.propose(new Uint8Array([1]))).rejects.toBeInstanceOf(RaftError);
   // A hand-over: a transfer campaign and a second leader change everywhere.
   transferredTo = follower.id;
-  await leader.transferLeadership(follower.id);
+  await leader.transferLeadership(follower.id, { timeoutMs: 30_000 });
   leader = await waitFor(
     () => cluster.nodes.find((n) => n.isLeader && n.id === follower.id),
     'the new leader',
