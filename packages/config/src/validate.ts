@@ -117,11 +117,12 @@ function toIssues(zi: readonly z.core.$ZodIssue[], input: unknown, sources: Sour
         for (const k of i.keys) {
           const full = keyOf([...i.path, k]);
           const known = keysUnder(i.path);
+          const hint = didYouMean(k, known) || ` (allowed here: ${known.join(', ')})`;
           out.push({
             key: full,
             source: sourceOf(sources, full),
             rule: ConfigRule.UnknownKey,
-            message: `unknown key "${k}"${didYouMean(k, known)}${didYouMean(k, known) ? '' : ` (known here: ${known.join(', ')})`}`,
+            message: `unknown key "${k}"${hint}`,
           });
         }
         break;

@@ -231,3 +231,10 @@ it('collects field and cross-field problems from every source in one run', async
   expect(e.message).toContain(`${file}:3:3: raft.electionTimeoutMs: 100 ms is shorter than 3 heartbeats`);
   expect(e.issues.map(formatIssue).every((l) => /\[[a-z-]+\]$/.test(l))).toBe(true);
 });
+
+it('lists the allowed keys when an unknown key resembles none', () => {
+  const r = validate({ storage: { compression: 'zstd' } });
+  expect(r.ok ? [] : r.issues.map((i) => [i.key, i.rule, i.message])).toEqual([
+    ['storage.compression', 'unknown-key', 'unknown key "compression" (allowed here: dataDir, fsync)'],
+  ]);
+});
