@@ -1,0 +1,220 @@
+/**
+ * The one schema of a quorate node's configuration. Field checks live here; rules that
+ * relate several fields live in `rules.ts`. Every leaf has a description (the README's
+ * table is generated from it) and a default, so `{}` is a complete loopback config.
+ *
+ * Zod was chosen over valibot for its introspection (`def`, registries) that the
+ * environment/flag mapping and the README generator walk, its `when` hook that lets
+ * cross-field rules run beside field errors (so one run reports every problem), and
+ * because configuration is parsed once at start, where valibot's smaller bundle buys
+ * nothing.
+ */
+import * as z from 'zod';
+import { parseClientUrl, parseHostPort } from './address.js';
+import { expandMembers, localMembers } from './members.js';
+
+export interface FieldMeta {
+  readonly description: string;
+  /** Redacted by `printConfig`. */
+  readonly secret?: boolean;
+}
+
+/** Descriptions and flags of leaves, read by the field table and the printer. */
+export const fieldMeta = z.registry<FieldMeta>();
+
+function field<T extends z.ZodType>(schema: T, description: string, extra: { secret?: boolean } = {}): T {
+  fieldMeta.add(schema, { description, ...extra });
+  return schema;
+}
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const idSchema = z
+  .string()
+  .regex(ID, { message: 'must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit' });
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const MiB = 1 << 20;
+
+/** `host:port`; `minPort` 0 for listeners (the OS picks), 1 for addresses others dial. */
+function hostPort(minPort: 0 | 1) {
+  return z.string().superRefine((s, ctx) => {
+    const r = parseHostPort(s, minPort);
+    if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message, params: { rule: r.rule } });
+  });
+}
+
+const clientUrl = z.string().superRefine((s, ctx) => {
+  const r = parseClientUrl(s);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message, params: { rule: r.rule } });
+});
+
+const memberSchema = z.strictObject({
+  id: idSchema,
+  peerAddress: hostPort(1),
+  clientAddress: clientUrl,
+});
+
+const bool = (d: boolean) => z.boolean().default(d);
+
+export const configShape = z.strictObject({
+  nodeId: field(idSchema.default('n1'), "This node's id; must be one of `members`."),
+  clusterId: field(
+    idSchema.default('quorate-local'),
+    'Name of the cluster; transports refuse peers that present another.',
+  ),
+  members: field(
+    z
+      .preprocess(expandMembers, z.array(memberSchema).min(1, { message: 'must list at least one member' }))
+      .default(() => localMembers(1)),
+    'Voters of a new cluster: `{id, peerAddress, clientAddress}` each. In env/flags: `local:3`, ' +
+      '`n1=host:7001=http://host:8081,…` or a YAML flow list.',
+  ),
+  transport: z
+    .strictObject({
+      kind: field(z.enum(['tcp', 'ws']).default('tcp'), 'Raft transport between members: `tcp` or `ws`.'),
+      listen: field(
+        hostPort(0).optional(),
+        "`host:port` the transport listens on. Default: this node's `peerAddress`.",
+      ),
+      clusterSecret: field(
+        z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+        'Shared secret peers prove they know before any Raft message is accepted.',
+        { secret: true },
+      ),
+      tls: z
+        .strictObject({
+          enabled: field(bool(false), 'Mutual TLS between members.'),
+          certFile: field(z.string().min(1).optional(), "PEM file of this node's certificate."),
+          keyFile: field(z.string().min(1).optional(), "PEM file of this node's private key."),
+          caFile: field(z.string().min(1).optional(), 'PEM file of the CA that signed every member.'),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  storage: z
+    .strictObject({
+      dataDir: field(
+        z.string().min(1).optional(),
+        'Directory of the Raft log and state. Default: `data/<nodeId>`.',
+      ),
+      fsync: field(
+        bool(true),
+        'Make every write durable before acknowledging it. Turn off only for tests: a crash can lose acknowledged writes.',
+      ),
+    })
+    .prefault({}),
+  raft: z
+    .strictObject({
+      tickMs: field(int(1, 1000).default(10), 'Milliseconds per logical clock tick.'),
+      heartbeatIntervalMs: field(int(1, 60_000).default(50), "Leader's heartbeat interval."),
+      electionTimeoutMs: field(
+        int(2, 600_000).default(150),
+        'Minimum election timeout; each timeout is drawn from (this, 2 × this]. At least 3 heartbeats.',
+      ),
+      preVote: field(
+        bool(true),
+        'Pre-vote before raising the term, so a rejoining node cannot disrupt a leader.',
+      ),
+      checkQuorum: field(
+        bool(true),
+        'A leader that has not heard from a majority for an election timeout steps down.',
+      ),
+      maxInflightMsgs: field(int(1, 65_536).default(256), 'Append messages in flight to one follower.'),
+      maxEntriesPerMsg: field(int(1, 1_000_000).default(4096), 'Most entries in one append message.'),
+      maxMsgBytes: field(int(1024, 256 * MiB).default(MiB), 'Largest append message, in bytes of entries.'),
+      maxEntryBytes: field(
+        int(1024, 256 * MiB).default(MiB + 64 * 1024),
+        'Largest single log entry (a value plus its key and headers).',
+      ),
+      maxUncommittedBytes: field(
+        int(1024, 4096 * MiB).default(64 * MiB),
+        'The leader refuses writes while this many bytes are proposed and not committed.',
+      ),
+      requestTimeoutMs: field(
+        int(1, 600_000).default(5000),
+        'Deadline of a proposal or read that sets none.',
+      ),
+      snapshotEntries: field(
+        int(1, 100_000_000).default(10_000),
+        'Take a snapshot after this many entries applied since the last one.',
+      ),
+      snapshotTrailingEntries: field(
+        int(0, 100_000_000).default(1000),
+        'Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot.',
+      ),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      listen: field(
+        hostPort(0).optional(),
+        "`host:port` of the HTTP API. Default: the host and port of this node's `clientAddress`.",
+      ),
+      token: field(
+        z.string().min(1).optional(),
+        'Bearer token every route except /health/live requires. Unset: no authentication.',
+        { secret: true },
+      ),
+      defaultTimeoutMs: field(int(1, 60_000).default(5000), 'Deadline of a request that sets none.'),
+    })
+    .prefault({}),
+  kv: z
+    .strictObject({
+      maxValueBytes: field(int(1, 256 * MiB).default(MiB), 'Largest value of a key.'),
+      sessionExpiryEntries: field(
+        int(1, 1_000_000_000).default(100_000),
+        "A client's exactly-once session expires after this many log entries without a write from it.",
+      ),
+    })
+    .prefault({}),
+  leases: z
+    .strictObject({
+      minTtlMs: field(int(1, 86_400_000).default(100), 'Shortest TTL a lease may ask for.'),
+      maxTtlMs: field(int(1, 86_400_000).default(3_600_000), 'Longest TTL a lease may ask for.'),
+      checkIntervalMs: field(
+        int(1, 60_000).default(50),
+        'How often the leader looks for expired leases; must be shorter than the shortest TTL.',
+      ),
+    })
+    .prefault({}),
+  metrics: z
+    .strictObject({
+      enabled: field(bool(true), 'Serve Prometheus metrics.'),
+      listen: field(
+        hostPort(0).optional(),
+        '`host:port` of a separate metrics listener. Unset: `/metrics` on the HTTP API.',
+      ),
+      prefix: field(
+        z
+          .string()
+          .regex(/^(?:[a-zA-Z_:][a-zA-Z0-9_:]*)?$/, { message: 'must be a Prometheus metric name prefix' })
+          .default('quorate_'),
+        'Prefix of every metric name.',
+      ),
+      processMetrics: field(bool(true), 'Also export the default process metrics (CPU, memory, event loop).'),
+    })
+    .prefault({}),
+  log: z
+    .strictObject({
+      level: field(
+        z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+        'Least severe level logged.',
+      ),
+      format: field(z.enum(['json', 'pretty']).default('json'), '`json` lines, or `pretty` for people.'),
+    })
+    .prefault({}),
+});
+
+/** What the schema accepts (every key optional). */
+export type ConfigInput = z.input<typeof configShape>;
+/** The schema's output, before the defaults that depend on other fields are filled in. */
+export type ParsedConfig = z.output<typeof configShape>;
+export type { Member } from './members.js';
+
+/** A complete, valid configuration. */
+export type Config = ParsedConfig & {
+  readonly transport: ParsedConfig['transport'] & { readonly listen: string };
+  readonly storage: ParsedConfig['storage'] & { readonly dataDir: string };
+  readonly http: ParsedConfig['http'] & { readonly listen: string };
+};
