@@ -11,6 +11,7 @@ import {
   RaftNode,
   type RaftNodeEvent,
   type RaftNodeOptions,
+  type SnapshotStore,
   type Transport,
 } from '@quorate/raft';
 import type { Logger } from 'pino';
@@ -32,6 +33,8 @@ export interface QuorateNodeOptions {
   logger?: Logger;
   /** Prometheus exposition for GET /metrics, given the running RaftNode. */
   metrics?: (raft: RaftNode<Applied>) => MetricsEndpoint;
+  /** Snapshots of the KV and lease state, and log compaction behind them. */
+  snapshots?: { store: SnapshotStore; everyEntries?: number; keepEntries?: number };
 }
 
 export class QuorateNode {
@@ -57,6 +60,7 @@ export class QuorateNode {
       members: opts.members.map((m) => m.id),
       addressOf: (id) => byId.get(id)?.clientAddress ?? null,
       ...opts.raft,
+      ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
     });
     this.leases = new LeaseKeeper(this.raft, this.machine);
     const token = opts.api?.token ?? null;

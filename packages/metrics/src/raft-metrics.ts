@@ -277,6 +277,15 @@ export class RaftMetrics {
 
   private onEvent(b: Bound, e: RaftNodeEvent): void {
     switch (e.type) {
+      case 'snapshotTaken':
+        this.observeSnapshot(b.node.id, { kind: 'create', ok: true, ms: e.ms, bytes: e.bytes });
+        break;
+      case 'snapshotSent':
+        this.observeSnapshot(b.node.id, { kind: 'send', ok: e.ok, ms: e.ms, bytes: 0 });
+        break;
+      case 'snapshotInstalled':
+        this.observeSnapshot(b.node.id, { kind: 'install', ok: true, ms: e.ms, bytes: 0 });
+        break;
       case 'persisted':
         (e.synced ? b.persistSync : b.persistNoSync).observe(e.ms / 1000);
         if (e.entries > 0) {

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Entry, StateMachine } from '@quorate/raft';
+import { Packr } from 'msgpackr';
 import { type ClientRef, type Command, decodeCommand } from './commands.js';
 import { SortedKeys } from './sorted-keys.js';
 
@@ -51,6 +52,8 @@ export interface MachineOptions {
   sessionWindow?: number;
 }
 
+const snapshotPackr = new Packr({ useRecords: false, moreTypes: false });
+
 interface Session {
   /** seq -> result, for the last `sessionWindow` sequences. */
   readonly results: Map<number, ApplyResult>;
@@ -58,11 +61,14 @@ interface Session {
   lastIndex: number;
 }
 
+const SNAPSHOT_FORMAT = 1;
+const KEYS_PER_CHUNK = 8192;
+
 export class QuorateMachine implements StateMachine<Applied> {
-  readonly keys = new Map<string, KeyRecord>();
-  private readonly order = new SortedKeys();
-  readonly leases = new Map<string, LeaseRecord>();
-  private readonly sessions = new Map<string, Session>();
+  keys = new Map<string, KeyRecord>();
+  private order = new SortedKeys();
+  leases = new Map<string, LeaseRecord>();
+  private sessions = new Map<string, Session>();
   appliedIndex = 0;
   private readonly sessionTtl: number;
   private readonly window: number;
@@ -192,6 +198,90 @@ export class QuorateMachine implements StateMachine<Applied> {
       code: 'CAS_FAILED',
       current: cur ? { version: cur.version, modIndex: cur.modIndex } : null,
     };
+  }
+
+  /**
+   * The whole state as of the last applied entry, in chunks. The synchronous part — the
+   * only pause for writes — takes a consistent view: records are immutable (a write
+   * replaces them), so copying the key order and the maps' references is enough; the
+   * small, mutable sessions are copied deeply.
+   */
+  snapshot(): Iterable<Uint8Array> {
+    const keys = [...this.order];
+    const records = keys.map((k) => this.keys.get(k)!);
+    const leases = [...this.leases.values()];
+    const sessions = [...this.sessions.entries()].map(
+      ([id, s]) => [id, s.highest, s.lastIndex, [...s.results.entries()]] as const,
+    );
+    const appliedIndex = this.appliedIndex;
+    return (function* () {
+      yield snapshotPackr.pack({
+        format: SNAPSHOT_FORMAT,
+        appliedIndex,
+        keys: keys.length,
+        leases,
+        sessions,
+      });
+      for (let i = 0; i < keys.length; i += KEYS_PER_CHUNK) {
+        const end = Math.min(keys.length, i + KEYS_PER_CHUNK);
+        const chunk: unknown[] = [];
+        for (let j = i; j < end; j++) {
+          const r = records[j]!;
+          chunk.push(keys[j], r.value, r.version, r.modIndex);
+        }
+        yield snapshotPackr.pack(chunk);
+      }
+    })();
+  }
+
+  /** Replace the whole state with a snapshot's. */
+  async restore(_meta: unknown, data: AsyncIterable<Uint8Array>): Promise<void> {
+    let header: {
+      format: number;
+      appliedIndex: number;
+      keys: number;
+      leases: LeaseRecord[];
+      sessions: [string, number, number, [number, ApplyResult][]][];
+    } | null = null;
+    const keys = new Map<string, KeyRecord>();
+    const order: string[] = [];
+    for await (const chunk of data) {
+      const v = snapshotPackr.unpack(chunk);
+      if (header === null) {
+        header = v;
+        if (!header || header.format !== SNAPSHOT_FORMAT) {
+          throw new Error(
+            `unknown snapshot format ${String(header?.format)}; this node reads format ${SNAPSHOT_FORMAT}`,
+          );
+        }
+        continue;
+      }
+      const a = v as unknown[];
+      for (let j = 0; j < a.length; j += 4) {
+        const k = a[j] as string;
+        keys.set(k, {
+          value: a[j + 1] as Uint8Array,
+          version: a[j + 2] as number,
+          modIndex: a[j + 3] as number,
+        });
+        order.push(k);
+      }
+    }
+    if (header === null) throw new Error('the snapshot is empty');
+    if (order.length !== header.keys) {
+      throw new Error(`the snapshot is truncated: ${order.length} of ${header.keys} keys`);
+    }
+    this.keys = keys;
+    this.order = SortedKeys.fromSorted(order);
+    this.leases = new Map(header.leases.map((l) => [l.name, l]));
+    this.sessions = new Map(
+      header.sessions.map(([id, highest, lastIndex, results]) => [
+        id,
+        { highest, lastIndex, results: new Map(results) },
+      ]),
+    );
+    this.appliedIndex = header.appliedIndex;
+    for (const l of this.leases.values()) this.onLease?.(l.name, l);
   }
 
   get(key: string): KeyRecord | undefined {

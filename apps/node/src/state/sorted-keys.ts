@@ -20,6 +20,15 @@ export class SortedKeys {
   private chunks: string[][] = [];
   private count = 0;
 
+  /** Build from keys already in order, in O(n). */
+  static fromSorted(keys: readonly string[]): SortedKeys {
+    const s = new SortedKeys();
+    const half = MAX_CHUNK >> 1;
+    for (let i = 0; i < keys.length; i += half) s.chunks.push(keys.slice(i, i + half));
+    s.count = keys.length;
+    return s;
+  }
+
   get size(): number {
     return this.count;
   }
