@@ -1,5 +1,5 @@
-export { run, type RunOptions, type RunResult } from './runner.js';
-export { Workload, type WorkloadOptions, type Mode, keyName, zipfSampler } from './workload.js';
-export { Stats, type SecondLine, type LatencySummary } from './stats.js';
-export { HistoryFile, type HistoryEvent, type HistorySink } from './history.js';
-export { formatTable, toHtml, toJson, type Report, type FaultRecord } from './report.js';
+export { type HistoryEvent, HistoryFile, type HistorySink } from './history.js';
+export { type FaultRecord, formatTable, type Report, toHtml, toJson } from './report.js';
+export { type RunOptions, type RunResult, run } from './runner.js';
+export { type LatencySummary, type SecondLine, Stats } from './stats.js';
+export { keyName, type Mode, Workload, type WorkloadOptions, zipfSampler } from './workload.js';

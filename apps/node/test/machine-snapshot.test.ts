@@ -4,7 +4,7 @@ import { QuorateMachine } from '../src/state/machine.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 function run(m: QuorateMachine, cmds: Command[], from = 1) {
-  cmds.forEach((c, i) => m.apply({ index: from + i, term: 1, type: 0, data: encodeCommand(c) }));
+  for (const [i, c] of cmds.entries()) m.apply({ index: from + i, term: 1, type: 0, data: encodeCommand(c) });
 }
 async function* stream(chunks: Iterable<Uint8Array>) {
   for (const c of chunks) yield c;

@@ -3,10 +3,14 @@ export type {
   LogReader,
   LogStorage,
   PersistBatch,
+  SnapshotStore,
+  SnapshotTransport,
+  SnapshotWriter,
   StateMachine,
   Transport,
   TransportHandler,
 } from './contracts/index.js';
+export { canSendSnapshots } from './contracts/index.js';
 export { applyChange, bootstrapEntries, decodeConfChange, encodeConfChange } from './core/confchange.js';
 export { type CoreConfig, type CoreOptions, coreConfigIssues, defaultCoreOptions } from './core/config.js';
 export type { RaftEvent, RaftEventType } from './core/events.js';
