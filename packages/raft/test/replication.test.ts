@@ -292,3 +292,73 @@ describe('linearizable reads (ReadIndex)', () => {
     expect(() => env.node('n2').core.readIndex(1)).toThrowError(NotLeaderError);
   });
 });
+
+describe('messages a correct peer never sends are dropped before they change anything', () => {
+  const base = { from: 'n1', to: 'n2', commit: 0 } as const;
+  const entry = (index: number, term: number) => ({ index, term, type: 0 as const, data: new Uint8Array(1) });
+
+  it('appends whose entries are not contiguous, or whose terms go backwards or past the message', () => {
+    const env = elected();
+    const n2 = env.node('n2');
+    const term = n2.core.currentTerm;
+    const last = n2.core.lastIndex;
+    const bad = [
+      {
+        ...base,
+        type: 'append' as const,
+        term,
+        prevIndex: last,
+        prevTerm: term,
+        entries: [entry(last + 2, term)],
+      },
+      {
+        ...base,
+        type: 'append' as const,
+        term,
+        prevIndex: last,
+        prevTerm: term,
+        entries: [entry(last + 1, term + 5)],
+      },
+      {
+        ...base,
+        type: 'append' as const,
+        term,
+        prevIndex: last,
+        prevTerm: term,
+        entries: [entry(last + 1, term), entry(last + 2, term - 1)],
+      },
+      { ...base, type: 'append' as const, term, prevIndex: last, prevTerm: term + 1, entries: [] },
+    ];
+    for (const m of bad) n2.core.step(m);
+    expect(n2.core.lastIndex).toBe(last);
+    expect(n2.events.filter((e) => e.type === 'anomaly')).toHaveLength(bad.length);
+  });
+
+  it('an acknowledgement past the leader log does not move the commit index', () => {
+    const env = elected();
+    const n1 = env.node('n1');
+    const commit = n1.core.commitIndex;
+    n1.core.step({
+      type: 'appendResponse',
+      from: 'n2',
+      to: 'n1',
+      term: n1.core.currentTerm,
+      reject: false,
+      index: 1_000_000,
+      hintIndex: 0,
+      hintTerm: 0,
+    });
+    n1.core.step({
+      type: 'appendResponse',
+      from: 'n3',
+      to: 'n1',
+      term: n1.core.currentTerm,
+      reject: false,
+      index: 1_000_000,
+      hintIndex: 0,
+      hintTerm: 0,
+    });
+    expect(n1.core.commitIndex).toBe(commit);
+    expect(n1.core.status().progress!.n2!.match).toBeLessThan(1_000_000);
+  });
+});

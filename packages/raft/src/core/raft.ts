@@ -745,7 +745,37 @@ export class RaftCore {
 
   // ------------------------------------------------------------------ step
 
+  /**
+   * What a correct peer never sends, whatever its state: checked before the message can
+   * change anything. (The codec checks shapes; this checks meaning.)
+   */
+  private insane(m: Message): string | null {
+    if (m.type === 'append') {
+      let prev = m.prevTerm;
+      if (m.prevTerm > m.term || m.commit < 0) return 'prevTerm above the message term';
+      for (let i = 0; i < m.entries.length; i++) {
+        const e = m.entries[i]!;
+        if (e.index !== m.prevIndex + 1 + i)
+          return `entry ${i} has index ${e.index}, not ${m.prevIndex + 1 + i}`;
+        if (e.term < prev || e.term > m.term) return `entry ${e.index} has term ${e.term} out of order`;
+        prev = e.term;
+      }
+    } else if (m.type === 'snapshot') {
+      if (m.snapshot.term > m.term) return 'snapshot term above the message term';
+      if (m.snapshot.conf.voters.length === 0) return 'snapshot without voters';
+    } else if (m.type === 'appendResponse' && !m.reject && this.role === 'leader' && m.term === this.term) {
+      if (m.index > this.log.lastIndex())
+        return `acknowledges index ${m.index} past our last ${this.log.lastIndex()}`;
+    }
+    return null;
+  }
+
   private stepInner(m: Message): void {
+    const bad = this.insane(m);
+    if (bad !== null) {
+      this.emit({ type: 'anomaly', detail: `dropped ${m.type} from ${m.from}: ${bad}` });
+      return;
+    }
     if (m.term > this.term) {
       if (m.type === 'vote' || m.type === 'preVote') {
         // Leader stickiness (thesis §4.2.3, with CheckQuorum): a node that heard from a
