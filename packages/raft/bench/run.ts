@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pct } from '../src/sim/run.js';
 import { runElections } from './elections.js';
+import { runRuntime } from './runtime.js';
 import { runThroughput } from './throughput.js';
 
 const argv = process.argv.slice(2).filter((a) => a !== '--');
@@ -130,3 +131,17 @@ for (const b of bs) {
 console.log(
   '\nquorate proposes B entries per iteration with B propose() calls; etcd "single" makes B Propose calls, "batch" one Step with B entries.',
 );
+
+// ---------------------------------------------------------------- runtime
+console.log(
+  `\n## Runtime throughput: 3 RaftNodes in one process, in-memory transport and storage, 256-byte proposals (median of ${reps}, ${durationS} s each)\n`,
+);
+console.log('| proposals in flight | proposals/s | CPU cores | CPU µs per proposal |');
+console.log('|---|---|---|---|');
+for (const c of [1, 16, 256]) {
+  const rs: Awaited<ReturnType<typeof runRuntime>>[] = [];
+  for (let i = 0; i < reps; i++) rs.push(await runRuntime(c, durationS * 1000));
+  console.log(
+    `| ${c} | ${fmt(median(rs.map((r) => r.opsPerSec)))} | ${median(rs.map((r) => r.cpuCores)).toFixed(2)} | ${median(rs.map((r) => r.cpuMicrosPerOp)).toFixed(1)} |`,
+  );
+}
