@@ -113,6 +113,8 @@ describe('the replicated state machine', () => {
     expect(m.list('b/', 2).more).toBe(true);
     expect(m.list('b/', 10).more).toBe(false);
     expect(m.list('', 10).items.map((i) => i.key)).toEqual(['a/1', 'b/1', 'b/2', 'b/3', 'c']);
+    expect(m.list('b/', 10, 'b/1').items.map((i) => i.key)).toEqual(['b/2', 'b/3']);
+    expect(m.list('', 2, 'b/3').items.map((i) => i.key)).toEqual(['c']);
   });
 
   it('replicas that apply the same entries have the same hash', () => {
@@ -186,6 +188,10 @@ describe('SortedKeys against a sorted array', () => {
           const want = all.filter((k) => k.startsWith(prefix));
           expect(s.prefix(prefix, 5).keys).toEqual(want.slice(0, 5));
           expect(s.prefix(prefix, 5).more).toBe(want.length > 5);
+          if (want.length > 1) {
+            const cursor = want[0]!;
+            expect(s.prefix(prefix, 1000, cursor).keys).toEqual(want.slice(1));
+          }
         },
       ),
       { numRuns: 300 },

@@ -396,8 +396,9 @@ async function listKeys(ctx: ApiContext, req: IncomingMessage, url: URL, res: Se
   const encoding = url.searchParams.get('encoding') ?? 'utf8';
   if (encoding !== 'utf8' && encoding !== 'base64')
     throw badRequest('INVALID_ARGUMENT', 'encoding must be utf8 or base64');
+  const after = url.searchParams.get('after') || undefined;
   const headers = await readBarrier(ctx, req, url);
-  const { items, more } = ctx.machine.list(prefix, limit);
+  const { items, more } = ctx.machine.list(prefix, limit, after);
   sendJson(
     res,
     200,

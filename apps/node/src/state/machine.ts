@@ -288,8 +288,12 @@ export class QuorateMachine implements StateMachine<Applied> {
     return this.keys.get(key);
   }
 
-  list(prefix: string, limit: number): { items: (KeyRecord & { key: string })[]; more: boolean } {
-    const { keys, more } = this.order.prefix(prefix, limit);
+  list(
+    prefix: string,
+    limit: number,
+    after?: string,
+  ): { items: (KeyRecord & { key: string })[]; more: boolean } {
+    const { keys, more } = this.order.prefix(prefix, limit, after);
     return { items: keys.map((k) => ({ key: k, ...this.keys.get(k)! })), more };
   }
 

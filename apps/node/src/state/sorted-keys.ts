@@ -72,12 +72,16 @@ export class SortedKeys {
     if (chunk.length === 0) this.chunks.splice(ci, 1);
   }
 
-  /** Keys starting with `prefix`, in order, at most `limit`; `more` when some were left. */
-  prefix(prefix: string, limit: number): { keys: string[]; more: boolean } {
+  /**
+   * Keys starting with `prefix`, in order, at most `limit`, only those after `after`
+   * when given (a cursor for the next page); `more` when some were left.
+   */
+  prefix(prefix: string, limit: number, after?: string): { keys: string[]; more: boolean } {
     const keys: string[] = [];
     if (this.chunks.length === 0) return { keys, more: false };
-    let ci = this.chunkFor(prefix);
-    let i = lowerBound(this.chunks[ci]!, prefix);
+    const from = after !== undefined && after >= prefix ? `${after}\0` : prefix;
+    let ci = this.chunkFor(from);
+    let i = lowerBound(this.chunks[ci]!, from);
     for (; ci < this.chunks.length; ci++, i = 0) {
       const chunk = this.chunks[ci]!;
       for (; i < chunk.length; i++) {

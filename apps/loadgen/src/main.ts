@@ -1,0 +1,244 @@
+/**
+ * One load-generator run: optionally spawn a cluster, run the clients while faults are
+ * injected, report, check the history, stop everything.
+ */
+import { writeFile } from 'node:fs/promises';
+import { HistoryFile } from './history.js';
+import type { LoadgenOptions } from './options.js';
+import { type FaultRecord, formatTable, type Report, toHtml, toJson } from './report.js';
+import { run } from './runner.js';
+import { LocalCluster, type SpawnedNode } from './spawn.js';
+import type { Stats } from './stats.js';
+
+export interface MainResult {
+  report: Report;
+  exitCode: number;
+}
+
+/** Reads every key of every replica (stale reads, once they have caught up). */
+export async function finalStates(
+  endpoints: readonly string[],
+  token?: string,
+): Promise<Map<string, Map<string, string>>> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const health = async (e: string) => {
+    try {
+      const r = await fetch(`${e}/health`, { headers, signal: AbortSignal.timeout(1000) });
+      return (await r.json()) as {
+        isLeader: boolean;
+        commitIndex: number;
+        appliedIndex: number;
+        nodeId: string;
+      };
+    } catch {
+      return null;
+    }
+  };
+  // Wait (bounded) for every reachable replica to apply what the leader has committed.
+  const deadline = performance.now() + 15_000;
+  let target = 0;
+  for (const e of endpoints) {
+    const h = await health(e);
+    if (h?.isLeader) target = h.commitIndex;
+  }
+  for (;;) {
+    const hs = await Promise.all(endpoints.map(health));
+    if (hs.every((h) => h === null || h.appliedIndex >= target) || performance.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const out = new Map<string, Map<string, string>>();
+  for (const e of endpoints) {
+    const kv = new Map<string, string>();
+    let after = '';
+    try {
+      for (;;) {
+        const q = new URLSearchParams({ prefix: '', limit: '10000', stale: 'true', after });
+        const r = await fetch(`${e}/kv?${q}`, { headers, signal: AbortSignal.timeout(10_000) });
+        if (!r.ok) break;
+        const page = (await r.json()) as { items: { key: string; value: string }[]; more: boolean };
+        for (const it of page.items) kv.set(it.key, it.value);
+        if (!page.more || page.items.length === 0) break;
+        after = page.items[page.items.length - 1]!.key;
+      }
+      out.set(e, kv);
+    } catch {
+      // an unreachable replica has no final state to compare
+    }
+  }
+  return out;
+}
+
+/** Faults against the leader of a spawned cluster, and the gap each one caused. */
+class FaultInjector {
+  readonly faults: FaultRecord[] = [];
+  private open: (FaultRecord & { t: number })[] = [];
+  private timers: ReturnType<typeof setTimeout>[] = [];
+  private stopped = false;
+
+  constructor(
+    private readonly cluster: LocalCluster,
+    private readonly o: LoadgenOptions,
+    private readonly t0: number,
+    private readonly say: (line: string) => void,
+  ) {}
+
+  start(): void {
+    if (this.o.killLeaderEveryMs) this.every(this.o.killLeaderEveryMs, () => this.killLeader());
+    if (this.o.pauseLeaderEveryMs) this.every(this.o.pauseLeaderEveryMs, () => this.pauseLeader());
+  }
+
+  private every(ms: number, fn: () => Promise<void>): void {
+    const loop = () => {
+      if (this.stopped) return;
+      void fn().finally(() => {
+        if (!this.stopped) this.timers.push(setTimeout(loop, ms));
+      });
+    };
+    this.timers.push(setTimeout(loop, ms));
+  }
+
+  private record(kind: FaultRecord['kind'], n: SpawnedNode): void {
+    const t = performance.now();
+    const f = { kind, at: (t - this.t0) / 1000, node: n.id, gapMs: null, errors: 0, t };
+    this.faults.push(f);
+    this.open.push(f);
+    this.say(`${f.at.toFixed(1)}s: ${kind} ${n.id}`);
+  }
+
+  private async killLeader(): Promise<void> {
+    const l = await this.cluster.leader();
+    if (!l) return;
+    this.cluster.kill(l);
+    this.record('kill-leader', l);
+    this.timers.push(setTimeout(() => void this.cluster.restart(l), this.o.restartAfterMs));
+  }
+
+  private async pauseLeader(): Promise<void> {
+    const l = await this.cluster.leader();
+    if (!l) return;
+    this.cluster.pause(l);
+    this.record('pause-leader', l);
+    this.timers.push(setTimeout(() => this.cluster.resume(l), this.o.pauseForMs));
+  }
+
+  /** A write succeeded at `at`: it closes the gap of every fault before it. */
+  writeOk(at: number): void {
+    if (this.open.length === 0) return;
+    const still: typeof this.open = [];
+    for (const f of this.open) {
+      if (at > f.t) {
+        f.gapMs = at - f.t;
+        this.say(
+          `  ${f.kind} ${f.node}: next write after ${f.gapMs.toFixed(0)} ms (${f.errors} errors meanwhile)`,
+        );
+      } else still.push(f);
+    }
+    this.open = still;
+  }
+
+  error(): void {
+    for (const f of this.open) f.errors++;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    for (const n of this.cluster.nodes) {
+      if (n.paused) this.cluster.resume(n);
+      if (!n.proc) await this.cluster.restart(n);
+    }
+    for (const f of this.faults) delete (f as Partial<{ t: number }>).t;
+  }
+}
+
+export type Checker = (
+  history: HistoryFile,
+  finals: Map<string, Map<string, string>>,
+) => Promise<NonNullable<Report['check']>>;
+
+export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainResult> {
+  const out = o.quiet ? () => {} : (s: string) => process.stderr.write(`${s}\n`);
+  let cluster: LocalCluster | null = null;
+  if (o.spawn > 0) {
+    out(`spawning a ${o.spawn}-node cluster (${o.transport})...`);
+    cluster = await LocalCluster.start({
+      n: o.spawn,
+      transport: o.transport,
+      ...(o.dataDir ? { baseDir: o.dataDir } : {}),
+    });
+    out(`cluster ready: ${cluster.endpoints.join(' ')}`);
+  }
+  const endpoints = cluster ? cluster.endpoints : o.serverList;
+  const history = o.history || o.check ? new HistoryFile(o.history ?? null, o.check) : undefined;
+  const t0 = performance.now();
+  const faults = cluster ? new FaultInjector(cluster, o, t0, out) : null;
+  const tty = process.stderr.isTTY && !o.quiet;
+  try {
+    faults?.start();
+    const progress = (line: { t: number; ops: number; errors: number; p99Ms: number }, stats: Stats) => {
+      const s = `${String(line.t + 1).padStart(4)}s  ${String(line.ops).padStart(7)} ops/s  p99 ${line.p99Ms.toFixed(1).padStart(7)} ms  errors ${stats.errorCount}`;
+      if (tty) process.stderr.write(`\r${s}   `);
+      else out(s);
+    };
+    const result = await run({
+      endpoints,
+      clients: o.numClients,
+      ...(o.reqsPerClient !== undefined ? { reqsPerClient: o.reqsPerClient } : {}),
+      ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
+      ...(o.rate !== undefined ? { rate: o.rate } : {}),
+      workload: {
+        mode: o.mode,
+        readRatio: o.readRatio,
+        keys: o.keys,
+        zipf: o.zipf,
+        valueSize: o.valueSize,
+        seed: o.seed,
+      },
+      timeoutMs: o.timeoutMs,
+      ...(o.token ? { token: o.token } : {}),
+      ...(history ? { history } : {}),
+      onSecond: o.quiet ? undefined : progress,
+      onWriteOk: (at) => faults?.writeOk(at),
+      onError: () => faults?.error(),
+    });
+    if (tty) process.stderr.write('\n');
+    await faults?.stop();
+    await history?.close();
+    const s = result.stats;
+    const report: Report = {
+      config: { ...o, endpoints },
+      durationS: result.elapsedMs / 1000,
+      ops: s.ops,
+      throughput: s.ops / (result.elapsedMs / 1000),
+      latencyMs: s.latencyMs(),
+      errors: s.errorCount,
+      errorRate: s.ops > 0 ? s.errorCount / s.ops : 0,
+      errorsByKind: Object.fromEntries(s.errors),
+      casMisses: s.casMisses,
+      faults: faults?.faults ?? [],
+      timeline: s.timeline,
+      loadgenCpuMicrosPerOp: result.cpuMicrosPerOp,
+    };
+    s.destroy();
+    if (o.check && history) {
+      if (!checker) throw new Error('--check needs the checker');
+      out('checking the history...');
+      report.check = await checker(history, await finalStates(endpoints, o.token));
+    }
+    process.stdout.write(formatTable(report));
+    if (o.json) await writeFile(o.json, toJson(report));
+    if (o.html) await writeFile(o.html, toHtml(report));
+    let exitCode = 0;
+    if (o.maxErrorRate !== undefined && report.errorRate > o.maxErrorRate) {
+      out(
+        `error rate ${(report.errorRate * 100).toFixed(3)} % is above --max-error-rate ${o.maxErrorRate * 100} %`,
+      );
+      exitCode = 1;
+    }
+    if (report.check && (report.check.linearizable !== true || report.check.lostWrites > 0)) exitCode = 1;
+    return { report, exitCode };
+  } finally {
+    await faults?.stop().catch(() => {});
+    await cluster?.stop();
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * The command line of `quorate-loadgen`, parsed and validated into one options object.
+ * Errors say which flag and what is wrong; the CLI prints them and exits 2.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import type { Mode } from './workload.js';
+
+export interface LoadgenOptions {
+  serverList: string[];
+  spawn: number;
+  transport: 'tcp' | 'ws';
+  numClients: number;
+  reqsPerClient: number | undefined;
+  durationMs: number | undefined;
+  rate: number | undefined;
+  mode: Mode;
+  readRatio: number;
+  keys: number;
+  zipf: number;
+  valueSize: number;
+  timeoutMs: number;
+  token: string | undefined;
+  killLeaderEveryMs: number | undefined;
+  pauseLeaderEveryMs: number | undefined;
+  restartAfterMs: number;
+  pauseForMs: number;
+  json: string | undefined;
+  html: string | undefined;
+  history: string | undefined;
+  check: boolean;
+  maxErrorRate: number | undefined;
+  seed: number;
+  dataDir: string | undefined;
+  quiet: boolean;
+}
+
+/** "30s", "1.5m", "200ms", "10" (seconds) → milliseconds. */
+export function parseDuration(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new InvalidArgumentError(`"${v}" is not a duration like 30s, 1.5m, 200ms`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const ms = unit === 'ms' ? n : unit === 's' ? n * 1000 : unit === 'm' ? n * 60_000 : n * 3_600_000;
+  if (ms <= 0) throw new InvalidArgumentError('a duration must be positive');
+  return ms;
+}
+
+const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return n;
+  };
+const num = (min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new InvalidArgumentError(`must be a number from ${min} to ${max}`);
+  return n;
+};
+
+export function buildProgram(): Command {
+  return new Command('quorate-loadgen')
+    .description('Load, faults and a linearizability check against a quorate cluster.')
+    .option(
+      '--server-list <urls>',
+      'comma-separated client URLs of any members, e.g. http://127.0.0.1:8081,...',
+    )
+    .option('--spawn <n>', 'start a local N-node cluster (temp data dirs) and stop it afterwards', int(1, 7))
+    .option('--transport <kind>', 'with --spawn: tcp or ws', 'tcp')
+    .option(
+      '--data-dir <dir>',
+      'with --spawn: where the nodes keep their data (default: a temp dir, removed after)',
+    )
+    .option('--num-clients <c>', 'concurrent clients, each one operation at a time', int(1, 100_000), 16)
+    .option('--reqs-per-client <r>', 'operations per client (instead of --duration)', int(1))
+    .option('--duration <d>', 'how long to run, e.g. 30s')
+    .option(
+      '--rate <ops>',
+      'open loop: total operations per second (latency from each due time)',
+      num(0.001, 10_000_000),
+    )
+    .option('--mode <mode>', 'put | get | mixed | cas | lease', 'put')
+    .option('--read-ratio <r>', 'share of reads in mixed and cas modes', num(0, 1), 0.5)
+    .option('--keys <k>', 'number of distinct keys', int(1, 100_000_000), 10_000)
+    .option('--zipf <s>', 'zipf exponent for key choice (0: uniform)', num(0, 10), 0)
+    .option('--value-size <b>', 'bytes per value written', int(1, 64 * 1024 * 1024), 256)
+    .option('--timeout <d>', 'deadline of one operation, retries included', '10s')
+    .option('--token <t>', 'bearer token, when the cluster requires one')
+    .option('--kill-leader-every <d>', 'with --spawn: SIGKILL the leader this often')
+    .option('--pause-leader-every <d>', 'with --spawn: SIGSTOP the leader this often')
+    .option('--restart-after <d>', 'restart a killed node after this long', '2s')
+    .option('--pause-for <d>', 'keep a paused leader stopped this long', '1500ms')
+    .option('--json <file>', 'write the report as JSON')
+    .option('--html <file>', 'write a self-contained HTML report')
+    .option('--history <file>', 'record every operation as JSON Lines (Jepsen-style)')
+    .option('--check', 'after the run: check linearizability and lost writes; exit 1 if either fails', false)
+    .option('--max-error-rate <r>', 'exit 1 if the error rate is above this (0..1)', num(0, 1))
+    .option('--seed <n>', 'seed of the workload', int(0), 1)
+    .option('--quiet', 'no progress output', false);
+}
+
+export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
+  const problems: string[] = [];
+  const serverList =
+    typeof o.serverList === 'string'
+      ? o.serverList
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [];
+  const spawn = (o.spawn as number | undefined) ?? 0;
+  if (serverList.length === 0 && spawn === 0) problems.push('give --server-list <urls> or --spawn <n>');
+  if (serverList.length > 0 && spawn > 0) problems.push('give either --server-list or --spawn, not both');
+  for (const u of serverList) {
+    try {
+      new URL(u);
+    } catch {
+      problems.push(`--server-list: "${u}" is not a URL like http://127.0.0.1:8081`);
+    }
+  }
+  const transport = o.transport as string;
+  if (transport !== 'tcp' && transport !== 'ws') problems.push('--transport must be tcp or ws');
+  const mode = o.mode as string;
+  if (!['put', 'get', 'mixed', 'cas', 'lease'].includes(mode))
+    problems.push('--mode must be put, get, mixed, cas or lease');
+  const dur = (flag: string, v: unknown): number | undefined => {
+    if (v === undefined) return undefined;
+    try {
+      return parseDuration(String(v));
+    } catch (err) {
+      problems.push(`${flag}: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  const durationMs = dur('--duration', o.duration);
+  const reqsPerClient = o.reqsPerClient as number | undefined;
+  if (durationMs === undefined && reqsPerClient === undefined)
+    problems.push('give --duration <d> or --reqs-per-client <r>');
+  const killLeaderEveryMs = dur('--kill-leader-every', o.killLeaderEvery);
+  const pauseLeaderEveryMs = dur('--pause-leader-every', o.pauseLeaderEvery);
+  if ((killLeaderEveryMs || pauseLeaderEveryMs) && spawn === 0) {
+    problems.push(
+      '--kill-leader-every and --pause-leader-every need --spawn (the tool must own the processes)',
+    );
+  }
+  if (problems.length > 0) throw new LoadgenUsageError(problems);
+  return {
+    serverList,
+    spawn,
+    transport: transport as 'tcp' | 'ws',
+    numClients: o.numClients as number,
+    reqsPerClient,
+    durationMs,
+    rate: o.rate as number | undefined,
+    mode: mode as Mode,
+    readRatio: o.readRatio as number,
+    keys: o.keys as number,
+    zipf: o.zipf as number,
+    valueSize: o.valueSize as number,
+    timeoutMs: dur('--timeout', o.timeout) ?? 10_000,
+    token: o.token as string | undefined,
+    killLeaderEveryMs,
+    pauseLeaderEveryMs,
+    restartAfterMs: dur('--restart-after', o.restartAfter) ?? 2000,
+    pauseForMs: dur('--pause-for', o.pauseFor) ?? 1500,
+    json: o.json as string | undefined,
+    html: o.html as string | undefined,
+    history: o.history as string | undefined,
+    check: Boolean(o.check),
+    maxErrorRate: o.maxErrorRate as number | undefined,
+    seed: o.seed as number,
+    dataDir: o.dataDir as string | undefined,
+    quiet: Boolean(o.quiet),
+  };
+}
+
+export class LoadgenUsageError extends Error {
+  readonly code = 'USAGE';
+  constructor(readonly problems: string[]) {
+    super(`invalid options:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'LoadgenUsageError';
+  }
+}

@@ -1,0 +1,223 @@
+/**
+ * A local cluster of `quorate` node processes that the load generator owns: it starts
+ * them on free loopback ports with their own data directories, kills, pauses, resumes
+ * and restarts them for fault injection, and stops them all (SIGTERM, then SIGKILL)
+ * afterwards.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export interface SpawnedNode {
+  readonly id: string;
+  readonly clientAddress: string;
+  readonly peerAddress: string;
+  readonly dataDir: string;
+  proc: ChildProcess | null;
+  paused: boolean;
+  /** Recent output, for error reports. */
+  log: string[];
+}
+
+export interface LocalClusterOptions {
+  n: number;
+  transport: 'tcp' | 'ws';
+  /** Where data directories go; default a temp dir removed by stop(). */
+  baseDir?: string;
+  /** The `quorate` entry script; default: `@quorate/node`'s bin (or $QUORATE_BIN). */
+  nodeBin?: string;
+  /** Extra `quorate start` flags for every node. */
+  extraArgs?: string[];
+  /** Extra environment for the nodes. */
+  env?: Record<string, string>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Where the `quorate` binary is: $QUORATE_BIN, else the installed `@quorate/node`. */
+export function resolveNodeBin(): string {
+  if (process.env.QUORATE_BIN) return process.env.QUORATE_BIN;
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('@quorate/node/package.json')), 'bin', 'quorate.js');
+}
+
+export class LocalCluster {
+  readonly nodes: SpawnedNode[];
+  private readonly ownDir: string | null;
+  private readonly members: string;
+
+  private constructor(
+    private readonly opts: LocalClusterOptions,
+    nodes: SpawnedNode[],
+    ownDir: string | null,
+  ) {
+    this.nodes = nodes;
+    this.ownDir = ownDir;
+    this.members = nodes.map((n) => `${n.id}=${n.peerAddress}=${n.clientAddress}`).join(',');
+  }
+
+  static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
+    const ownDir = opts.baseDir ? null : await mkdtemp(join(tmpdir(), 'quorate-loadgen-'));
+    const base = opts.baseDir ?? ownDir!;
+    const nodes: SpawnedNode[] = [];
+    for (let i = 1; i <= opts.n; i++) {
+      nodes.push({
+        id: `n${i}`,
+        clientAddress: `http://127.0.0.1:${await freePort()}`,
+        peerAddress: `127.0.0.1:${await freePort()}`,
+        dataDir: join(base, `n${i}`),
+        proc: null,
+        paused: false,
+        log: [],
+      });
+    }
+    const c = new LocalCluster(opts, nodes, ownDir);
+    for (const n of nodes) c.launch(n);
+    await c.waitForLeader(30_000);
+    return c;
+  }
+
+  get endpoints(): string[] {
+    return this.nodes.map((n) => n.clientAddress);
+  }
+
+  private launch(n: SpawnedNode): void {
+    const bin = this.opts.nodeBin ?? resolveNodeBin();
+    const args = [
+      bin,
+      'start',
+      '--members',
+      this.members,
+      '--node-id',
+      n.id,
+      '--cluster-id',
+      'loadgen',
+      '--storage.data-dir',
+      n.dataDir,
+      '--transport.kind',
+      this.opts.transport,
+      '--log.level',
+      'warn',
+      ...(this.opts.extraArgs ?? []),
+    ];
+    const proc = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.opts.env },
+    });
+    const keep = (d: Buffer) => {
+      for (const line of d.toString().split('\n')) if (line) n.log.push(line);
+      if (n.log.length > 50) n.log.splice(0, n.log.length - 50);
+    };
+    proc.stdout?.on('data', keep);
+    proc.stderr?.on('data', keep);
+    proc.on('exit', () => {
+      if (n.proc === proc) n.proc = null;
+    });
+    n.proc = proc;
+    n.paused = false;
+  }
+
+  /** Poll every live member's /health; the node that says it leads (with a majority agreeing). */
+  async leader(): Promise<SpawnedNode | null> {
+    const views = await Promise.all(
+      this.nodes.map(async (n) => {
+        if (!n.proc || n.paused) return null;
+        try {
+          const r = await fetch(`${n.clientAddress}/health`, { signal: AbortSignal.timeout(500) });
+          return (await r.json()) as {
+            nodeId: string;
+            isLeader: boolean;
+            leaderId: string | null;
+            term: number;
+          };
+        } catch {
+          return null;
+        }
+      }),
+    );
+    const claims = views.filter((v) => v?.isLeader);
+    if (claims.length === 0) return null;
+    // With a stale leader around, the one with the highest term is the real one.
+    claims.sort((a, b) => b!.term - a!.term);
+    return this.nodes.find((n) => n.id === claims[0]!.nodeId) ?? null;
+  }
+
+  async waitForLeader(timeoutMs: number): Promise<SpawnedNode> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const l = await this.leader();
+      if (l) return l;
+      if (performance.now() > deadline) {
+        const logs = this.nodes.map(
+          (n) => `${n.id}: ${n.proc ? 'running' : 'exited'}\n    ${n.log.slice(-5).join('\n    ')}`,
+        );
+        throw new Error(`no leader within ${timeoutMs} ms\n${logs.join('\n')}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  kill(n: SpawnedNode): void {
+    n.proc?.kill('SIGKILL');
+  }
+
+  pause(n: SpawnedNode): void {
+    if (n.proc && !n.paused) {
+      n.proc.kill('SIGSTOP');
+      n.paused = true;
+    }
+  }
+
+  resume(n: SpawnedNode): void {
+    if (n.proc && n.paused) {
+      n.proc.kill('SIGCONT');
+      n.paused = false;
+    }
+  }
+
+  /** Start a node again (after a kill), on the same ports and data. */
+  async restart(n: SpawnedNode): Promise<void> {
+    if (n.proc) {
+      const p = n.proc;
+      p.kill('SIGKILL');
+      await new Promise<void>((r) =>
+        p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
+      );
+    }
+    this.launch(n);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (n) => {
+        const p = n.proc;
+        if (!p) return;
+        if (n.paused) p.kill('SIGCONT');
+        const exited = new Promise<void>((r) =>
+          p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
+        );
+        p.kill('SIGTERM');
+        const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(t);
+      }),
+    );
+    if (this.ownDir) await rm(this.ownDir, { recursive: true, force: true });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
