@@ -23,12 +23,22 @@ import { type Applied, type MachineOptions, QuorateMachine } from './state/machi
 
 export interface QuorateNodeOptions {
   id: NodeId;
+  /** The founding voters (used only when the storage is empty). Empty for a joining node. */
   members: readonly Member[];
+  /** Addresses of members known from configuration (default: `members`). */
+  knownMembers?: readonly Member[];
+  /** Called when a member joins (its addresses came with the membership change). */
+  onMemberAdded?: (m: Member) => void;
+  /** Lease expiry checks on the leader. */
+  leases?: { checkIntervalMs?: number };
   storage: LogStorage;
   transport: Transport;
   http: { host: string; port: number };
   api?: Partial<ApiOptions>;
-  raft?: Pick<RaftNodeOptions, 'tickMs' | 'heartbeatIntervalMs' | 'electionTimeoutMs' | 'raft'>;
+  raft?: Pick<
+    RaftNodeOptions,
+    'tickMs' | 'heartbeatIntervalMs' | 'electionTimeoutMs' | 'requestTimeoutMs' | 'raft'
+  >;
   machine?: MachineOptions;
   logger?: Logger;
   /** Prometheus exposition for GET /metrics, given the running RaftNode. */
@@ -41,6 +51,8 @@ export class QuorateNode {
   readonly id: NodeId;
   readonly machine: QuorateMachine;
   readonly raft: RaftNode<Applied>;
+  /** Everything we know of members' addresses: configuration plus membership changes. */
+  private readonly addressBook = new Map<NodeId, Member>();
   private readonly server: Server;
   private readonly leases: LeaseKeeper;
   private readonly peers: PeerMonitor;
@@ -51,27 +63,26 @@ export class QuorateNode {
     this.id = opts.id;
     this.log = opts.logger;
     this.machine = new QuorateMachine(opts.machine);
-    const byId = new Map(opts.members.map((m) => [m.id, m]));
+    for (const m of opts.knownMembers ?? opts.members) this.addressBook.set(m.id, m);
+    for (const m of opts.members) this.addressBook.set(m.id, m);
+    const byId = this.addressBook;
     this.raft = new RaftNode<Applied>({
       id: opts.id,
       storage: opts.storage,
       transport: opts.transport,
       stateMachine: this.machine,
-      members: opts.members.map((m) => m.id),
+      ...(opts.members.length > 0 ? { members: opts.members.map((m) => m.id) } : {}),
       addressOf: (id) => byId.get(id)?.clientAddress ?? null,
       ...opts.raft,
       ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
     });
     this.leases = new LeaseKeeper(this.raft, this.machine);
     const token = opts.api?.token ?? null;
-    this.peers = new PeerMonitor(
-      opts.members.filter((m) => m.id !== opts.id),
-      token,
-    );
+    this.peers = new PeerMonitor(() => this.members().filter((m) => m.id !== opts.id), token);
     const api = createApi({
       raft: this.raft,
       machine: this.machine,
-      members: opts.members,
+      members: () => this.members(),
       leases: this.leases,
       peers: this.peers,
       options: {
@@ -84,7 +95,24 @@ export class QuorateNode {
       dashboardHtml: dashboardHtml(opts.id),
     });
     this.server = createServer({ keepAliveTimeout: 65_000 }, api);
+    this.raft.events.on('membershipApplied', (e) => {
+      const meta = e.change.meta;
+      if (e.change.kind !== 'remove' && meta?.peerAddress && meta.clientAddress) {
+        const m = { id: e.change.node, peerAddress: meta.peerAddress, clientAddress: meta.clientAddress };
+        const known = this.addressBook.get(m.id);
+        this.addressBook.set(m.id, m);
+        if (!known || known.peerAddress !== m.peerAddress) opts.onMemberAdded?.(m);
+      }
+    });
     this.logEvents();
+  }
+
+  /** The current members (voters, then learners) with their addresses, as far as known. */
+  members(): Member[] {
+    const s = this.raft.status();
+    return [...s.voters, ...s.learners].map(
+      (id) => this.addressBook.get(id) ?? { id, peerAddress: 'unknown', clientAddress: 'unknown' },
+    );
   }
 
   private logEvents(): void {
@@ -116,7 +144,7 @@ export class QuorateNode {
         resolve();
       });
     });
-    this.leases.start();
+    this.leases.start(this.opts.leases?.checkIntervalMs);
     this.peers.start();
     this.log?.info({ http: this.url, term: this.raft.term }, 'node started');
   }

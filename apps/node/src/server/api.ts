@@ -34,7 +34,8 @@ export interface MetricsEndpoint {
 export interface ApiContext {
   readonly raft: RaftNode<Applied>;
   readonly machine: QuorateMachine;
-  readonly members: readonly Member[];
+  /** The current members (voters and learners) with their addresses. */
+  members(): readonly Member[];
   readonly leases: LeaseKeeper;
   readonly peers: PeerMonitor;
   readonly options: ApiOptions;
@@ -107,17 +108,92 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     return only(method, ['POST'], async () => {
       const body = await readJson(req);
       const to = body.to;
-      if (to !== undefined && (typeof to !== 'string' || !ctx.members.some((m) => m.id === to))) {
+      if (to !== undefined && (typeof to !== 'string' || !ctx.members().some((m) => m.id === to))) {
         throw badRequest(
           'INVALID_ARGUMENT',
-          `"to" must be the id of a member (${ctx.members.map((m) => m.id).join(', ')})`,
+          `"to" must be the id of a member (${ctx
+            .members()
+            .map((m) => m.id)
+            .join(', ')})`,
         );
       }
       await ctx.raft.transferLeadership(to as string | undefined, { timeoutMs: deadline(ctx, req) });
       sendJson(res, 200, { leaderId: ctx.raft.leaderId });
     });
   }
+  if (path === '/admin/members' || path.startsWith('/admin/members/'))
+    return membersRoute(ctx, req, res, path, method);
   throw new HttpError(404, 'ROUTE_NOT_FOUND', `no route ${method} ${path}; see docs/http-api.md`);
+}
+
+// ---------------------------------------------------------------- membership
+
+function confJson(ctx: ApiContext) {
+  const s = ctx.raft.status();
+  const byId = new Map(ctx.members().map((m) => [m.id, m]));
+  const one = (id: string, role: 'voter' | 'learner') => ({
+    id,
+    role,
+    peerAddress: byId.get(id)?.peerAddress ?? null,
+    clientAddress: byId.get(id)?.clientAddress ?? null,
+  });
+  return {
+    members: [...s.voters.map((id) => one(id, 'voter')), ...s.learners.map((id) => one(id, 'learner'))],
+  };
+}
+
+const ADDRESS = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
+
+async function membersRoute(
+  ctx: ApiContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  method: string,
+) {
+  const timeoutMs = deadline(ctx, req);
+  if (path === '/admin/members') {
+    if (method === 'GET') return sendJson(res, 200, confJson(ctx));
+    if (method !== 'POST') notAllowed(['GET', 'POST']);
+    const body = await readJson(req);
+    const id = str(body, 'id', 64);
+    const peerAddress = str(body, 'peerAddress', 256);
+    const clientAddress = str(body, 'clientAddress', 256);
+    if (!ADDRESS.test(peerAddress)) throw badRequest('INVALID_ARGUMENT', '"peerAddress" must be host:port');
+    if (!/^https?:\/\/[^\s/]+$/.test(clientAddress)) {
+      throw badRequest('INVALID_ARGUMENT', '"clientAddress" must be a URL like http://host:port');
+    }
+    if (ctx.members().some((m) => m.id === id))
+      throw new HttpError(409, 'ALREADY_MEMBER', `${id} is already a member`);
+    await ctx.raft.changeMembership(
+      { kind: 'addLearner', node: id, meta: { peerAddress, clientAddress } },
+      { timeoutMs },
+    );
+    return sendJson(res, 200, confJson(ctx));
+  }
+  const rest = path.slice('/admin/members/'.length);
+  const [rawId, action] = rest.split('/');
+  const id = decodeURIComponent(rawId ?? '');
+  const known = ctx.members().find((m) => m.id === id);
+  if (!known) throw new HttpError(404, 'NOT_FOUND', `${id} is not a member`);
+  if (action === 'promote') {
+    if (method !== 'POST') notAllowed(['POST']);
+    await ctx.raft.changeMembership(
+      {
+        kind: 'addVoter',
+        node: id,
+        meta: { peerAddress: known.peerAddress, clientAddress: known.clientAddress },
+      },
+      { timeoutMs },
+    );
+    return sendJson(res, 200, confJson(ctx));
+  }
+  if (action === undefined) {
+    if (method !== 'DELETE') notAllowed(['DELETE']);
+    await ctx.raft.changeMembership({ kind: 'remove', node: id }, { timeoutMs });
+    return sendJson(res, 200, confJson(ctx));
+  }
+  throw new HttpError(404, 'ROUTE_NOT_FOUND', `no route ${method} ${path}`);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -490,7 +566,7 @@ export function health(ctx: ApiContext) {
     state: s.role,
     isLeader: s.role === 'leader',
     leaderId: leader,
-    leaderAddress: leader ? (ctx.members.find((m) => m.id === leader)?.clientAddress ?? null) : null,
+    leaderAddress: leader ? (ctx.members().find((m) => m.id === leader)?.clientAddress ?? null) : null,
     term: s.term,
     commitIndex: s.commit,
     appliedIndex: ctx.raft.applied,
@@ -504,7 +580,7 @@ export function clusterStatus(ctx: ApiContext) {
     nodeId: s.id,
     leaderId: s.leaderId,
     term: s.term,
-    members: ctx.members.map((m) => {
+    members: ctx.members().map((m) => {
       const pr = s.progress?.[m.id];
       const seen = ctx.peers.get(m.id);
       const self = m.id === s.id;

@@ -76,6 +76,8 @@ export function fromRaftError(err: unknown): HttpError {
           'OUTCOME_UNKNOWN',
           `${err.message}; retry with the same client id and sequence`,
         );
+      case RaftErrorCode.ConfChangeRejected:
+        return new HttpError(409, 'CONF_CHANGE_REJECTED', err.message);
       case RaftErrorCode.ReadIndexFailed:
         return new HttpError(503, 'UNAVAILABLE', err.message, {}, { 'Retry-After': '1' });
       default:

@@ -20,7 +20,7 @@ export class PeerMonitor {
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
-    private readonly peers: readonly { id: NodeId; clientAddress: string }[],
+    private readonly peers: () => readonly { id: NodeId; clientAddress: string }[],
     private readonly token: string | null,
     private readonly intervalMs = 1000,
   ) {}
@@ -42,7 +42,8 @@ export class PeerMonitor {
 
   private async poll(): Promise<void> {
     await Promise.all(
-      this.peers.map(async (p) => {
+      this.peers().map(async (p) => {
+        if (!p.clientAddress.startsWith('http')) return;
         try {
           const res = await fetch(`${p.clientAddress}/health`, {
             signal: AbortSignal.timeout(Math.min(800, this.intervalMs)),
