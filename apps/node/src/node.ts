@@ -162,7 +162,16 @@ export class QuorateNode {
     this.stopped ??= (async () => {
       this.leases.stop();
       this.peers.stop();
+      const wasLeader = this.raft.isLeader;
+      const term = this.raft.term;
       await this.raft.stop({ transferLeadership: opts.transferLeadership ?? true, timeoutMs: 1000 });
+      if (wasLeader) {
+        const to = this.raft.leaderId;
+        if (to && to !== this.id)
+          this.log?.info({ leaderId: to, term }, 'handed leadership over before stopping');
+        else
+          this.log?.warn({ term }, 'stopped as leader without handing over (no caught-up follower answered)');
+      }
       this.server.closeIdleConnections();
       await new Promise<void>((r) => {
         const t = setTimeout(() => {

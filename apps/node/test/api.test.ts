@@ -226,6 +226,18 @@ describe('leases', () => {
 });
 
 describe('admin', () => {
+  it('replicas at the same applied index have the same state hash', async () => {
+    await fetch(`${leaderUrl}/kv/hash-me`, { method: 'PUT', body: 'x' });
+    const views = await waitFor(async () => {
+      const vs = await Promise.all(
+        c.members.map(async (m) => (await fetch(`${m.clientAddress}/admin/state-hash`)).json()),
+      );
+      const idx = new Set(vs.map((v) => (v as { appliedIndex: number }).appliedIndex));
+      return idx.size === 1 ? vs : null;
+    }, 'replicas to converge');
+    expect(new Set(views.map((v) => (v as { hash: string }).hash)).size).toBe(1);
+  });
+
   it('transfers leadership on request', async () => {
     const leader = c.leader()!;
     const target = c.nodes.find((n) => n !== leader)!.id;

@@ -123,6 +123,12 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
   }
   if (path === '/admin/members' || path.startsWith('/admin/members/'))
     return membersRoute(ctx, req, res, path, method);
+  if (path === '/admin/state-hash') {
+    // A digest of the replicated state, to compare replicas at the same applied index.
+    return only(method, ['GET'], () =>
+      sendJson(res, 200, { appliedIndex: ctx.raft.applied, hash: ctx.machine.hash() }),
+    );
+  }
   throw new HttpError(404, 'ROUTE_NOT_FOUND', `no route ${method} ${path}; see docs/http-api.md`);
 }
 
