@@ -142,3 +142,29 @@ describe('LeaderElector', () => {
     await a.client.close();
   });
 });
+
+describe('LeaderElector metrics', () => {
+  it('exports is_leader, acquisitions, renewal failures and renewal latency, valid for promtool', async () => {
+    const { ElectorMetrics } = await import('@quorate/metrics');
+    const { Registry } = await import('prom-client');
+    const { execFileSync } = await import('node:child_process');
+    const registry = new Registry();
+    const metrics = new ElectorMetrics(registry);
+    const a = instance('job-5', 'a', 1000, 100);
+    metrics.attach(a.elector, 'job-5', 'a');
+    a.elector.start();
+    let renewed = 0;
+    a.elector.on((e) => {
+      if (e.type === 'renewed') renewed++;
+    });
+    await waitFor(() => renewed >= 2, 'two renewals');
+    const text = await registry.metrics();
+    expect(text).toMatch(/quorate_elector_is_leader\{lease="job-5",holder="a"\} 1/);
+    expect(text).toMatch(/quorate_elector_leadership_acquired_total\{lease="job-5",holder="a"\} 1/);
+    expect(text).toMatch(/quorate_elector_renewal_failures_total\{lease="job-5",holder="a"\} 0/);
+    expect(text).toMatch(/quorate_elector_renewal_latency_seconds_count\{lease="job-5",holder="a"\} [1-9]/);
+    execFileSync('promtool', ['check', 'metrics'], { input: text });
+    await a.elector.stop();
+    await a.client.close();
+  });
+});

@@ -5,6 +5,7 @@ export {
   ELECTION_BUCKETS_SECONDS,
   SNAPSHOT_BUCKETS_SECONDS,
 } from './buckets.js';
+export { ElectorMetrics, type ObservedElector } from './elector-metrics.js';
 export { MetricsError, MetricsErrorCode } from './errors.js';
 export { InstrumentedTransport, type InstrumentOptions, instrumentTransport } from './instrument.js';
 export {
