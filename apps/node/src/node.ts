@@ -90,6 +90,7 @@ export class QuorateNode {
         defaultTimeoutMs: opts.api?.defaultTimeoutMs ?? 5000,
         maxTimeoutMs: opts.api?.maxTimeoutMs ?? 60_000,
         token,
+        ...(opts.api?.leaseTtlMs ? { leaseTtlMs: opts.api.leaseTtlMs } : {}),
       },
       metrics: opts.metrics?.(this.raft),
       dashboardHtml: dashboardHtml(opts.id),
@@ -98,13 +99,25 @@ export class QuorateNode {
     this.raft.events.on('membershipApplied', (e) => {
       const meta = e.change.meta;
       if (e.change.kind !== 'remove' && meta?.peerAddress && meta.clientAddress) {
-        const m = { id: e.change.node, peerAddress: meta.peerAddress, clientAddress: meta.clientAddress };
-        const known = this.addressBook.get(m.id);
-        this.addressBook.set(m.id, m);
-        if (!known || known.peerAddress !== m.peerAddress) opts.onMemberAdded?.(m);
+        this.learnMember({
+          id: e.change.node,
+          peerAddress: meta.peerAddress,
+          clientAddress: meta.clientAddress,
+        });
       }
     });
     this.logEvents();
+  }
+
+  /**
+   * Record a member's addresses (from a membership change, or told by the cluster when
+   * joining); `onMemberAdded` hears of it when it is new or has moved.
+   */
+  learnMember(m: Member): void {
+    if (m.id === this.id) return;
+    const known = this.addressBook.get(m.id);
+    this.addressBook.set(m.id, m);
+    if (!known || known.peerAddress !== m.peerAddress) this.opts.onMemberAdded?.(m);
   }
 
   /** The current members (voters, then learners) with their addresses, as far as known. */

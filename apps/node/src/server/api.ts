@@ -24,6 +24,8 @@ export interface ApiOptions {
   maxTimeoutMs: number;
   /** Bearer token required on every route but /health/live, when set. */
   token: string | null;
+  /** Shortest and longest TTL a lease may ask for. */
+  leaseTtlMs?: { min: number; max: number };
 }
 
 export interface MetricsEndpoint {
@@ -550,7 +552,13 @@ async function leaseRoute(
   const holder = str(body, 'holder', 128);
   let cmd: Command;
   if (action === 'acquire') {
-    cmd = { op: 'acquire', name, holder, ttlMs: int(body, 'ttlMs', 100, 3_600_000), ...(ref ? { ref } : {}) };
+    cmd = {
+      op: 'acquire',
+      name,
+      holder,
+      ttlMs: int(body, 'ttlMs', ctx.options.leaseTtlMs?.min ?? 100, ctx.options.leaseTtlMs?.max ?? 3_600_000),
+      ...(ref ? { ref } : {}),
+    };
   } else {
     const token = int(body, 'token', 1, Number.MAX_SAFE_INTEGER);
     cmd = { op: action as 'renew' | 'release', name, holder, token, ...(ref ? { ref } : {}) };
