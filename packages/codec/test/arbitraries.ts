@@ -33,16 +33,14 @@ export const arbMessage: fc.Arbitrary<Message> = fc
           })),
         );
     return fc.oneof(
-      fc
-        .record({ prevIndex: fc.nat(1000), prevTerm: fc.nat(term), commit: fc.nat() })
-        .chain((r) =>
-          entries(r.prevIndex, r.prevTerm).map((es) => ({
-            ...base,
-            ...r,
-            type: 'append' as const,
-            entries: es,
-          })),
-        ),
+      fc.record({ prevIndex: fc.nat(1000), prevTerm: fc.nat(term), commit: fc.nat() }).chain((r) =>
+        entries(r.prevIndex, r.prevTerm).map((es) => ({
+          ...base,
+          ...r,
+          type: 'append' as const,
+          entries: es,
+        })),
+      ),
       fc.record({ reject: fc.boolean(), index: idx, hintIndex: idx, hintTerm: idx }).map((r) => ({
         ...base,
         ...r,

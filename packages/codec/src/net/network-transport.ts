@@ -74,7 +74,13 @@ export class NetworkTransport implements Transport, LinkHost, InboundHost {
       return Promise.reject(new TransportError(TransportErrorCode.Closed, `transport ${this.id} is closed`));
     }
     this.listening ??= this.layer
-      .listen((c) => this.accept(c))
+      .listen(
+        (c) => this.accept(c),
+        (remote, err) => {
+          this.counters.handshakeFailures++;
+          this.log.warn(`refused a connection from ${remote}: ${err.message}`);
+        },
+      )
       .then((addr) => {
         this.bound = addr;
         return addr;

@@ -54,6 +54,7 @@ export class PeerLink {
   private reconnects = 0;
   private failedInARow = 0;
   private onClosed: (() => void) | null = null;
+  private abortDial: AbortController | null = null;
 
   constructor(
     readonly peer: NodeId,
@@ -113,13 +114,16 @@ export class PeerLink {
     const o = this.host.options;
     this.state = 'connecting';
     const gen = ++this.generation;
+    const abort = new AbortController();
+    this.abortDial = abort;
     this.timer = setTimeout(() => {
       if (gen === this.generation && this.state === 'connecting') {
         this.fail(`no connection to ${this.peer} at ${this.address} within ${o.connectTimeoutMs} ms`, true);
       }
     }, o.connectTimeoutMs);
-    this.host.layer.dial(this.address).then(
+    this.host.layer.dial(this.address, abort.signal).then(
       (conn) => {
+        this.abortDial = null;
         if (gen !== this.generation || this.state !== 'connecting') conn.destroy();
         else this.handshake(conn, gen);
       },
@@ -284,6 +288,8 @@ export class PeerLink {
     if (handshakeFailure) this.host.counters.handshakeFailures++;
     if (this.failedInARow === 0 || handshakeFailure) this.host.log.warn(`${reason}; retrying with backoff`);
     this.failedInARow++;
+    this.abortDial?.abort();
+    this.abortDial = null;
     this.conn?.destroy();
     this.conn = null;
     this.unacked = 0;
@@ -364,6 +370,8 @@ export class PeerLink {
       const dropped = this.queueLength;
       this.state = 'closed';
       this.generation++;
+      this.abortDial?.abort();
+      this.abortDial = null;
       this.conn?.destroy();
       this.conn = null;
       this.queue = [];

@@ -42,11 +42,18 @@ export interface Connection {
 export interface StreamLayer {
   /**
    * Start accepting connections; resolves with the address peers dial to reach this
-   * listener (with the port the OS chose, when it chose one).
+   * listener (with the port the OS chose, when it chose one). `onRefused` hears about
+   * connections the layer itself turned away (a failed TLS handshake, a bad upgrade).
    */
-  listen(onConnection: (connection: Connection) => void): Promise<string>;
-  /** Connect to a peer's address. Rejects when the connection cannot be made. */
-  dial(address: string): Promise<Connection>;
+  listen(
+    onConnection: (connection: Connection) => void,
+    onRefused: (remoteAddress: string, error: Error) => void,
+  ): Promise<string>;
+  /**
+   * Connect to a peer's address. Rejects when the connection cannot be made; abandons the
+   * attempt (and rejects) when `signal` aborts.
+   */
+  dial(address: string, signal: AbortSignal): Promise<Connection>;
   /** Stop accepting. Connections already handed over are the transport's to close. */
   close(): Promise<void>;
 }

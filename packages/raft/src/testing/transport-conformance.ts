@@ -584,7 +584,9 @@ export function transportConformanceCases(h: TransportHarness): TransportConform
           const msgs = sampleMessages('a', 'b');
           for (const m of msgs) a.send(m);
           await waitUntil(() => b.received.length >= msgs.length, 'b to receive every message', ms(10_000));
-          msgs.forEach((m, i) => check(sameData(b.received[i], m), `message ${i} arrived altered over TLS`));
+          msgs.forEach((m, i) => {
+            check(sameData(b.received[i], m), `message ${i} arrived altered over TLS`);
+          });
           await pump(b, a, 500, 200, ms(10_000));
           await waitUntil(() => fromPeer(a, 'b').length >= 500, 'a to receive 500 messages', ms(10_000));
           checkSequence(fromPeer(a, 'b'), 500, 'b -> a over TLS');
