@@ -1,2 +1,3 @@
 export { formatMessage } from './format.js';
 export { InteractionEnv, type InteractionNode, type InteractionOptions } from './interaction.js';
+export * from './transport-conformance.js';

@@ -1,0 +1,321 @@
+/**
+ * `NetworkTransport`: the `Transport` contract over any stream layer. It owns the peer
+ * table, one outbound `PeerLink` per peer, the accepted connections, the per-turn write
+ * coalescing and the counters. The TCP and WebSocket transports are this class with their
+ * own `StreamLayer`.
+ */
+import type { Message, NodeId, Transport, TransportHandler } from '@quorate/raft';
+import { TransportError, TransportErrorCode } from '../errors.js';
+import { encodeMessageFrame } from '../wire/envelope.js';
+import { FRAME_HEADER_BYTES } from '../wire/frames.js';
+import { InboundConnection, type InboundHost } from './inbound.js';
+import { RateLimitedLog } from './log.js';
+import {
+  type NetworkTransportOptions,
+  normalisePeers,
+  type PeerAddress,
+  type ResolvedOptions,
+  resolveNetworkOptions,
+} from './options.js';
+import { type LinkHost, PeerLink } from './peer-link.js';
+import { Counters, type PeerStats, type TransportStats } from './stats.js';
+import type { Connection, StreamLayer } from './stream.js';
+
+/** What `close()` did with the messages still queued. */
+export interface CloseReport {
+  /** Messages handed to the operating system during shutdown. */
+  readonly flushed: number;
+  /** Messages dropped because their peer was down or did not take them in time. */
+  readonly dropped: number;
+}
+
+type Phase = 'new' | 'started' | 'closing' | 'closed';
+
+export class NetworkTransport implements Transport, LinkHost, InboundHost {
+  readonly id: NodeId;
+  readonly options: ResolvedOptions;
+  readonly counters = new Counters();
+  readonly log: RateLimitedLog;
+  readonly layer: StreamLayer;
+  private peers: Map<NodeId, PeerAddress>;
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly inbound = new Set<InboundConnection>();
+  private readonly inboundByPeer = new Map<NodeId, InboundConnection>();
+  private handler: TransportHandler | null = null;
+  private phase: Phase = 'new';
+  private listening: Promise<string> | null = null;
+  private bound: string | null = null;
+  private pendingHandshakes = 0;
+  private readonly dirty = new Set<PeerLink>();
+  private readonly unreachable = new Set<NodeId>();
+  private turnScheduled = false;
+  private closing: Promise<CloseReport> | null = null;
+  private readonly warnedOnce = new Set<string>();
+
+  constructor(options: NetworkTransportOptions, layer: StreamLayer) {
+    this.options = resolveNetworkOptions(options);
+    this.id = this.options.id;
+    this.peers = new Map(this.options.peers);
+    this.layer = layer;
+    this.log = new RateLimitedLog(this.options.logger, `quorate transport ${this.id}: `);
+  }
+
+  /** The address peers dial to reach this member, once listening. */
+  get address(): string | null {
+    return this.bound;
+  }
+
+  /**
+   * Start accepting connections without delivering yet (messages that arrive before
+   * `start` are dropped). Lets a host learn the OS-chosen port before it starts the node.
+   */
+  listen(): Promise<string> {
+    if (this.phase === 'closing' || this.phase === 'closed') {
+      return Promise.reject(new TransportError(TransportErrorCode.Closed, `transport ${this.id} is closed`));
+    }
+    this.listening ??= this.layer
+      .listen(
+        (c) => this.accept(c),
+        (remote, err) => {
+          this.counters.handshakeFailures++;
+          this.log.warn(`refused a connection from ${remote}: ${err.message}`);
+        },
+      )
+      .then((addr) => {
+        this.bound = addr;
+        return addr;
+      });
+    return this.listening;
+  }
+
+  async start(handler: TransportHandler): Promise<void> {
+    if (this.phase !== 'new') {
+      throw new TransportError(
+        TransportErrorCode.Closed,
+        this.phase === 'started'
+          ? `transport ${this.id} is already started`
+          : `transport ${this.id} is closed; create a new one`,
+      );
+    }
+    this.handler = handler;
+    this.phase = 'started';
+    await this.listen();
+  }
+
+  /** Queue `msg` for its peer. Never throws, never blocks; see the `Transport` contract. */
+  send(msg: Message): void {
+    if (this.phase === 'closing' || this.phase === 'closed') {
+      this.counters.messagesDropped++;
+      return;
+    }
+    const link = this.linkTo(msg.to);
+    if (!link) {
+      this.counters.messagesDropped++;
+      this.warnOnce(
+        `no-peer:${msg.to}`,
+        `no address is configured for ${JSON.stringify(msg.to)}; dropping messages to it`,
+      );
+      this.markUnreachable(msg.to);
+      return;
+    }
+    let frame: Buffer;
+    try {
+      frame = encodeMessageFrame(this.options.clusterId, msg);
+    } catch (err) {
+      this.counters.messagesDropped++;
+      this.warnOnce(
+        `encode:${msg.type}`,
+        `cannot encode a ${String(msg.type)} message: ${(err as Error).message}`,
+      );
+      return;
+    }
+    if (frame.byteLength - FRAME_HEADER_BYTES > this.options.maxFrameBytes) {
+      this.counters.messagesDropped++;
+      this.warnOnce(
+        `size:${msg.to}`,
+        `a ${msg.type} message of ${frame.byteLength} bytes exceeds maxFrameBytes (${this.options.maxFrameBytes}); ` +
+          'raise maxFrameBytes on every member or lower the core maxSizePerMsg',
+      );
+      this.markUnreachable(msg.to);
+      return;
+    }
+    link.enqueue(frame);
+  }
+
+  /** The client-facing address configured for member `id` (this one included), or null. */
+  addressOf(id: NodeId): string | null {
+    return this.peers.get(id)?.clientAddress ?? null;
+  }
+
+  /**
+   * Replace the member table (membership changed, a peer moved). Links to removed or moved
+   * peers are closed, and so are connections from removed members.
+   */
+  setPeers(peers: Readonly<Record<NodeId, string | PeerAddress>>): void {
+    const next = normalisePeers(peers);
+    for (const [id, link] of this.links) {
+      if (next.get(id)?.address !== link.address) {
+        this.links.delete(id);
+        void link.close(0);
+      }
+    }
+    for (const c of this.inbound) if (c.peer !== null && !next.has(c.peer)) c.destroy();
+    this.peers = next;
+  }
+
+  stats(): TransportStats {
+    const peers: Record<NodeId, PeerStats> = {};
+    for (const [id, link] of this.links) peers[id] = link.stats();
+    return { ...this.counters, peers };
+  }
+
+  /**
+   * Stop accepting and delivering, hand what is queued to open connections and end them;
+   * what does not drain within `closeTimeoutMs` is dropped (see `closeWithReport`).
+   */
+  async close(): Promise<void> {
+    await this.closeWithReport();
+  }
+
+  /** `close()`, resolving with how many queued messages were flushed and dropped. */
+  closeWithReport(): Promise<CloseReport> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<CloseReport> {
+    this.phase = 'closing';
+    this.handler = null;
+    for (const c of [...this.inbound]) c.destroy();
+    const links = [...this.links.values()];
+    this.links.clear();
+    const results = await Promise.all(links.map((l) => l.close(this.options.closeTimeoutMs)));
+    if (this.listening) {
+      await this.listening.catch(() => {});
+      await this.layer.close().catch(() => {});
+    }
+    this.phase = 'closed';
+    let flushed = 0;
+    let dropped = 0;
+    for (const r of results) {
+      flushed += r.flushed;
+      dropped += r.dropped;
+    }
+    if (dropped > 0) this.log.info(`closed; ${flushed} queued messages flushed, ${dropped} dropped`);
+    return { flushed, dropped };
+  }
+
+  // ------------------------------------------------------------ LinkHost / InboundHost
+
+  scheduleFlush(link: PeerLink): void {
+    this.dirty.add(link);
+    this.armTurn();
+  }
+
+  markUnreachable(peer: NodeId): void {
+    this.unreachable.add(peer);
+    this.armTurn();
+  }
+
+  isPeer(id: NodeId): boolean {
+    return id !== this.id && this.peers.has(id);
+  }
+
+  deliver(msg: Message, frameBytes: number): void {
+    const h = this.handler;
+    if (!h || this.phase !== 'started') {
+      this.counters.messagesDropped++;
+      return;
+    }
+    this.counters.messagesReceived++;
+    this.counters.bytesReceived += frameBytes;
+    try {
+      h.onMessage(msg);
+    } catch (err) {
+      this.log.warn(`the message handler threw (it must not): ${(err as Error)?.message ?? String(err)}`);
+    }
+  }
+
+  authenticated(conn: InboundConnection): void {
+    this.pendingHandshakes--;
+    const peer = conn.peer!;
+    // A peer has one outbound connection to us; an older one is a leftover of a restart.
+    const old = this.inboundByPeer.get(peer);
+    this.inboundByPeer.set(peer, conn);
+    old?.destroy();
+  }
+
+  finished(conn: InboundConnection, wasPending: boolean): void {
+    if (wasPending) this.pendingHandshakes--;
+    this.inbound.delete(conn);
+    if (conn.peer !== null && this.inboundByPeer.get(conn.peer) === conn)
+      this.inboundByPeer.delete(conn.peer);
+  }
+
+  // ------------------------------------------------------------ internals
+
+  private accept(conn: Connection): void {
+    this.counters.connectionsAccepted++;
+    if (this.phase === 'closing' || this.phase === 'closed') {
+      conn.destroy();
+      return;
+    }
+    if (this.pendingHandshakes >= this.options.maxPendingHandshakes) {
+      this.counters.handshakeFailures++;
+      this.log.warn(
+        `refused a connection from ${conn.remoteAddress}: ${this.pendingHandshakes} handshakes already under way`,
+      );
+      conn.destroy();
+      return;
+    }
+    this.pendingHandshakes++;
+    const c = new InboundConnection(conn, this);
+    this.inbound.add(c);
+    c.start();
+  }
+
+  private linkTo(peer: NodeId): PeerLink | null {
+    let link = this.links.get(peer);
+    if (link) return link;
+    if (peer === this.id) return null;
+    const addr = this.peers.get(peer)?.address;
+    if (!addr) return null;
+    link = new PeerLink(peer, addr, this);
+    this.links.set(peer, link);
+    return link;
+  }
+
+  private armTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(this.turn);
+  }
+
+  /** Once per event-loop turn: one write per peer, then the unreachable reports. */
+  private readonly turn = (): void => {
+    this.turnScheduled = false;
+    const links = [...this.dirty];
+    this.dirty.clear();
+    for (const l of links) l.flush();
+    if (this.unreachable.size === 0) return;
+    const peers = [...this.unreachable];
+    this.unreachable.clear();
+    const h = this.handler;
+    if (!h?.onUnreachable || this.phase !== 'started') return;
+    for (const p of peers) {
+      try {
+        h.onUnreachable(p);
+      } catch (err) {
+        this.log.warn(
+          `the unreachable handler threw (it must not): ${(err as Error)?.message ?? String(err)}`,
+        );
+      }
+    }
+  };
+
+  private warnOnce(key: string, message: string): void {
+    if (this.warnedOnce.has(key)) return;
+    if (this.warnedOnce.size < 1000) this.warnedOnce.add(key);
+    this.log.warn(message);
+  }
+}

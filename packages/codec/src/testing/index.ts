@@ -1,0 +1,14 @@
+export { childExecArgv, type MemberConfig, type TestTls, type TransportKit } from './config.js';
+export {
+  clusterTls,
+  intrude,
+  type NetworkHarnessOptions,
+  networkHarness,
+  PHANTOM,
+  TEST_CLUSTER,
+  TEST_SECRET,
+} from './harness.js';
+export { MemberProcess, runMemberProcess } from './member-process.js';
+export { type TestCertificate, type TestPki, testPki } from './pki.js';
+export { ChildHandle, serveParent, settledHeap } from './process.js';
+export { type HandshakeParams, WireClient } from './wire-client.js';
