@@ -232,6 +232,9 @@ export class WsStreamLayer implements StreamLayer {
       });
       const onError = (err: Error) => {
         cleanup();
+        // Terminating a socket still connecting makes ws emit 'error' once more; with no
+        // listener left that would be an uncaught exception and take the process down.
+        ws.on('error', () => {});
         ws.terminate();
         reject(err);
       };

@@ -9,16 +9,18 @@ import type { Message, NodeId } from '@quorate/raft';
 import { FrameError, TransportErrorCode } from '../errors.js';
 import {
   decodeHandshake,
-  decodeMessage,
   type EnvelopeContext,
   encodeChallenge,
   encodeRefuse,
   encodeWelcome,
   FrameKind,
   type Hello,
+  messageFromEnvelope,
   PROTOCOL_VERSION,
+  unpackPayload,
 } from '../wire/envelope.js';
 import { FRAME_HEADER_BYTES, FrameReader } from '../wire/frames.js';
+import { decodeSnapshotFrame, isSnapshotFrameKind, type SnapshotFrame } from '../wire/snapshot-frames.js';
 import { freshNonce, handshakeProof, type ProofInput, verifyProof } from './handshake.js';
 import type { RateLimitedLog } from './log.js';
 import { HANDSHAKE_MAX_FRAME_BYTES, type ResolvedOptions } from './options.js';
@@ -33,6 +35,10 @@ export interface InboundHost {
   isPeer(id: NodeId): boolean;
   /** Hand a validated message to the handler. */
   deliver(msg: Message, frameBytes: number): void;
+  /** A validated snapshot-streaming frame from an authenticated peer. */
+  snapshotFrame(peer: NodeId, frame: SnapshotFrame, frameBytes: number): void;
+  /** Largest snapshot chunk accepted. */
+  readonly maxSnapshotChunkBytes: number;
   authenticated(conn: InboundConnection): void;
   /** The connection is closed; `wasPending` when it never authenticated. */
   finished(conn: InboundConnection, wasPending: boolean): void;
@@ -99,14 +105,20 @@ export class InboundConnection {
     }
     for (const f of frames) {
       if (this.state === 'open') {
-        let msg: Message;
+        let msg: Message | null = null;
+        let snap: SnapshotFrame | null = null;
         try {
-          msg = decodeMessage(f, this.ctx!);
+          const t = unpackPayload(f);
+          if (Array.isArray(t) && isSnapshotFrameKind(t[0])) {
+            const ctx = this.ctx!;
+            snap = decodeSnapshotFrame(t, ctx.peer, ctx.local, ctx.limits, this.host.maxSnapshotChunkBytes);
+          } else msg = messageFromEnvelope(t, this.ctx!);
         } catch (err) {
           this.reject(err as FrameError);
           return;
         }
-        this.host.deliver(msg, f.byteLength + FRAME_HEADER_BYTES);
+        if (snap) this.host.snapshotFrame(this.ctx!.peer, snap, f.byteLength + FRAME_HEADER_BYTES);
+        else this.host.deliver(msg!, f.byteLength + FRAME_HEADER_BYTES);
       } else {
         this.onHandshakeFrame(f);
       }

@@ -4,10 +4,11 @@
  * coalescing and the counters. The TCP and WebSocket transports are this class with their
  * own `StreamLayer`.
  */
-import type { Message, NodeId, Transport, TransportHandler } from '@quorate/raft';
+import type { Message, NodeId, SnapshotTransport, TransportHandler } from '@quorate/raft';
 import { TransportError, TransportErrorCode } from '../errors.js';
 import { encodeMessageFrame } from '../wire/envelope.js';
 import { FRAME_HEADER_BYTES } from '../wire/frames.js';
+import type { SnapshotFrame, SnapshotMessage } from '../wire/snapshot-frames.js';
 import { InboundConnection, type InboundHost } from './inbound.js';
 import { RateLimitedLog } from './log.js';
 import {
@@ -18,6 +19,7 @@ import {
   resolveNetworkOptions,
 } from './options.js';
 import { type LinkHost, PeerLink } from './peer-link.js';
+import { SnapshotStreams } from './snapshots.js';
 import { Counters, type PeerStats, type TransportStats } from './stats.js';
 import type { Connection, StreamLayer } from './stream.js';
 
@@ -31,7 +33,7 @@ export interface CloseReport {
 
 type Phase = 'new' | 'started' | 'closing' | 'closed';
 
-export class NetworkTransport implements Transport, LinkHost, InboundHost {
+export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHost {
   readonly id: NodeId;
   readonly options: ResolvedOptions;
   readonly counters = new Counters();
@@ -51,6 +53,9 @@ export class NetworkTransport implements Transport, LinkHost, InboundHost {
   private turnScheduled = false;
   private closing: Promise<CloseReport> | null = null;
   private readonly warnedOnce = new Set<string>();
+  /** Snapshot chunks stay well under the frame limit (room for the frame's own fields). */
+  readonly maxSnapshotChunkBytes: number;
+  private readonly snapshots: SnapshotStreams;
 
   constructor(options: NetworkTransportOptions, layer: StreamLayer) {
     this.options = resolveNetworkOptions(options);
@@ -58,6 +63,37 @@ export class NetworkTransport implements Transport, LinkHost, InboundHost {
     this.peers = new Map(this.options.peers);
     this.layer = layer;
     this.log = new RateLimitedLog(this.options.logger, `quorate transport ${this.id}: `);
+    this.maxSnapshotChunkBytes = Math.min(256 * 1024, this.options.maxFrameBytes - 1024);
+    this.snapshots = new SnapshotStreams(
+      {
+        id: this.id,
+        log: this.log,
+        stallTimeoutMs: this.options.stallTimeoutMs,
+        sendFrame: (peer, frame) => {
+          if (this.phase !== 'started') return false;
+          const link = this.linkTo(peer);
+          if (!link) return false;
+          link.enqueue(frame);
+          return true;
+        },
+        handler: () => (this.phase === 'started' ? this.handler : null),
+      },
+      this.maxSnapshotChunkBytes,
+    );
+  }
+
+  /**
+   * Stream a snapshot to its receiver in checksummed chunks under the frame limit, with a
+   * bounded window (flow control). Resolves once the receiver has stored it; rejects when
+   * it could not (the runtime then retries from the start).
+   */
+  sendSnapshot(msg: SnapshotMessage, data: AsyncIterable<Uint8Array>): Promise<void> {
+    if (this.phase !== 'started') {
+      return Promise.reject(
+        new TransportError(TransportErrorCode.Closed, `transport ${this.id} is not started`),
+      );
+    }
+    return this.snapshots.send(msg, data);
   }
 
   /** The address peers dial to reach this member, once listening. */
@@ -184,6 +220,7 @@ export class NetworkTransport implements Transport, LinkHost, InboundHost {
   }
 
   private async shutdown(): Promise<CloseReport> {
+    this.snapshots.closeAll();
     this.phase = 'closing';
     this.handler = null;
     for (const c of [...this.inbound]) c.destroy();
@@ -213,6 +250,7 @@ export class NetworkTransport implements Transport, LinkHost, InboundHost {
   }
 
   markUnreachable(peer: NodeId): void {
+    this.snapshots.peerLost(peer, 'the link to it failed or dropped data');
     this.unreachable.add(peer);
     this.armTurn();
   }
@@ -236,6 +274,12 @@ export class NetworkTransport implements Transport, LinkHost, InboundHost {
     }
   }
 
+  snapshotFrame(peer: NodeId, frame: SnapshotFrame, frameBytes: number): void {
+    if (this.phase !== 'started') return;
+    this.counters.bytesReceived += frameBytes;
+    this.snapshots.onFrame(peer, frame);
+  }
+
   authenticated(conn: InboundConnection): void {
     this.pendingHandshakes--;
     const peer = conn.peer!;
@@ -248,8 +292,10 @@ export class NetworkTransport implements Transport, LinkHost, InboundHost {
   finished(conn: InboundConnection, wasPending: boolean): void {
     if (wasPending) this.pendingHandshakes--;
     this.inbound.delete(conn);
-    if (conn.peer !== null && this.inboundByPeer.get(conn.peer) === conn)
+    if (conn.peer !== null && this.inboundByPeer.get(conn.peer) === conn) {
       this.inboundByPeer.delete(conn.peer);
+      this.snapshots.senderLost(conn.peer);
+    }
   }
 
   // ------------------------------------------------------------ internals

@@ -11,4 +11,5 @@ export {
 export { MemberProcess, runMemberProcess } from './member-process.js';
 export { type TestCertificate, type TestPki, testPki } from './pki.js';
 export { ChildHandle, serveParent, settledHeap } from './process.js';
+export { type SnapshotCase, snapshotTransferCases } from './snapshots.js';
 export { type HandshakeParams, WireClient } from './wire-client.js';

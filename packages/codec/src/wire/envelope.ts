@@ -221,7 +221,11 @@ export function decodeHandshake(payload: Uint8Array, limits: WireLimits = defaul
  * must match its schema. Anything else throws a `FrameError`.
  */
 export function decodeMessage(payload: Uint8Array, ctx: EnvelopeContext): Message {
-  const t = unpackPayload(payload);
+  return messageFromEnvelope(unpackPayload(payload), ctx);
+}
+
+/** `decodeMessage` on an already unpacked payload. */
+export function messageFromEnvelope(t: unknown, ctx: EnvelopeContext): Message {
   if (!Array.isArray(t) || t.length !== 6)
     bad(`a message envelope must be an array of 6 (got ${describe(t)})`);
   if (t[0] !== FrameKind.Message) bad(`expected a message envelope, got kind ${describe(t[0])}`);
