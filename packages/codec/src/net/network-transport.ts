@@ -37,6 +37,8 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
   readonly id: NodeId;
   readonly options: ResolvedOptions;
   readonly counters = new Counters();
+  /** Messages and frame bytes delivered, by sender. */
+  private readonly receivedFrom = new Map<NodeId, { messages: number; bytes: number }>();
   readonly log: RateLimitedLog;
   readonly layer: StreamLayer;
   private peers: Map<NodeId, PeerAddress>;
@@ -201,7 +203,10 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
 
   stats(): TransportStats {
     const peers: Record<NodeId, PeerStats> = {};
-    for (const [id, link] of this.links) peers[id] = link.stats();
+    for (const [id, link] of this.links) {
+      const r = this.receivedFrom.get(id);
+      peers[id] = { ...link.stats(), messagesReceived: r?.messages ?? 0, bytesReceived: r?.bytes ?? 0 };
+    }
     return { ...this.counters, peers };
   }
 
@@ -267,6 +272,11 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
     }
     this.counters.messagesReceived++;
     this.counters.bytesReceived += frameBytes;
+    const r = this.receivedFrom.get(msg.from);
+    if (r) {
+      r.messages++;
+      r.bytes += frameBytes;
+    } else this.receivedFrom.set(msg.from, { messages: 1, bytes: frameBytes });
     try {
       h.onMessage(msg);
     } catch (err) {

@@ -50,6 +50,7 @@ export class PeerLink {
   private unacked = 0;
   private lastProgress = 0;
   private sent = 0;
+  private sentBytes = 0;
   private dropped = 0;
   private reconnects = 0;
   private failedInARow = 0;
@@ -90,6 +91,9 @@ export class PeerLink {
       queuedBytes: this.queuedBytes,
       bufferedBytes: this.conn?.bufferedBytes ?? 0,
       messagesSent: this.sent,
+      bytesSent: this.sentBytes,
+      messagesReceived: 0,
+      bytesReceived: 0,
       messagesDropped: this.dropped,
       reconnects: this.reconnects,
     };
@@ -348,6 +352,7 @@ export class PeerLink {
     const gen = this.generation;
     this.unacked += n;
     this.sent += n;
+    this.sentBytes += bytes;
     this.host.counters.messagesSent += n;
     this.host.counters.bytesSent += bytes;
     conn.write(batch, (err) => {

@@ -10,6 +10,11 @@ export interface PeerStats {
   /** Bytes handed to the connection and not yet to the operating system. */
   readonly bufferedBytes: number;
   readonly messagesSent: number;
+  /** Bytes on the wire of the messages sent (frame headers included). */
+  readonly bytesSent: number;
+  /** Messages from this peer delivered to the handler, and the frame bytes they came in. */
+  readonly messagesReceived: number;
+  readonly bytesReceived: number;
   readonly messagesDropped: number;
   readonly reconnects: number;
 }
