@@ -32,3 +32,4 @@ export {
   type RegisterF,
 } from './history.js';
 export { DEFAULT_BUDGET, type KeySearchResult, type SearchOptions, searchKey } from './search.js';
+export { prng, type SimulateOptions, simulateHistory } from './simulate.js';
