@@ -5,7 +5,6 @@
  * pairs each invocation with its process's next completion, and produces operations.
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import {
   CheckerError,
   CheckerErrorCode,
@@ -109,8 +108,7 @@ export class HistoryParser {
   truncated = false;
   private readonly maxIssues: number;
   private readonly open = new Map<number, Open>();
-  private readonly ops: Operation[] = [];
-  private readonly pending: { op: Omit<Operation, 'index'>; seq: number }[] = [];
+  private readonly pending: { index: number; invokeLine: number }[] = [];
   private readonly counts: HistoryCounts = {
     events: 0,
     invoked: 0,
@@ -137,6 +135,10 @@ export class HistoryParser {
       return;
     }
     this.issues.push({ line, code, message });
+  }
+
+  private bad(line: number, r: Record<string, unknown>, field: string, want: string): void {
+    this.issue(line, HistoryIssueCode.Field, `"${field}" must be ${want}, found ${describe(r[field])}`);
   }
 
   /** One line of JSON Lines text; blank lines are ignored. */
@@ -166,20 +168,18 @@ export class HistoryParser {
   event(e: Record<string, unknown> | HistoryEvent, lineNo: number): void {
     const r = e as Record<string, unknown>;
     this.counts.events++;
-    const bad = (field: string, want: string) =>
-      this.issue(lineNo, HistoryIssueCode.Field, `"${field}" must be ${want}, found ${describe(r[field])}`);
     const { process, type, f, key } = r;
     let ok = true;
     if (typeof process !== 'number' || !Number.isSafeInteger(process) || process < 0) {
-      bad('process', 'a non-negative integer');
+      this.bad(lineNo, r, 'process', 'a non-negative integer');
       ok = false;
     }
     if (typeof type !== 'string' || !TYPES.has(type)) {
-      bad('type', 'one of "invoke", "ok", "fail", "info"');
+      this.bad(lineNo, r, 'type', 'one of "invoke", "ok", "fail", "info"');
       ok = false;
     }
     if (typeof f !== 'string') {
-      bad('f', 'a string naming the operation');
+      this.bad(lineNo, r, 'f', 'a string naming the operation');
       ok = false;
     } else if (!REGISTER_F.has(f) && !LEASE_F.has(f)) {
       this.issue(
@@ -190,12 +190,17 @@ export class HistoryParser {
       ok = false;
     }
     if (typeof key !== 'string') {
-      bad('key', 'a string');
+      this.bad(lineNo, r, 'key', 'a string');
       ok = false;
     }
     const time = toTime(r.time);
     if (time === null) {
-      bad('time', 'monotonic nanoseconds: a non-negative integer or a string of decimal digits');
+      this.bad(
+        lineNo,
+        r,
+        'time',
+        'monotonic nanoseconds: a non-negative integer or a string of decimal digits',
+      );
       ok = false;
     }
     if (!ok) return;
@@ -285,6 +290,7 @@ export class HistoryParser {
     else if (f === 'get') value = completion;
     else value = typeof completion === 'boolean' ? completion : null;
     const op = {
+      index: -1,
       process,
       key,
       f,
@@ -294,28 +300,29 @@ export class HistoryParser {
       ret,
       invokeLine: inv.line,
       completeLine,
-    } as Omit<Operation, 'index'>;
-    // Keep invocation order: an operation's place is its invocation line's.
-    this.pending.push({ op, seq: inv.line });
+    };
+    this.pending.push(op);
+  }
+
+  private badValue(line: number, f: string, type: string | null, value: unknown, want: string): false {
+    const what = type === null ? `a ${f} invocation` : `a ${f} "${type}"`;
+    this.issue(line, HistoryIssueCode.Field, `"value" of ${what} must be ${want}, found ${describe(value)}`);
+    return false;
   }
 
   private checkInvokeValue(f: string, value: unknown, line: number): boolean {
-    const fail = (want: string) => {
-      this.issue(
-        line,
-        HistoryIssueCode.Field,
-        `"value" of a ${f} invocation must be ${want}, found ${describe(value)}`,
-      );
-      return false;
-    };
     switch (f) {
       case 'put':
-        return typeof value === 'string' || fail('the string written');
+        return typeof value === 'string' || this.badValue(line, f, null, value, 'the string written');
       case 'get':
       case 'delete':
-        return value === null || value === undefined || fail('null (or absent)');
+        return (
+          value === null || value === undefined || this.badValue(line, f, null, value, 'null (or absent)')
+        );
       case 'cas':
-        return isCasValue(value) || fail('[expected, new], each a string or null');
+        return (
+          isCasValue(value) || this.badValue(line, f, null, value, '[expected, new], each a string or null')
+        );
     }
     return true;
   }
@@ -327,40 +334,41 @@ export class HistoryParser {
     value: unknown,
     line: number,
   ): boolean {
-    const fail = (want: string) => {
-      this.issue(
-        line,
-        HistoryIssueCode.Field,
-        `"value" of a ${f} "${type}" must be ${want}, found ${describe(value)}`,
-      );
-      return false;
-    };
     switch (f) {
       case 'put':
         if (value === null || value === undefined || value === invoked) return true;
-        return fail(`the invoked value ${JSON.stringify(invoked)}, null or absent`);
+        return this.badValue(
+          line,
+          f,
+          type,
+          value,
+          `the invoked value ${JSON.stringify(invoked)}, null or absent`,
+        );
       case 'cas': {
         if (value === null || value === undefined) return true;
         const inv = invoked as unknown[];
         if (isCasValue(value) && value[0] === inv[0] && value[1] === inv[1]) return true;
-        return fail(`the invoked ${JSON.stringify(invoked)}, null or absent`);
+        return this.badValue(line, f, type, value, `the invoked ${JSON.stringify(invoked)}, null or absent`);
       }
       case 'get':
         if (type !== 'ok')
           return (
-            value === undefined || value === null || typeof value === 'string' || fail('a string or null')
+            value === undefined ||
+            value === null ||
+            typeof value === 'string' ||
+            this.badValue(line, f, type, value, 'a string or null')
           );
         return (
           value === null ||
           typeof value === 'string' ||
-          fail('the string read, or null when the key was absent')
+          this.badValue(line, f, type, value, 'the string read, or null when the key was absent')
         );
       case 'delete':
         return (
           value === undefined ||
           value === null ||
           typeof value === 'boolean' ||
-          fail('null, absent, or whether a key was deleted (true/false)')
+          this.badValue(line, f, type, value, 'null, absent, or whether a key was deleted (true/false)')
         );
     }
     return true;
@@ -382,13 +390,10 @@ export class HistoryParser {
       this.add(inv.f, inv.key, p, 'info', inv, null, null, null);
     }
     this.open.clear();
-    this.pending.sort((a, b) => a.seq - b.seq);
-    this.ops.length = 0;
-    for (let i = 0; i < this.pending.length; i++) {
-      const { op } = this.pending[i]!;
-      this.ops.push({ ...op, index: i } as Operation);
-    }
-    return { ops: this.ops, counts: { ...this.counts } };
+    // Invocation order: an operation's place is its invocation line's.
+    this.pending.sort((a, b) => a.invokeLine - b.invokeLine);
+    for (let i = 0; i < this.pending.length; i++) this.pending[i]!.index = i;
+    return { ops: this.pending as unknown as Operation[], counts: { ...this.counts } };
   }
 }
 
@@ -443,34 +448,38 @@ export function parseText(text: string, parser = new HistoryParser()): HistoryPa
   return parser;
 }
 
-/** Stream a history file line by line. */
+/** Stream a history file line by line (LF or CRLF). */
 export async function parseFile(path: string, parser = new HistoryParser()): Promise<HistoryParser> {
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  const opened = new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', reject);
-  });
+  const stream = createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  let rest = '';
+  let lineNo = 0;
   try {
-    await opened;
+    for await (const chunk of stream) {
+      const text = rest + (chunk as string);
+      let start = 0;
+      for (;;) {
+        const end = text.indexOf('\n', start);
+        if (end < 0) break;
+        lineNo++;
+        parser.line(
+          text.slice(start, end > start && text.charCodeAt(end - 1) === 13 ? end - 1 : end),
+          lineNo,
+        );
+        if (parser.full) return parser;
+        start = end + 1;
+      }
+      rest = text.slice(start);
+    }
   } catch (err) {
     throw new CheckerError(
       CheckerErrorCode.FileUnreadable,
       `cannot read history ${path}: ${(err as Error).message}`,
       { cause: err },
     );
-  }
-  const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-  let lineNo = 0;
-  try {
-    for await (const line of rl) {
-      lineNo++;
-      parser.line(line, lineNo);
-      if (parser.full) break;
-    }
   } finally {
-    rl.close();
     stream.destroy();
   }
+  if (rest !== '') parser.line(rest, lineNo + 1);
   return parser;
 }
 
