@@ -108,7 +108,13 @@ export function checkParsed(
     steps += r.steps;
     prunedInfo += r.prunedInfo;
     if (r.outcome === 'unknown') unknownKeys.push(key);
-    else if (r.outcome === 'fail') failures.push(explain(key, ops, r.blocked!, r.blockedStates!, r.prefix!));
+    else if (r.outcome === 'fail') {
+      // Pruning finds the answer sooner but stops short of the operation at fault; an
+      // unpruned search (within the same budget) reaches the deepest attempt to report.
+      const full = searchKey(ops, { budget, prune: false });
+      const d = full.outcome === 'fail' ? full : r;
+      failures.push(explain(key, ops, d.blocked!, d.blockedStates!, d.prefix!));
+    }
   }
   return {
     linearizable: failures.length > 0 ? false : unknownKeys.length > 0 ? 'unknown' : true,

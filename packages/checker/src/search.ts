@@ -55,6 +55,12 @@ export interface KeySearchResult {
 export interface SearchOptions {
   /** Give up and answer `unknown` after this many search steps (default 5,000,000). */
   budget?: number;
+  /**
+   * Cut configurations that cannot lead anywhere: some operation still to be linearized
+   * needs a value that is neither current nor written by any operation left (default
+   * true; false only to find the deepest attempt for a report).
+   */
+  prune?: boolean;
 }
 
 export const DEFAULT_BUDGET = 5_000_000;
@@ -73,6 +79,7 @@ function xorshift(seed: number): () => number {
 /** Check that the operations on one key (`ok` and `info`) are linearizable. */
 export function searchKey(all: readonly Operation[], options: SearchOptions = {}): KeySearchResult {
   const budget = options.budget ?? DEFAULT_BUDGET;
+  const prune = options.prune ?? true;
 
   // Values as small integers; 0 is "absent".
   const names: (string | null)[] = [null];
@@ -95,7 +102,8 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
     if (o.status !== 'ok') continue;
     if (o.f === 'get') observed.add(id(o.value));
     else if (o.f === 'cas') observed.add(id(o.value[0]));
-    else if (o.f === 'delete' && o.value !== null) observesPresence = true;
+    else if (o.f === 'delete' && o.value === true) observesPresence = true;
+    else if (o.f === 'delete' && o.value === false) observed.add(0);
   }
   for (const o of all) if (o.status === 'info' && o.f === 'cas') observed.add(id(o.value[0]));
   const written = (o: Operation): number =>
@@ -107,7 +115,7 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
   for (const o of all) {
     if (o.status === 'ok') okOps.push(o);
     else if (o.f === 'get') continue;
-    else if (observesPresence || observed.has(written(o))) infoOps.push(o);
+    else if (observed.has(written(o)) || (observesPresence && written(o) !== 0)) infoOps.push(o);
     else prunedInfo++;
   }
   const byCall = (x: Operation, y: Operation) =>
@@ -161,6 +169,45 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
       }
     }
   };
+
+  // For pruning: per value, the ok operations left that need it current, and the
+  // operations left (ok or info) that write it. A value needed and no longer writable
+  // is "stuck"; a configuration is dead when a stuck value is not the current one.
+  const needs = new Int32Array(n).fill(-1);
+  const writes = new Int32Array(n).fill(-1);
+  for (let i = 0; i < n; i++) {
+    if (kind[i] === PUT) writes[i] = argA[i]!;
+    else if (kind[i] === CAS) writes[i] = argB[i]!;
+    else if (kind[i] === DEL) writes[i] = 0;
+    if (i >= m) continue;
+    if (kind[i] === GET || kind[i] === CAS) needs[i] = argA[i]!;
+    else if (kind[i] === DEL && argA[i] === 0) needs[i] = 0;
+  }
+  const needLeft = new Int32Array(names.length);
+  const writesLeft = new Int32Array(names.length);
+  for (let i = 0; i < n; i++) {
+    if (needs[i]! >= 0) needLeft[needs[i]!]!++;
+    if (writes[i]! >= 0) writesLeft[writes[i]!]!++;
+  }
+  let stuck = 0;
+  for (let v = 0; v < names.length; v++) if (needLeft[v]! > 0 && writesLeft[v] === 0) stuck++;
+  const isStuck = (v: number) => needLeft[v]! > 0 && writesLeft[v] === 0;
+  /** Count op in or out of the operations left (d = -1: linearized, +1: restored). */
+  const account = (i: number, d: number) => {
+    const v = needs[i]!;
+    if (v >= 0) {
+      const was = isStuck(v);
+      needLeft[v]! += d;
+      stuck += (isStuck(v) ? 1 : 0) - (was ? 1 : 0);
+    }
+    const w = writes[i]!;
+    if (w >= 0) {
+      const was = isStuck(w);
+      writesLeft[w]! += d;
+      stuck += (isStuck(w) ? 1 : 0) - (was ? 1 : 0);
+    }
+  };
+  const dead = (s: number) => prune && stuck - (isStuck(s) ? 1 : 0) > 0;
 
   // The entry list: call of op i is entry 2i, its return 2i+1 (info ops have none).
   // Calls sort before returns at equal times, so equal times count as concurrent.
@@ -311,7 +358,8 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
       const s2 = step(state, op);
       if (s2 >= 0) {
         set(op);
-        if (remember(s2)) {
+        account(op, -1);
+        if (!dead(s2) && remember(s2)) {
           stackOp[sp] = op;
           stackState[sp++] = state;
           state = s2;
@@ -324,6 +372,7 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
           continue;
         }
         clear(op);
+        account(op, 1);
       }
       e = next[e]!;
       continue;
@@ -345,6 +394,7 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
     const top = stackOp[--sp]!;
     state = stackState[sp]!;
     clear(top);
+    account(top, 1);
     if (top < m) {
       relink(2 * top + 1);
       remaining++;
