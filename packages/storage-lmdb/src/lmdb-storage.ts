@@ -156,6 +156,9 @@ export class LmdbStorage implements LogStorage {
       try {
         env = open({
           path: dir,
+          // A directory holding data.mdb and lock.mdb, whatever its name (lmdb takes a
+          // path with an extension, `node.data` say, for a single file otherwise).
+          noSubdir: false,
           maxDbs: DBS.length + 1,
           // Our commits resolve only once fsynced (LMDB's classic commit), not at the
           // separate, later flush that overlapping sync would need us to track.
