@@ -60,6 +60,13 @@ describe('opening a data directory', () => {
     expect([s.firstIndex(), s.lastIndex(), s.term(3)]).toEqual([1, 3, 1]);
   });
 
+  it('keeps its files inside the directory even when its name has an extension', async () => {
+    const path = join(dir(), 'node1.data');
+    await populated(path);
+    expect(statSync(join(path, 'data.mdb')).isFile()).toBe(true);
+    expect((await store(path)).lastIndex()).toBe(3);
+  });
+
   it('refuses a directory of another cluster or another node, and leaves it as it was', async () => {
     const path = dir();
     await populated(path);
