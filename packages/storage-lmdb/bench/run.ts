@@ -110,7 +110,9 @@ const rows: string[][] = [
     'ours/raw',
   ],
 ];
-console.log(`LmdbStorage vs raw lmdb; median of ${ROUNDS} rounds of ~${ROUND_MS} ms each (node ${process.version})\n`);
+console.log(
+  `LmdbStorage vs raw lmdb; median of ${ROUNDS} rounds of ~${ROUND_MS} ms each (node ${process.version})\n`,
+);
 for (const sync of [true, false]) {
   for (const size of ENTRY_SIZES) {
     for (const batch of BATCHES) {
