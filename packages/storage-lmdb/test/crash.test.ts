@@ -7,7 +7,7 @@ import type { HardState } from '@quorate/raft';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LmdbStorage, StorageErrorCode } from '../src/index.js';
 import { Child, killAll } from './child.js';
-import { samePayload } from './fixtures/payload.js';
+import { samePayload, snapshotChunk } from './fixtures/payload.js';
 import { tempDir } from './helpers.js';
 
 const dirs: { remove(): void }[] = [];
@@ -124,6 +124,30 @@ describe('crash safety with real processes', () => {
     expect(count).toBeGreaterThan(100);
     console.log(`crash: ${kills} kills (${duringOpen} during start-up), ${count} acknowledged entries`);
   }, 120_000);
+
+  it('SIGKILLed while writing snapshots, 6 times: the latest committed snapshot is whole, never a partial one', async () => {
+    const dir = newDir();
+    const rnd = rng(7);
+    let committed = 0;
+    for (let round = 0; round < 6; round++) {
+      const child = new Child('snapshot', dir);
+      const target = committed + 1 + rnd(4);
+      await child.until(() => child.lines.includes(`committed ${target}`), `snapshot ${target}`);
+      await child.kill();
+      for (const l of child.lines) if (l.startsWith('committed ')) committed = Number(l.slice(10));
+      const s = await LmdbStorage.open({ dir, clusterId: 'crash', nodeId: 'n1' });
+      try {
+        const latest = s.snapshots.latest();
+        expect(latest?.index).toBeGreaterThanOrEqual(committed);
+        const want = Array.from({ length: 32 }, (_, c) => snapshotChunk(latest!.index, c));
+        const got: Uint8Array[] = [];
+        for await (const chunk of s.snapshots.read(latest!)) got.push(chunk.slice());
+        expect(Buffer.concat(got).equals(Buffer.concat(want))).toBe(true);
+      } finally {
+        await s.close();
+      }
+    }
+  }, 60_000);
 
   it('a second process opening the directory is refused with the lock error, and can open it once the first is gone', async () => {
     const dir = newDir();
