@@ -16,7 +16,7 @@ export class Child {
   readonly exited: Promise<void>;
   private done = false;
 
-  constructor(mode: 'append' | 'hold' | 'try', dir: string) {
+  constructor(mode: 'append' | 'hold' | 'try' | 'snapshot', dir: string) {
     this.proc = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', fixture, mode, dir], {
       cwd: pkgDir,
       stdio: ['ignore', 'pipe', 'pipe'],
