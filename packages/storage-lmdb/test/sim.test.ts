@@ -8,11 +8,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootstrapEntries, type ConfState } from '@quorate/raft';
 import { formatFailure, runSeeds, type SimStorage } from '@quorate/raft/sim';
-import { expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { LmdbStorage } from '../src/index.js';
+
+/** Every directory made, removed after the test even if a run did not dispose of its own. */
+const roots: string[] = [];
+afterEach(() => {
+  for (const r of roots.splice(0)) rmSync(r, { recursive: true, force: true });
+});
 
 function lmdbSimStorage(): SimStorage {
   const root = mkdtempSync(join(tmpdir(), 'quorate-sim-'));
+  roots.push(root);
   const open = (id: string) => LmdbStorage.open({ dir: join(root, id), clusterId: 'sim', nodeId: id });
   return {
     async create(id: string, conf: ConfState) {
