@@ -1,0 +1,618 @@
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  CompactedError,
+  type Entry,
+  emptyConfState,
+  emptyHardState,
+  entrySize,
+  type HardState,
+  type InitialState,
+  type LogStorage,
+  type PersistBatch,
+  type SnapshotMeta,
+  UnavailableError,
+} from '@quorate/raft';
+import { type Database, open, type RootDatabase } from 'lmdb';
+import {
+  decodeEntry,
+  encodeEntry,
+  entryTerm,
+  isHardState,
+  isPoint,
+  isSnapshotMeta,
+  plainHardState,
+  plainMeta,
+} from './codec.js';
+import { StorageError, StorageErrorCode } from './errors.js';
+import { DirLock, otherLiveReaders } from './lock.js';
+import { checkDataFile } from './preflight.js';
+import { LmdbSnapshotStore, SNAPSHOT_RECORD } from './snapshot-store.js';
+
+/** The on-disk format this version writes, and the newest it reads. */
+export const FORMAT_VERSION = 1;
+
+export interface LmdbStorageOptions {
+  /** The data directory; created if missing. One node, one directory. */
+  dir: string;
+  /** Recorded on creation; a directory of another cluster is refused. */
+  clusterId: string;
+  /** Recorded on creation; a directory of another node is refused. */
+  nodeId: string;
+  /**
+   * Skip every fsync. A crash of the machine (not only of the process) can then lose
+   * acknowledged writes and votes, which breaks Raft's safety. For benchmarks only.
+   */
+  unsafeNoSync?: boolean;
+  /** Bytes per stored snapshot chunk (default 1 MiB). */
+  snapshotChunkBytes?: number;
+}
+
+/** The record written at creation and checked at every open. */
+export interface StoreMeta {
+  readonly format: number;
+  readonly clusterId: string;
+  readonly nodeId: string;
+  readonly createdAt: string;
+}
+
+/**
+ * Key layout, in one LMDB environment (one file, one transaction spans all of it):
+ * - database `log`: key = entry index (a number), value = the entry as `codec.ts` lays it out.
+ * - database `state` (msgpack): `meta` ({@link StoreMeta}), `hard` (the hard state),
+ *   `base` (index and term of the compaction point: the log starts after it),
+ *   `snap` (the snapshot the log was last compacted to), and the snapshot store's record.
+ * - database `snapdata`: key = [snapshot id, chunk number], value = CRC-32 + chunk bytes.
+ */
+const DBS = ['log', 'state', 'snapdata'] as const;
+
+interface LogState {
+  readonly base: { readonly index: number; readonly term: number };
+  readonly last: number;
+  readonly hard: HardState;
+  readonly snap: SnapshotMeta;
+}
+
+const noop = () => {};
+const freshSnap: SnapshotMeta = { index: 0, term: 0, conf: emptyConfState };
+
+/**
+ * A durable `LogStorage` on LMDB, with a `SnapshotStore` over the same environment
+ * (`storage.snapshots`).
+ *
+ * - Reads are synchronous LMDB reads (memory-mapped); ranges are iterated with a cursor,
+ *   so memory stays bounded by `maxBytes`, not by the log.
+ * - Each `persist` is one LMDB transaction (snapshot, then suffix truncation and entries,
+ *   then hard state), fsynced before it resolves. Overlapping calls are queued in call
+ *   order; LMDB groups those queued in one event turn into one commit (one fsync).
+ * - Batches with `mustSync: false` (only the commit index moved) are not written on
+ *   their own: the new hard state rides with the next durable write or `close()`. A crash
+ *   can lose it, which the contract allows; term and vote are never deferred.
+ */
+export class LmdbStorage implements LogStorage {
+  readonly dir: string;
+  readonly meta: StoreMeta;
+  /** The snapshot store in this directory. */
+  readonly snapshots: LmdbSnapshotStore;
+
+  /** What reads see: the state as of the last resolved write. */
+  private state: LogState;
+  /** The state as of the last write transaction that ran (ahead of `state` while in flight). */
+  private txnState: LogState;
+  /** The hard state of the latest call (durable, queued or deferred): deferral is safe only if term and vote stay. */
+  private tipHard: HardState;
+  /** A `mustSync: false` hard state waiting for the next durable write. */
+  private deferredHard: HardState | null = null;
+  /** Settles after every queued operation, in call order. */
+  private tail: Promise<void> = Promise.resolve();
+  private failure: StorageError | null = null;
+  private closing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly env: RootDatabase,
+    private readonly log: Database<Buffer, number>,
+    private readonly kv: Database<unknown, string>,
+    chunks: Database<Buffer, [number, number]>,
+    private readonly lock: DirLock,
+    dir: string,
+    meta: StoreMeta,
+    state: LogState,
+    opts: LmdbStorageOptions,
+  ) {
+    this.dir = dir;
+    this.meta = meta;
+    this.state = state;
+    this.txnState = state;
+    this.tipHard = state.hard;
+    this.snapshots = new LmdbSnapshotStore(
+      kv,
+      chunks,
+      dir,
+      () => this.checkUsable(),
+      opts.snapshotChunkBytes,
+    );
+  }
+
+  /**
+   * Open (or create) the store in `opts.dir`. Refuses, with a {@link StorageError} naming
+   * the directory: a directory locked by a live process, written by a newer format, of
+   * another cluster or node, damaged, or not writable. It never resets or overwrites one.
+   */
+  static async open(opts: LmdbStorageOptions): Promise<LmdbStorage> {
+    for (const k of ['dir', 'clusterId', 'nodeId'] as const) {
+      if (typeof opts[k] !== 'string' || opts[k].length === 0) {
+        throw new StorageError(
+          StorageErrorCode.InvalidArgument,
+          `LmdbStorage.open: ${k} must be a non-empty string`,
+        );
+      }
+    }
+    const dir = resolve(opts.dir);
+    prepareDir(dir);
+    const lock = DirLock.acquire(dir);
+    let env: RootDatabase | undefined;
+    try {
+      checkDataFile(dir);
+      try {
+        env = open({
+          path: dir,
+          // A directory holding data.mdb and lock.mdb, whatever its name (lmdb takes a
+          // path with an extension, `node.data` say, for a single file otherwise).
+          noSubdir: false,
+          maxDbs: DBS.length + 1,
+          // Our commits resolve only once fsynced (LMDB's classic commit), not at the
+          // separate, later flush that overlapping sync would need us to track.
+          overlappingSync: false,
+          noSync: opts.unsafeNoSync === true,
+        });
+      } catch (err) {
+        throw asOpenError(dir, err);
+      }
+      const root = env;
+      const log = root.openDB<Buffer, number>({ name: 'log', encoding: 'binary' });
+      const kv = root.openDB<unknown, string>({ name: 'state', encoding: 'msgpack' });
+      const chunks = root.openDB<Buffer, [number, number]>({ name: 'snapdata', encoding: 'binary' });
+      const { meta, state } = loadOrCreate(dir, root, log, kv, opts);
+      // Belt and braces for the lock file: any other live process in LMDB's reader table.
+      const others = otherLiveReaders(String(root.readerList()));
+      if (others.length > 0) {
+        throw new StorageError(
+          StorageErrorCode.Locked,
+          `${dir} is also open in process ${others.join(', ')}; two nodes must never share a data directory`,
+          { path: dir },
+        );
+      }
+      cleanUp(root, log, chunks, kv, state);
+      return new LmdbStorage(root, log, kv, chunks, lock, dir, meta, state, opts);
+    } catch (err) {
+      await env?.close().catch(noop);
+      lock.release();
+      throw err;
+    }
+  }
+
+  // -------------------------------------------------------------------- reads
+
+  initialState(): InitialState {
+    return { hardState: this.state.hard, conf: this.state.snap.conf };
+  }
+
+  firstIndex(): number {
+    return this.state.base.index + 1;
+  }
+
+  lastIndex(): number {
+    return this.state.last;
+  }
+
+  /** The whole hard state, as of the last resolved `persist`. */
+  hardState(): HardState {
+    return this.state.hard;
+  }
+
+  snapshot(): SnapshotMeta {
+    return this.state.snap;
+  }
+
+  term(index: number): number {
+    const s = this.state;
+    if (index === s.base.index) return s.base.term;
+    if (index < s.base.index) throw new CompactedError(index, s.base.index + 1);
+    if (index > s.last) throw new UnavailableError(index, s.last);
+    this.checkOpen();
+    const v = this.log.getBinaryFast(index);
+    const t = v === undefined ? undefined : entryTerm(v);
+    if (t === undefined) throw this.corrupt(`entry ${index} is missing or unreadable`);
+    return t;
+  }
+
+  entries(lo: number, hi: number, maxBytes = Number.POSITIVE_INFINITY): Entry[] {
+    const s = this.state;
+    if (lo <= s.base.index) throw new CompactedError(lo, s.base.index + 1);
+    if (hi > s.last + 1) throw new UnavailableError(hi - 1, s.last);
+    const out: Entry[] = [];
+    if (lo >= hi) return out;
+    this.checkOpen();
+    let size = 0;
+    let want = lo;
+    // A cursor over [lo, hi): lazily read, left as soon as the byte budget is spent.
+    for (const { key, value } of this.log.getRange({ start: lo, end: hi })) {
+      if (key !== want) throw this.corrupt(`entry ${want} is missing (found ${key})`);
+      const e = decodeEntry(key, value);
+      if (typeof e === 'string') throw this.corrupt(e);
+      size += entrySize(e);
+      if (size > maxBytes && out.length > 0) return out;
+      out.push(e);
+      want++;
+    }
+    if (want !== hi) throw this.corrupt(`entries ${want} to ${hi - 1} are missing`);
+    return out;
+  }
+
+  // -------------------------------------------------------------------- writes
+
+  persist(batch: PersistBatch): Promise<void> {
+    const bad = this.checkUsable();
+    if (bad) return Promise.reject(bad);
+    const { snapshot, entries } = batch;
+    let hard = batch.hardState;
+    if (
+      batch.mustSync === false &&
+      !snapshot &&
+      entries.length === 0 &&
+      hard &&
+      hard.term === this.tipHard.term &&
+      hard.vote === this.tipHard.vote
+    ) {
+      // Only the commit index moved: keep it for the next durable write.
+      this.tipHard = this.deferredHard = plainHardState(hard);
+      const h = this.deferredHard;
+      return this.settleInOrder(Promise.resolve(), () => {
+        this.state = { ...this.state, hard: h };
+      });
+    }
+    if (hard) {
+      this.tipHard = hard = plainHardState(hard);
+      this.deferredHard = null;
+    } else if (this.deferredHard) {
+      hard = this.deferredHard;
+      this.deferredHard = null;
+    }
+    const stored = entries.map((e) => ({ index: e.index, value: encodeEntry(e) }));
+    const snap = snapshot ? plainMeta(snapshot) : null;
+    return this.write((s) => this.applyBatch(s, snap, stored, hard));
+  }
+
+  /** The write transaction of one batch; runs inside LMDB's write lock, in call order. */
+  private applyBatch(
+    s: LogState,
+    snap: SnapshotMeta | null,
+    entries: { index: number; value: Buffer }[],
+    hard: HardState | null,
+  ): LogState {
+    let { base, last } = s;
+    let snapMeta = s.snap;
+    if (snap) {
+      this.removeLogRange(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+      base = { index: snap.index, term: snap.term };
+      last = snap.index;
+      snapMeta = snap;
+      this.kv.put('base', base);
+      this.kv.put('snap', snap);
+    }
+    if (entries.length > 0) {
+      const from = entries[0]!.index;
+      if (from <= base.index) {
+        throw this.invalid(`cannot append at ${from}: the log starts at ${base.index + 1}`);
+      }
+      if (from > last + 1) throw this.invalid(`cannot append at ${from}: the log ends at ${last} (a gap)`);
+      for (let i = 1; i < entries.length; i++) {
+        if (entries[i]!.index !== from + i) {
+          throw this.invalid(`entries are not contiguous: ${entries[i]!.index} follows ${from + i - 1}`);
+        }
+      }
+      for (let i = from; i <= last; i++) this.log.remove(i); // a conflicting suffix goes
+      for (const e of entries) this.log.put(e.index, e.value);
+      last = entries[entries.length - 1]!.index;
+    }
+    if (hard) this.kv.put('hard', hard);
+    return { base, last, hard: hard ?? s.hard, snap: snapMeta };
+  }
+
+  compact(index: number, snapshot: SnapshotMeta): Promise<void> {
+    const bad = this.checkUsable();
+    if (bad) return Promise.reject(bad);
+    if (snapshot.index < index) {
+      return Promise.reject(
+        this.invalid(`cannot compact to ${index}: the snapshot covers only up to ${snapshot.index}`),
+      );
+    }
+    const snap = plainMeta(snapshot);
+    const done = this.write((s) => {
+      let base = s.base;
+      if (index > base.index) {
+        if (index > s.last) throw this.invalid(`cannot compact to ${index}: the log ends at ${s.last}`);
+        const v = this.log.getBinary(index);
+        const term = v === undefined ? undefined : entryTerm(v);
+        if (term === undefined) throw this.corrupt(`entry ${index} is missing or unreadable`);
+        base = { index, term };
+        this.kv.put('base', base);
+      }
+      this.kv.put('snap', snap);
+      return { ...s, base, snap };
+    });
+    // The compacted entries are deleted by a later transaction, once reads no longer
+    // reach them: until this one resolves, the core may still read what it compacts.
+    void done.then(
+      () => this.sweep(),
+      () => {},
+    );
+    return done;
+  }
+
+  /** Delete entries at or before the compaction point (left by `compact`). */
+  private sweep(): void {
+    if (this.closing || this.failure) return;
+    void this.write((s) => {
+      this.removeLogRange(Number.NEGATIVE_INFINITY, s.base.index + 1);
+      return s;
+    }).catch(noop);
+  }
+
+  /** Remove keys in [from, to) in the current write transaction, a bounded batch of keys at a time. */
+  private removeLogRange(from: number, to: number): void {
+    for (;;) {
+      const keys = [...this.log.getKeys({ start: from, end: to, limit: 4096 })];
+      if (keys.length === 0) return;
+      for (const k of keys) this.log.remove(k);
+    }
+  }
+
+  /**
+   * Queue one write transaction. `fn` runs inside LMDB's write lock on the state left by
+   * the previous transaction; if it throws, its child transaction rolls back and nothing
+   * is written. The returned promise settles after every earlier call's, once durable.
+   */
+  private write(fn: (s: LogState) => LogState): Promise<void> {
+    let next: LogState | undefined;
+    const txn = this.log
+      .childTransaction(() => {
+        next = fn(this.txnState);
+        this.txnState = next;
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => {
+          if (err instanceof StorageError && err.code === StorageErrorCode.InvalidArgument) throw err;
+          if (err instanceof StorageError && err.code === StorageErrorCode.Corrupt) throw err;
+          // The commit failed: what is on disk is unknown, the store stops.
+          this.failure ??= new StorageError(
+            StorageErrorCode.WriteFailed,
+            `write to ${this.dir} failed; the store is stopped: ${(err as Error).message}`,
+            { cause: err, path: this.dir },
+          );
+          throw this.failure;
+        },
+      );
+    return this.settleInOrder(txn, () => {
+      if (next) this.state = next;
+    });
+  }
+
+  private settleInOrder(op: Promise<void>, onDone: () => void): Promise<void> {
+    const result = this.tail
+      .then(() => op)
+      .then(() => {
+        if (this.failure) throw this.failure;
+        onDone();
+      });
+    this.tail = result.then(noop, noop);
+    return result;
+  }
+
+  /** Wait for every queued write, write a deferred hard state, close LMDB, release the lock. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.deferredHard && !this.failure) {
+        const h = this.deferredHard;
+        this.deferredHard = null;
+        await this.write((s) => {
+          this.kv.put('hard', h);
+          return { ...s, hard: h };
+        }).catch(noop);
+      }
+      await this.tail;
+      await this.snapshots.closeWriters();
+      await this.env.close().catch(noop);
+      this.lock.release();
+    })();
+    return this.closing;
+  }
+
+  // -------------------------------------------------------------------- helpers
+
+  private checkUsable(): StorageError | null {
+    if (this.failure) return this.failure;
+    if (this.closing) return new StorageError(StorageErrorCode.Closed, `the store at ${this.dir} is closed`);
+    return null;
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new StorageError(StorageErrorCode.Closed, `the store at ${this.dir} is closed`);
+  }
+
+  private invalid(what: string): StorageError {
+    return new StorageError(StorageErrorCode.InvalidArgument, `${this.dir}: ${what}`, { path: this.dir });
+  }
+
+  private corrupt(what: string): StorageError {
+    return new StorageError(
+      StorageErrorCode.Corrupt,
+      `${this.dir} is damaged: ${what}. Restore the directory from a backup, or move it aside and let the node catch up from its peers`,
+      { path: this.dir },
+    );
+  }
+}
+
+// ---------------------------------------------------------------------- opening
+
+function prepareDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (err) {
+    throw new StorageError(
+      StorageErrorCode.ReadOnly,
+      `${dir} cannot be created: ${(err as Error).message}. Choose a writable data directory`,
+      { cause: err, path: dir },
+    );
+  }
+  for (const p of [dir, join(dir, 'data.mdb'), join(dir, 'lock.mdb')]) {
+    if (p !== dir && !existsSync(p)) continue;
+    try {
+      accessSync(p, constants.R_OK | constants.W_OK);
+    } catch (err) {
+      throw new StorageError(
+        StorageErrorCode.ReadOnly,
+        `${p} is not writable (${(err as NodeJS.ErrnoException).code}); the store needs to write its data directory ${dir}. Fix its owner or permissions`,
+        { cause: err, path: dir },
+      );
+    }
+  }
+}
+
+function asOpenError(dir: string, err: unknown): StorageError {
+  const msg = (err as Error).message ?? String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM' || /permission denied|read-only/i.test(msg)) {
+    return new StorageError(StorageErrorCode.ReadOnly, `${dir} cannot be opened for writing: ${msg}`, {
+      cause: err,
+      path: dir,
+    });
+  }
+  return new StorageError(
+    StorageErrorCode.Corrupt,
+    `${dir} cannot be opened as an LMDB store: ${msg}. Restore it from a backup, or move it aside and let the node catch up from its peers`,
+    { cause: err, path: dir },
+  );
+}
+
+function loadOrCreate(
+  dir: string,
+  root: RootDatabase,
+  log: Database<Buffer, number>,
+  kv: Database<unknown, string>,
+  opts: LmdbStorageOptions,
+): { meta: StoreMeta; state: LogState } {
+  const corrupt = (what: string) =>
+    new StorageError(
+      StorageErrorCode.Corrupt,
+      `${dir} ${what}. Restore it from a backup, or move it aside and let the node catch up from its peers`,
+      { path: dir },
+    );
+  const read = (key: string): unknown => {
+    try {
+      return kv.get(key);
+    } catch (err) {
+      throw new StorageError(StorageErrorCode.Corrupt, `${dir}: the record '${key}' cannot be decoded`, {
+        cause: err,
+        path: dir,
+      });
+    }
+  };
+  const foreign = [...root.getKeys()].filter((k) => !(DBS as readonly unknown[]).includes(k));
+  if (foreign.length > 0) {
+    throw corrupt(
+      `holds an LMDB database that is not a quorate store (it has ${foreign.slice(0, 3).join(', ')})`,
+    );
+  }
+  let meta = read('meta');
+  if (meta === undefined) {
+    const empty = log.getKeysCount() === 0 && kv.getKeysCount() === 0;
+    if (!empty) throw corrupt('has log data but no meta record (format, cluster and node id)');
+    const created: StoreMeta = {
+      format: FORMAT_VERSION,
+      clusterId: opts.clusterId,
+      nodeId: opts.nodeId,
+      createdAt: new Date().toISOString(),
+    };
+    root.transactionSync(() => {
+      kv.put('meta', created);
+      kv.put('hard', plainHardState(emptyHardState));
+      kv.put('base', { index: 0, term: 0 });
+      kv.put('snap', plainMeta(freshSnap));
+    });
+    meta = created;
+  }
+  const m = meta as Partial<StoreMeta>;
+  if (typeof m !== 'object' || m === null || !Number.isSafeInteger(m.format) || (m.format as number) < 1) {
+    throw corrupt('has an unreadable meta record');
+  }
+  if ((m.format as number) > FORMAT_VERSION) {
+    throw new StorageError(
+      StorageErrorCode.FormatTooNew,
+      `${dir} was written in storage format ${m.format}, newer than format ${FORMAT_VERSION} that this version reads. Run a newer @quorate/storage-lmdb; never downgrade a data directory`,
+      { path: dir },
+    );
+  }
+  if (m.clusterId !== opts.clusterId) {
+    throw new StorageError(
+      StorageErrorCode.ForeignCluster,
+      `${dir} belongs to cluster '${m.clusterId}', not '${opts.clusterId}'. Check the data directory and the cluster id`,
+      { path: dir },
+    );
+  }
+  if (m.nodeId !== opts.nodeId) {
+    throw new StorageError(
+      StorageErrorCode.ForeignNode,
+      `${dir} belongs to node '${m.nodeId}', not '${opts.nodeId}'. Each node needs its own data directory`,
+      { path: dir },
+    );
+  }
+  const hard = read('hard');
+  const base = read('base');
+  const snap = read('snap');
+  if (!isHardState(hard)) throw corrupt('has an unreadable hard state record');
+  if (!isPoint(base)) throw corrupt('has an unreadable compaction record');
+  if (!isSnapshotMeta(snap)) throw corrupt('has an unreadable snapshot record');
+  // The log runs from base + 1 to its last key; entries at or before base await deletion.
+  let last = base.index;
+  for (const k of log.getKeys({ reverse: true, limit: 1 })) last = Math.max(last, k);
+  const count = last > base.index ? log.getCount({ start: base.index + 1, end: last + 1 }) : 0;
+  if (count !== last - base.index) {
+    throw corrupt(`has holes in its log: ${count} entries between ${base.index + 1} and ${last}`);
+  }
+  for (const i of last > base.index ? [base.index + 1, last] : []) {
+    const v = log.getBinary(i);
+    const e = v === undefined ? `entry ${i} is missing` : decodeEntry(i, v);
+    if (typeof e === 'string') throw corrupt(`has a damaged log: ${e}`);
+  }
+  return {
+    meta: m as StoreMeta,
+    state: { base, last, hard: plainHardState(hard), snap: plainMeta(snap) },
+  };
+}
+
+/** Finish what a crash may have interrupted: compacted entries and unfinished snapshots. */
+function cleanUp(
+  root: RootDatabase,
+  log: Database<Buffer, number>,
+  chunks: Database<Buffer, [number, number]>,
+  kv: Database<unknown, string>,
+  state: LogState,
+): void {
+  const record = kv.get(SNAPSHOT_RECORD) as { id?: number } | undefined;
+  const keep = typeof record?.id === 'number' ? record.id : -1;
+  const staleLog = log.getKeysCount({ end: state.base.index + 1 }) > 0;
+  let staleChunks = false;
+  for (const k of chunks.getKeys({})) {
+    if (k[0] !== keep) {
+      staleChunks = true;
+      break;
+    }
+  }
+  if (!staleLog && !staleChunks) return;
+  root.transactionSync(() => {
+    for (const k of [...log.getKeys({ end: state.base.index + 1 })]) log.remove(k);
+    for (const k of [...chunks.getKeys({})]) if (k[0] !== keep) chunks.remove(k);
+  });
+}
