@@ -31,5 +31,6 @@ export {
   parseText,
   type RegisterF,
 } from './history.js';
+export { type FinalStates, findLostWrites, type LostWrite } from './lost.js';
 export { DEFAULT_BUDGET, type KeySearchResult, type SearchOptions, searchKey } from './search.js';
 export { prng, type SimulateOptions, simulateHistory } from './simulate.js';

@@ -99,5 +99,12 @@ describe('packed packages install and import outside the workspace', () => {
     );
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     run('node', [tsc, '-p', 'tsconfig.json'], app);
+
+    // The binaries run from the installed tarballs.
+    for (const p of pkgs) {
+      for (const bin of Object.keys(p.bin)) {
+        expect(run(join(app, 'node_modules', '.bin', bin), ['--help'], app)).toMatch(/Usage|Options/);
+      }
+    }
   });
 });

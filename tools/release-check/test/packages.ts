@@ -9,6 +9,8 @@ export interface PublicPackage {
   version: string;
   /** Subpaths of its exports map other than ./package.json. */
   entries: string[];
+  /** Its binaries: name → script. */
+  bin: Record<string, string>;
 }
 
 /** Every workspace package that is published (not private). */
@@ -23,7 +25,13 @@ export function publicPackages(): PublicPackage[] {
     }
     for (const d of names) {
       const dir = join(root, group, d);
-      let pkg: { name: string; version: string; private?: boolean; exports?: Record<string, unknown> };
+      let pkg: {
+        name: string;
+        version: string;
+        private?: boolean;
+        exports?: Record<string, unknown>;
+        bin?: Record<string, string>;
+      };
       try {
         pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
       } catch {
@@ -31,7 +39,7 @@ export function publicPackages(): PublicPackage[] {
       }
       if (pkg.private) continue;
       const entries = Object.keys(pkg.exports ?? { '.': {} }).filter((k) => k !== './package.json');
-      out.push({ name: pkg.name, dir, version: pkg.version, entries });
+      out.push({ name: pkg.name, dir, version: pkg.version, entries, bin: pkg.bin ?? {} });
     }
   }
   return out;
