@@ -107,6 +107,9 @@ export class LmdbStorage implements LogStorage {
   private tail: Promise<void> = Promise.resolve();
   private failure: StorageError | null = null;
   private closing: Promise<void> | null = null;
+  private readonly noSync: boolean;
+  private writes = 0;
+  private bytesWritten = 0;
 
   private constructor(
     private readonly env: RootDatabase,
@@ -124,6 +127,7 @@ export class LmdbStorage implements LogStorage {
     this.state = state;
     this.txnState = state;
     this.tipHard = state.hard;
+    this.noSync = opts.unsafeNoSync === true;
     this.snapshots = new LmdbSnapshotStore(
       kv,
       chunks,
@@ -280,6 +284,8 @@ export class LmdbStorage implements LogStorage {
     }
     const stored = entries.map((e) => ({ index: e.index, value: encodeEntry(e) }));
     const snap = snapshot ? plainMeta(snapshot) : null;
+    this.writes++;
+    for (const e of stored) this.bytesWritten += e.value.byteLength;
     return this.write((s) => this.applyBatch(s, snap, stored, hard));
   }
 
@@ -408,6 +414,14 @@ export class LmdbStorage implements LogStorage {
       });
     this.tail = result.then(noop, noop);
     return result;
+  }
+
+  /**
+   * Counters for metrics (the `StorageStatsSource` shape of `@quorate/metrics`): write
+   * transactions asked for, how many of them sync, entry bytes written.
+   */
+  storageStats(): { writes: number; syncs: number; bytesWritten: number } {
+    return { writes: this.writes, syncs: this.noSync ? 0 : this.writes, bytesWritten: this.bytesWritten };
   }
 
   /** Wait for every queued write, write a deferred hard state, close LMDB, release the lock. */
