@@ -141,6 +141,19 @@ export class QuorateNode {
     this.raft.events.on('electionDuration', (e) => {
       if (e.won) log.info({ term: e.term, ms: Math.round(e.ms) }, 'won election');
     });
+    this.raft.events.on('snapshotTaken', (e) =>
+      log.info(
+        { index: e.index, bytes: e.bytes, ms: Math.round(e.ms), pauseMs: Math.round(e.pauseMs) },
+        'snapshot taken',
+      ),
+    );
+    this.raft.events.on('snapshotSent', (e) => {
+      if (e.ok) log.info({ to: e.to, index: e.index, ms: Math.round(e.ms) }, 'snapshot sent');
+      else log.warn({ to: e.to, index: e.index }, 'snapshot transfer failed; it will be retried');
+    });
+    this.raft.events.on('snapshotInstalled', (e) =>
+      log.info({ index: e.index, ms: Math.round(e.ms) }, 'snapshot installed'),
+    );
     this.raft.events.on('steppedDown', (e) => log.warn({ term: e.term, reason: e.reason }, 'stepped down'));
     this.raft.events.on('stopped', (e: Extract<RaftNodeEvent, { type: 'stopped' }>) => {
       if (e.error) log.error({ code: e.error.code, err: e.error.message }, 'raft stopped on an error');
@@ -175,7 +188,7 @@ export class QuorateNode {
     this.stopped ??= (async () => {
       this.leases.stop();
       this.peers.stop();
-      const wasLeader = this.raft.isLeader;
+      const wasLeader = this.raft.isLeader && this.raft.status().voters.length > 1;
       const term = this.raft.term;
       await this.raft.stop({ transferLeadership: opts.transferLeadership ?? true, timeoutMs: 1000 });
       if (wasLeader) {

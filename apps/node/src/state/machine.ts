@@ -54,6 +54,50 @@ export interface MachineOptions {
 
 const snapshotPackr = new Packr({ useRecords: false, moreTypes: false });
 
+interface SnapshotHeader {
+  format: number;
+  appliedIndex: number;
+  keys: number;
+  leases: LeaseRecord[];
+  sessions: [string, number, number, [number, ApplyResult][]][];
+}
+
+/**
+ * One record of a snapshot: a 4-byte big-endian length, then msgpack. Stores and
+ * transports may cut a snapshot's bytes into chunks of their own, so records carry their
+ * own boundaries.
+ */
+function frame(v: unknown): Uint8Array {
+  const body = snapshotPackr.pack(v);
+  const out = new Uint8Array(4 + body.byteLength);
+  new DataView(out.buffer).setUint32(0, body.byteLength);
+  out.set(body, 4);
+  return out;
+}
+
+/** The records of a snapshot from its bytes, however they were chunked. */
+async function* unframe(data: AsyncIterable<Uint8Array>): AsyncGenerator<unknown> {
+  let buf = new Uint8Array(0);
+  let at = 0;
+  for await (const chunk of data) {
+    const rest = buf.byteLength - at;
+    const next = new Uint8Array(rest + chunk.byteLength);
+    next.set(buf.subarray(at), 0);
+    next.set(chunk, rest);
+    buf = next;
+    at = 0;
+    for (;;) {
+      if (buf.byteLength - at < 4) break;
+      const len = new DataView(buf.buffer, buf.byteOffset + at, 4).getUint32(0);
+      if (buf.byteLength - at - 4 < len) break;
+      yield snapshotPackr.unpack(buf.subarray(at + 4, at + 4 + len));
+      at += 4 + len;
+    }
+  }
+  if (at !== buf.byteLength)
+    throw new Error(`the snapshot ends inside a record (${buf.byteLength - at} bytes left over)`);
+}
+
 interface Session {
   /** seq -> result, for the last `sessionWindow` sequences. */
   readonly results: Map<number, ApplyResult>;
@@ -61,7 +105,7 @@ interface Session {
   lastIndex: number;
 }
 
-const SNAPSHOT_FORMAT = 1;
+const SNAPSHOT_FORMAT = 2;
 const KEYS_PER_CHUNK = 8192;
 
 export class QuorateMachine implements StateMachine<Applied> {
@@ -215,7 +259,7 @@ export class QuorateMachine implements StateMachine<Applied> {
     );
     const appliedIndex = this.appliedIndex;
     return (function* () {
-      yield snapshotPackr.pack({
+      yield frame({
         format: SNAPSHOT_FORMAT,
         appliedIndex,
         keys: keys.length,
@@ -229,26 +273,19 @@ export class QuorateMachine implements StateMachine<Applied> {
           const r = records[j]!;
           chunk.push(keys[j], r.value, r.version, r.modIndex);
         }
-        yield snapshotPackr.pack(chunk);
+        yield frame(chunk);
       }
     })();
   }
 
   /** Replace the whole state with a snapshot's. */
   async restore(_meta: unknown, data: AsyncIterable<Uint8Array>): Promise<void> {
-    let header: {
-      format: number;
-      appliedIndex: number;
-      keys: number;
-      leases: LeaseRecord[];
-      sessions: [string, number, number, [number, ApplyResult][]][];
-    } | null = null;
+    let header = null as SnapshotHeader | null;
     const keys = new Map<string, KeyRecord>();
     const order: string[] = [];
-    for await (const chunk of data) {
-      const v = snapshotPackr.unpack(chunk);
+    for await (const v of unframe(data)) {
       if (header === null) {
-        header = v;
+        header = v as SnapshotHeader | null;
         if (!header || header.format !== SNAPSHOT_FORMAT) {
           throw new Error(
             `unknown snapshot format ${String(header?.format)}; this node reads format ${SNAPSHOT_FORMAT}`,

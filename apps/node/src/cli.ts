@@ -1,0 +1,166 @@
+/**
+ * `quorate`: the reference node.
+ *
+ *   quorate start [settings]                run a node (settings: see @quorate/config; --print-config)
+ *   quorate start --join <url> [settings]   a new, empty node: ask the cluster of <url> to add it
+ *   quorate status --server <url>           the cluster as one member sees it
+ *   quorate members list|add|promote|remove --server <url> ...
+ */
+import { configFields, loadConfigOrExit } from '@quorate/config';
+import { Command } from 'commander';
+import { joinCluster } from './join.js';
+import { NodeStartError } from './plugs.js';
+import { createLogger, runNode, stopOnSignals } from './run.js';
+
+const program = new Command('quorate')
+  .description('quorate: a replicated key-value and lease service on Raft')
+  .showHelpAfterError();
+
+program
+  .command('start')
+  .description(
+    'run a node; settings come from --config <file>, QUORATE_* variables and flags (see @quorate/config), flags winning',
+  )
+  .allowUnknownOption(true)
+  .helpOption(false)
+  .argument('[settings...]')
+  .action(async (_args: string[], _o: unknown, cmd: Command) => {
+    const argv = cmd.args.filter((a) => a !== '--');
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(startHelp());
+      return;
+    }
+    const joinAt = argv.indexOf('--join');
+    let join: string | null = null;
+    if (joinAt >= 0) {
+      join = argv[joinAt + 1] ?? null;
+      argv.splice(joinAt, 2);
+      if (!join || !/^https?:\/\//.test(join)) {
+        process.stderr.write(
+          'quorate: --join needs the client URL of a member, e.g. --join http://127.0.0.1:8081\n',
+        );
+        process.exit(2);
+      }
+    }
+    const { config } = await loadConfigOrExit({ argv, env: process.env });
+    const log = createLogger(config);
+    let running: Awaited<ReturnType<typeof runNode>>;
+    try {
+      running = await runNode(config, { join: join !== null, log });
+    } catch (err) {
+      const e = err as Error & { code?: string; path?: string };
+      log.fatal({ code: e.code, path: e.path }, e.message);
+      log.flush();
+      process.stderr.write(`quorate: ${e.message}\n`);
+      process.exit(err instanceof NodeStartError || e.code ? 2 : 1);
+    }
+    stopOnSignals(running);
+    if (join) await joinCluster(join, config, running);
+  });
+
+function startHelp(): string {
+  const lines = configFields().map((f) => `  ${f.flag.padEnd(38)} ${f.env.padEnd(40)} ${f.description}`);
+  return `Usage: quorate start [--config <file.yaml>] [--join <member url>] [--print-config] [settings]
+
+Every setting can come from the YAML file, an environment variable or a flag; a flag
+wins over the environment, which wins over the file. A single node needs none.
+
+${lines.join('\n')}
+`;
+}
+
+class AdminError extends Error {}
+
+async function admin(server: string, method: string, path: string, token?: string, body?: unknown) {
+  let r: Response;
+  try {
+    r = await fetch(`${server.replace(/\/+$/, '')}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (err) {
+    throw new AdminError(`${server} did not answer (${(err as Error).message}); is the node running?`);
+  }
+  const text = await r.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  if (!r.ok) {
+    const e = (parsed as { error?: { code?: string; message?: string } }).error;
+    throw new AdminError(
+      `${method} ${path} on ${server}: ${r.status} ${e?.code ?? ''} ${e?.message ?? text}`,
+    );
+  }
+  return parsed;
+}
+
+async function leaderUrl(server: string, token?: string): Promise<string> {
+  const h = (await admin(server, 'GET', '/health', token)) as {
+    leaderAddress: string | null;
+    isLeader: boolean;
+  };
+  if (h.isLeader) return server;
+  if (!h.leaderAddress) throw new AdminError('no leader is known right now; retry in a moment');
+  return h.leaderAddress;
+}
+
+interface ServerOpts {
+  server: string;
+  token?: string;
+}
+const withServer = (c: Command) =>
+  c
+    .requiredOption('--server <url>', 'client URL of any member, e.g. http://127.0.0.1:8081')
+    .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN);
+
+withServer(program.command('status').description('print the cluster as one member sees it')).action(
+  async (o: ServerOpts) => {
+    console.log(JSON.stringify(await admin(o.server, 'GET', '/cluster/status', o.token), null, 2));
+  },
+);
+
+const members = program.command('members').description('list or change the membership, one member at a time');
+withServer(members.command('list').description('every member: id, role, addresses')).action(
+  async (o: ServerOpts) => {
+    const r = (await admin(o.server, 'GET', '/admin/members', o.token)) as {
+      members: { id: string; role: string; peerAddress: string; clientAddress: string }[];
+    };
+    for (const m of r.members) console.log(`${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientAddress}`);
+  },
+);
+withServer(members.command('add').description('add a learner; promote it once it has caught up'))
+  .requiredOption('--id <id>', 'the new member id')
+  .requiredOption('--peer-address <host:port>', 'where its Raft transport listens')
+  .requiredOption('--client-address <url>', 'its HTTP API')
+  .action(async (o: ServerOpts & { id: string; peerAddress: string; clientAddress: string }) => {
+    const body = { id: o.id, peerAddress: o.peerAddress, clientAddress: o.clientAddress };
+    await admin(await leaderUrl(o.server, o.token), 'POST', '/admin/members', o.token, body);
+    console.log(`${o.id} added as a learner`);
+  });
+withServer(members.command('promote').description('make a caught-up learner a voter'))
+  .requiredOption('--id <id>', 'the learner id')
+  .action(async (o: ServerOpts & { id: string }) => {
+    const path = `/admin/members/${encodeURIComponent(o.id)}/promote`;
+    await admin(await leaderUrl(o.server, o.token), 'POST', path, o.token);
+    console.log(`${o.id} is a voter`);
+  });
+withServer(members.command('remove').description('remove a member (a leader hands over first)'))
+  .requiredOption('--id <id>', 'the member id')
+  .action(async (o: ServerOpts & { id: string }) => {
+    const path = `/admin/members/${encodeURIComponent(o.id)}`;
+    await admin(await leaderUrl(o.server, o.token), 'DELETE', path, o.token);
+    console.log(`${o.id} removed`);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (!(err instanceof AdminError)) throw err;
+  process.stderr.write(`quorate: ${err.message}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,84 @@
+/**
+ * `pnpm start`: a local three-node cluster on loopback — n1..n3, HTTP on
+ * 127.0.0.1:8081-8083, Raft on 127.0.0.1:7001-7003, data under ./data/, TCP. Prints the
+ * URLs; Ctrl-C stops all three cleanly. If one dies, the others keep running.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+const bin = join(import.meta.dirname, '..', 'bin', 'quorate.js');
+const n = Number(process.env.QUORATE_LOCAL_NODES ?? 3);
+const transport = process.env.QUORATE_TRANSPORT_KIND ?? 'tcp';
+const procs = new Map<string, ChildProcess>();
+let stopping = false;
+
+for (let i = 1; i <= n; i++) {
+  const id = `n${i}`;
+  const p = spawn(
+    process.execPath,
+    [
+      bin,
+      'start',
+      '--members',
+      `local:${n}`,
+      '--node-id',
+      id,
+      '--storage.data-dir',
+      join('data', id),
+      '--transport.kind',
+      transport,
+      ...process.argv.slice(2),
+    ],
+    // Own process group: a terminal's Ctrl-C reaches the launcher only, which then stops
+    // each node once, in order, instead of every node seeing two signals.
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  procs.set(id, p);
+  const prefix = (d: Buffer) =>
+    d
+      .toString()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => `${id} | ${l}\n`)
+      .join('');
+  p.stdout?.on('data', (d: Buffer) => process.stdout.write(prefix(d)));
+  p.stderr?.on('data', (d: Buffer) => process.stderr.write(prefix(d)));
+  p.on('exit', (code, signal) => {
+    procs.delete(id);
+    if (!stopping) {
+      process.stderr.write(`launcher: ${id} exited (${signal ?? `code ${code}`}); the others keep running\n`);
+    }
+    if (stopping && procs.size === 0) process.exit(0);
+  });
+}
+
+process.stdout.write(
+  `quorate: ${n}-node cluster on loopback (${transport})\n` +
+    Array.from(
+      { length: n },
+      (_, i) =>
+        `  n${i + 1}: http://127.0.0.1:${8081 + i}   raft 127.0.0.1:${7001 + i}   data data/n${i + 1}\n`,
+    ).join('') +
+    `  dashboard: http://127.0.0.1:8081/\n  Ctrl-C stops all nodes.\n`,
+);
+
+const stopAll = (sig: NodeJS.Signals) => {
+  if (stopping) {
+    for (const p of procs.values()) p.kill('SIGKILL');
+    process.exit(1);
+  }
+  stopping = true;
+  process.stdout.write(`\nlauncher: ${sig}: stopping ${procs.size} node(s)...\n`);
+  if (procs.size === 0) process.exit(0);
+  for (const p of procs.values()) p.kill('SIGTERM');
+  setTimeout(() => {
+    for (const p of procs.values()) p.kill('SIGKILL');
+    process.exit(1);
+  }, 10_000).unref();
+};
+process.on('SIGINT', stopAll);
+// Whatever ends the launcher, no node outlives it.
+process.on('exit', () => {
+  for (const p of procs.values()) p.kill('SIGKILL');
+});
+process.on('SIGTERM', stopAll);

@@ -1,0 +1,133 @@
+/**
+ * The storage and transport a configuration names: LMDB on disk, and TCP or WebSocket
+ * between members. Kept apart from `run.ts` so that embedding `QuorateNode` with other
+ * plugs needs none of these packages' choices.
+ */
+import type { Config } from '@quorate/config';
+import type { StorageStatsSource, TransportStats, TransportStatsSource } from '@quorate/metrics';
+import type { LogStorage, SnapshotStore, Transport } from '@quorate/raft';
+import { LmdbStorage } from '@quorate/storage-lmdb';
+import { TcpTransport } from '@quorate/transport-tcp';
+import { WsTransport } from '@quorate/transport-ws';
+import type { Logger } from 'pino';
+import type { Member } from './server/api.js';
+
+/** Why a node refused to start, with a stable code. */
+export class NodeStartError extends Error {
+  constructor(
+    readonly code: 'INSECURE_TRANSPORT' | 'TLS_FILES',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NodeStartError';
+  }
+}
+
+export interface OpenedStorage {
+  readonly log: LogStorage;
+  readonly snapshots: SnapshotStore;
+  readonly stats: StorageStatsSource;
+  close(): Promise<void>;
+}
+
+export async function openStorage(config: Config, log: Logger): Promise<OpenedStorage> {
+  if (!config.storage.fsync) {
+    log.warn('storage.fsync is off: a crash or power loss can lose acknowledged writes (benchmarks only)');
+  }
+  const store = await LmdbStorage.open({
+    dir: config.storage.dataDir,
+    clusterId: config.clusterId,
+    nodeId: config.nodeId,
+    unsafeNoSync: !config.storage.fsync,
+  });
+  return {
+    log: store,
+    snapshots: store.snapshots,
+    stats: { storageStats: () => store.storageStats() },
+    close: () => store.close(),
+  };
+}
+
+export interface OpenedTransport {
+  readonly transport: Transport;
+  readonly stats: TransportStatsSource;
+  /** A member learnt from a membership change: connect to it from now on. */
+  addPeer(m: Member): void;
+}
+
+const LOOPBACK = /^(127\.|localhost$|\[?::1\]?$)/;
+
+/**
+ * The shared secret of the transport handshake. A cluster on loopback may run without
+ * one (a fixed development secret, with a warning); anything reachable from another
+ * machine must set `transport.clusterSecret`.
+ */
+export function clusterSecret(config: Config, log: Logger): string {
+  if (config.transport.clusterSecret) return config.transport.clusterSecret;
+  const hosts = [config.transport.listen, ...config.members.map((m) => m.peerAddress)].map((a) =>
+    a.slice(0, a.lastIndexOf(':')),
+  );
+  if (hosts.every((h) => LOOPBACK.test(h))) {
+    log.warn(
+      'transport.clusterSecret is not set: using a development secret, acceptable only because every member is on loopback',
+    );
+    return `quorate-development-secret/${config.clusterId}`;
+  }
+  throw new NodeStartError(
+    'INSECURE_TRANSPORT',
+    'transport.clusterSecret is not set and members are reachable from other machines: set it (QUORATE_TRANSPORT_CLUSTER_SECRET, at least 16 characters, the same on every member)',
+  );
+}
+
+function peerAddress(kind: 'tcp' | 'ws', m: Member): { address: string; clientAddress: string } {
+  return {
+    address: kind === 'ws' ? `ws://${m.peerAddress}/raft` : m.peerAddress,
+    clientAddress: m.clientAddress,
+  };
+}
+
+export async function openTransport(config: Config, log: Logger): Promise<OpenedTransport> {
+  const kind = config.transport.kind;
+  const peers: Record<string, { address: string; clientAddress: string }> = {};
+  for (const m of config.members) peers[m.id] = peerAddress(kind, m);
+  const listenAt = config.transport.listen;
+  const i = listenAt.lastIndexOf(':');
+  const listen = { host: listenAt.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listenAt.slice(i + 1)) };
+  const logger = { warn: (msg: string) => log.warn(msg), info: (msg: string) => log.info(msg) };
+  const common = {
+    id: config.nodeId,
+    clusterId: config.clusterId,
+    secret: clusterSecret(config, log),
+    peers,
+    maxFrameBytes: Math.max(64 * 1024, config.raft.maxMsgBytes * 2 + 64 * 1024),
+    logger,
+  };
+  const transport =
+    kind === 'ws' ? new WsTransport({ ...common, listen }) : new TcpTransport({ ...common, listen });
+  return {
+    transport,
+    stats: { transportStats: () => transportStats(transport) },
+    addPeer: (m) => {
+      peers[m.id] = peerAddress(kind, m);
+      transport.setPeers({ ...peers });
+      log.info({ peer: m.id, address: peers[m.id]?.address }, 'learnt a new member');
+    },
+  };
+}
+
+/** The transport's counters in the shape the metrics read. */
+function transportStats(t: TcpTransport | WsTransport): TransportStats {
+  const s = t.stats();
+  return {
+    framesRejected: s.framesRejected,
+    peers: Object.entries(s.peers).map(([peer, p]) => ({
+      peer,
+      connected: p.state === 'open',
+      messagesSent: p.messagesSent,
+      bytesSent: p.bytesSent,
+      messagesReceived: p.messagesReceived,
+      bytesReceived: p.bytesReceived,
+      messagesDropped: p.messagesDropped,
+    })),
+  };
+}

@@ -1,0 +1,148 @@
+/**
+ * Run one node from its configuration: storage, transport, metrics, the node itself,
+ * logs, and a graceful stop (a leader hands over first).
+ */
+import { type Config, raftRuntimeOptions } from '@quorate/config';
+import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
+import { type Logger, pino } from 'pino';
+import { QuorateNode } from './node.js';
+import { openStorage, openTransport } from './plugs.js';
+
+export interface RunningNode {
+  readonly node: QuorateNode;
+  readonly log: Logger;
+  /** Stop once (later calls return the same promise): hand over, close HTTP, Raft, transport, storage. */
+  stop(): Promise<void>;
+}
+
+export function createLogger(config: Config): Logger {
+  return pino({
+    level: config.log.level,
+    base: { nodeId: config.nodeId },
+    ...(config.log.format === 'pretty' ? { formatters: { level: (label) => ({ level: label }) } } : {}),
+  });
+}
+
+/**
+ * Open everything `config` describes and start serving. A joining node (`join: true`)
+ * starts with no members and waits to be added by the cluster.
+ */
+export async function runNode(
+  config: Config,
+  opts: { join?: boolean; log?: Logger } = {},
+): Promise<RunningNode> {
+  const log = opts.log ?? createLogger(config);
+  const storage = await openStorage(config, log);
+  let transport: Awaited<ReturnType<typeof openTransport>>;
+  try {
+    transport = await openTransport(config, log);
+  } catch (err) {
+    await storage.close();
+    throw err;
+  }
+  const metrics = config.metrics.enabled
+    ? new RaftMetrics({ prefix: config.metrics.prefix, processMetrics: config.metrics.processMetrics })
+    : null;
+  const sources = { transport: transport.stats, storage: storage.stats };
+  const rt = raftRuntimeOptions(config);
+  const node = new QuorateNode({
+    id: config.nodeId,
+    members: opts.join ? [] : config.members,
+    knownMembers: config.members,
+    onMemberAdded: (m) => transport.addPeer(m),
+    storage: storage.log,
+    transport: transport.transport,
+    http: hostPort(config.http.listen),
+    api: {
+      maxValueBytes: config.kv.maxValueBytes,
+      defaultTimeoutMs: config.http.defaultTimeoutMs,
+      token: config.http.token ?? null,
+      leaseTtlMs: { min: config.leases.minTtlMs, max: config.leases.maxTtlMs },
+    },
+    raft: {
+      tickMs: rt.tickMs,
+      heartbeatIntervalMs: rt.heartbeatIntervalMs,
+      electionTimeoutMs: rt.electionTimeoutMs,
+      requestTimeoutMs: rt.requestTimeoutMs,
+      raft: rt.raft,
+    },
+    machine: { sessionTtlEntries: config.kv.sessionExpiryEntries },
+    leases: { checkIntervalMs: config.leases.checkIntervalMs },
+    snapshots: {
+      store: storage.snapshots,
+      everyEntries: config.raft.snapshotEntries,
+      keepEntries: config.raft.snapshotTrailingEntries,
+    },
+    logger: log,
+    ...(metrics && !config.metrics.listen
+      ? {
+          metrics: (raft) => {
+            metrics.attach(raft, sources);
+            return { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() };
+          },
+        }
+      : {}),
+  });
+  let metricsServer: { close(): Promise<void> } | null = null;
+  try {
+    if (metrics && config.metrics.listen) {
+      metrics.attach(node.raft, sources);
+      metricsServer = await startMetricsServer(metrics.registry, hostPort(config.metrics.listen));
+    }
+    await node.start();
+  } catch (err) {
+    await node.stop().catch(() => {});
+    await metricsServer?.close();
+    await storage.close();
+    throw err;
+  }
+  log.info(
+    {
+      http: config.http.listen,
+      transport: `${config.transport.kind} ${config.transport.listen}`,
+      dataDir: config.storage.dataDir,
+      members: config.members.map((m) => m.id),
+      fsync: config.storage.fsync,
+    },
+    'configuration',
+  );
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      await node.stop({ transferLeadership: true });
+      await metricsServer?.close();
+      await storage.close();
+      log.flush();
+    })();
+    return stopping;
+  };
+  return { node, log, stop };
+}
+
+export function hostPort(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
+  return { host, port: Number(listen.slice(i + 1)) };
+}
+
+/** Stop cleanly on SIGTERM/SIGINT; a second signal exits at once. */
+export function stopOnSignals(running: RunningNode): void {
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      running.log.warn(`second ${sig}: exiting now`);
+      process.exit(1);
+    }
+    running.log.info(`${sig}: stopping (a leader hands over first)`);
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        running.log.error({ err: (err as Error).message }, 'stop failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
