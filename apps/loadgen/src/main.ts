@@ -90,6 +90,10 @@ class FaultInjector {
   private every(ms: number, fn: () => Promise<void>): void {
     const loop = () => {
       if (this.stopped) return;
+      // No fault in the last seconds of a timed run: its recovery could not be observed.
+      const left =
+        this.o.durationMs !== undefined ? this.o.durationMs - (performance.now() - this.t0) : Infinity;
+      if (left < 2000) return;
       void fn().finally(() => {
         if (!this.stopped) this.timers.push(setTimeout(loop, ms));
       });
@@ -121,12 +125,15 @@ class FaultInjector {
     this.timers.push(setTimeout(() => this.cluster.resume(l), this.o.pauseForMs));
   }
 
-  /** A write succeeded at `at`: it closes the gap of every fault before it. */
-  writeOk(at: number): void {
+  /**
+   * A write sent at `sentAt` succeeded at `at`: it closes the gap of every fault it was
+   * sent after (a write already in flight at the fault proves nothing about recovery).
+   */
+  writeOk(sentAt: number, at: number): void {
     if (this.open.length === 0) return;
     const still: typeof this.open = [];
     for (const f of this.open) {
-      if (at > f.t) {
+      if (sentAt > f.t) {
         f.gapMs = at - f.t;
         this.say(
           `  ${f.kind} ${f.node}: next write after ${f.gapMs.toFixed(0)} ms (${f.errors} errors meanwhile)`,
@@ -198,7 +205,7 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       ...(o.token ? { token: o.token } : {}),
       ...(history ? { history } : {}),
       onSecond: o.quiet ? undefined : progress,
-      onWriteOk: (at) => faults?.writeOk(at),
+      onWriteOk: (sentAt, at) => faults?.writeOk(sentAt, at),
       onError: () => faults?.error(),
     });
     if (tty) process.stderr.write('\n');

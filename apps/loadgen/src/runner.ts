@@ -29,8 +29,8 @@ export interface RunOptions {
   /** Lease TTL in lease mode. */
   leaseTtlMs?: number;
   onSecond?: (line: SecondLine, stats: Stats) => void;
-  /** Called with each acknowledged write (for fault bookkeeping). */
-  onWriteOk?: (at: number) => void;
+  /** Called with each acknowledged write, when it was sent and answered (fault bookkeeping). */
+  onWriteOk?: (sentAt: number, at: number) => void;
   onError?: (at: number, code: string) => void;
   signal?: AbortSignal;
 }
@@ -93,6 +93,7 @@ export async function run(o: RunOptions): Promise<RunResult> {
       else if (kind === 'cas') value = [lastSeen.get(key) ?? w.value(i), w.value(i)];
       else if (kind !== 'get') value = holder;
       o.history?.invoke({ process: i, f: kind, key, value, time: nowNs() });
+      const sent = performance.now();
       let type: HistoryEvent['type'] = 'ok';
       let error: string | null = null;
       try {
@@ -100,7 +101,7 @@ export async function run(o: RunOptions): Promise<RunResult> {
           case 'put':
             await c.put(key, value as string);
             lastSeen.set(key, value as string);
-            o.onWriteOk?.(performance.now());
+            o.onWriteOk?.(sent, performance.now());
             break;
           case 'get': {
             const r = await c.get(key);
@@ -112,7 +113,7 @@ export async function run(o: RunOptions): Promise<RunResult> {
             const [expected, next] = value as [string, string];
             await c.cas(key, expected, next);
             lastSeen.set(key, next);
-            o.onWriteOk?.(performance.now());
+            o.onWriteOk?.(sent, performance.now());
             break;
           }
           case 'acquire': {

@@ -20,6 +20,8 @@ export interface SpawnedNode {
   paused: boolean;
   /** Recent output, for error reports. */
   log: string[];
+  /** A node added with `join()`: the member it asked to be added by, on its first start. */
+  joinVia?: string;
 }
 
 export interface LocalClusterOptions {
@@ -93,13 +95,52 @@ export class LocalCluster {
     return this.nodes.map((n) => n.clientAddress);
   }
 
+  /**
+   * Start one more node, empty, that joins the cluster through `via` (`quorate start
+   * --join`): it is added as a learner and promotes itself once caught up.
+   */
+  async join(via: SpawnedNode): Promise<SpawnedNode> {
+    const i = this.nodes.length + 1;
+    const base = this.opts.baseDir ?? this.ownDir!;
+    const n: SpawnedNode = {
+      id: `n${i}`,
+      clientAddress: `http://127.0.0.1:${await freePort()}`,
+      peerAddress: `127.0.0.1:${await freePort()}`,
+      dataDir: join(base, `n${i}`),
+      proc: null,
+      paused: false,
+      log: [],
+      joinVia: via.clientAddress,
+    };
+    this.nodes.push(n);
+    this.launch(n);
+    return n;
+  }
+
+  /** Stop one node for good (SIGTERM, then SIGKILL after 5 s), e.g. after removing it. */
+  async stopNode(n: SpawnedNode): Promise<void> {
+    const p = n.proc;
+    if (!p) return;
+    if (n.paused) p.kill('SIGCONT');
+    const exited = new Promise<void>((r) =>
+      p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
+    );
+    p.kill('SIGTERM');
+    const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+
   private launch(n: SpawnedNode): void {
     const bin = this.opts.nodeBin ?? resolveNodeBin();
+    // A joining node knows only itself; it learns the others from the member it joins.
+    const self = `${n.id}=${n.peerAddress}=${n.clientAddress}`;
     const args = [
       bin,
       'start',
+      ...(n.joinVia ? ['--join', n.joinVia] : []),
       '--members',
-      this.members,
+      n.joinVia ? self : this.members,
       '--node-id',
       n.id,
       '--cluster-id',
@@ -200,20 +241,7 @@ export class LocalCluster {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(
-      this.nodes.map(async (n) => {
-        const p = n.proc;
-        if (!p) return;
-        if (n.paused) p.kill('SIGCONT');
-        const exited = new Promise<void>((r) =>
-          p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
-        );
-        p.kill('SIGTERM');
-        const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(t);
-      }),
-    );
+    await Promise.all(this.nodes.map((n) => this.stopNode(n)));
     if (this.ownDir) await rm(this.ownDir, { recursive: true, force: true });
   }
 
