@@ -1,0 +1,61 @@
+/** The status page in a real browser (Debian's Chromium), against a real cluster. */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { LocalCluster } from '@quorate/loadgen';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { waitFor } from './helpers.js';
+
+let cluster: LocalCluster;
+let browser: Browser;
+const artifacts = join(import.meta.dirname, '..', 'test-artifacts');
+
+beforeAll(async () => {
+  cluster = await LocalCluster.start({ n: 3, transport: 'tcp' });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await cluster?.stop();
+});
+
+it('shows exactly one leader, then the new one after the leader is killed', async () => {
+  const leader = (await cluster.waitForLeader(20_000))!;
+  // Open the page on a follower, so the page's own server survives the kill.
+  const follower = cluster.nodes.find((n) => n !== leader)!;
+  const page = await browser.newPage();
+  await page.goto(`${follower.clientAddress}/`);
+  await page.waitForFunction(() => document.querySelectorAll('tr[data-role="leader"]').length === 1, null, {
+    timeout: 20_000,
+  });
+  expect(await page.locator('tr[data-role="leader"]').count()).toBe(1);
+  expect(await page.locator('#leader').getAttribute('data-leader')).toBe(leader.id);
+  cluster.kill(leader);
+  await page.waitForFunction(
+    (old) => {
+      const l = document.querySelector('#leader') as HTMLElement | null;
+      return !!l?.dataset.leader && l.dataset.leader !== old;
+    },
+    leader.id,
+    { timeout: 20_000 },
+  );
+  const now = await page.locator('#leader').getAttribute('data-leader');
+  expect(now).not.toBe(leader.id);
+  expect(await page.locator('tr[data-role="leader"]').count()).toBe(1);
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'dashboard.png'), fullPage: true });
+  await waitFor(async () => (await cluster.leader())?.id === now, 'the cluster to agree');
+  await cluster.restart(leader);
+});

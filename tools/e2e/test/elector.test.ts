@@ -1,0 +1,205 @@
+/**
+ * LeaderElector with real processes: three instances of an example service against a
+ * real 3-node cluster; holders killed, frozen and resigned.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalCluster } from '@quorate/loadgen';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { waitFor } from './helpers.js';
+
+const TTL = 1500;
+const RENEW = 300;
+let cluster: LocalCluster;
+let store: Server;
+let storeUrl = '';
+let dir = '';
+let logFile = '';
+/** The fencing-aware store: refuses a token older than the newest it accepted. */
+const accepted: { holder: string; token: number; at: number }[] = [];
+const refused: { holder: string; token: number; at: number }[] = [];
+let highest = 0;
+const services = new Map<string, ChildProcess>();
+
+beforeAll(async () => {
+  cluster = await LocalCluster.start({ n: 3, transport: 'tcp' });
+  dir = mkdtempSync(join(tmpdir(), 'quorate-elector-'));
+  logFile = join(dir, 'service.log');
+  writeFileSync(logFile, '');
+  store = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const { holder, token } = JSON.parse(body) as { holder: string; token: number };
+      const at = Date.now();
+      if (token < highest) {
+        refused.push({ holder, token, at });
+        res.writeHead(409).end();
+        return;
+      }
+      highest = token;
+      accepted.push({ holder, token, at });
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((r) => store.listen(0, '127.0.0.1', r));
+  storeUrl = `http://127.0.0.1:${(store.address() as { port: number }).port}`;
+  for (const h of ['a', 'b', 'c']) start(h);
+});
+
+afterAll(async () => {
+  for (const p of services.values()) p.kill('SIGKILL');
+  await new Promise<void>((r) => store?.close(() => r()));
+  await cluster?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function start(holder: string): ChildProcess {
+  const p = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--conditions=source',
+      join(import.meta.dirname, '..', 'fixtures', 'elector-service.ts'),
+    ],
+    {
+      env: {
+        ...process.env,
+        ENDPOINTS: cluster.endpoints.join(','),
+        HOLDER: holder,
+        TTL_MS: String(TTL),
+        RENEW_MS: String(RENEW),
+        STORE: storeUrl,
+        LOG: logFile,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  services.set(holder, p);
+  return p;
+}
+
+interface Line {
+  at: number;
+  holder: string;
+  what: string;
+  token?: number;
+}
+const lines = (): Line[] =>
+  readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Line);
+
+/** Units of work as [start, end] per holder: no two holders' units may overlap. */
+function assertNoOverlap() {
+  const units: { holder: string; start: number; end: number }[] = [];
+  const open = new Map<string, number>();
+  for (const l of lines()) {
+    if (l.what === 'unit-start') open.set(l.holder, l.at);
+    if (l.what === 'unit-end' && open.has(l.holder)) {
+      units.push({ holder: l.holder, start: open.get(l.holder)!, end: l.at });
+      open.delete(l.holder);
+    }
+  }
+  units.sort((x, y) => x.start - y.start);
+  for (let i = 1; i < units.length; i++) {
+    const a = units[i - 1]!;
+    const b = units[i]!;
+    if (a.holder !== b.holder)
+      expect(b.start, `${a.holder} and ${b.holder} overlap`).toBeGreaterThanOrEqual(a.end);
+  }
+  return units;
+}
+
+const currentHolder = () => {
+  const last = [...accepted].reverse()[0];
+  return last?.holder ?? null;
+};
+
+it('exactly one instance works at a time; a SIGKILLed holder is replaced within TTL + one renewal', async () => {
+  await waitFor(() => accepted.length > 5, 'work to start', 20_000);
+  for (let round = 0; round < 3; round++) {
+    const holder = currentHolder()!;
+    const p = services.get(holder)!;
+    const killedAt = Date.now();
+    p.kill('SIGKILL');
+    const took = await waitFor(
+      () => accepted.find((w) => w.at > killedAt && w.holder !== holder),
+      'a successor',
+      20_000,
+    );
+    // The cluster expires the lease TTL after the last renewal; the successor tries every RENEW.
+    expect(took.at - killedAt).toBeLessThan(TTL + RENEW + 1500);
+    start(holder);
+    await waitFor(() => accepted.filter((w) => w.at > took.at).length > 3, 'work to go on');
+  }
+  expect(assertNoOverlap().length).toBeGreaterThan(10);
+});
+
+it('a holder frozen past its TTL wakes up as a follower and does no work the store would accept', async () => {
+  const holder = currentHolder()!;
+  const p = services.get(holder)!;
+  const oldToken = [...accepted].reverse().find((w) => w.holder === holder)!.token;
+  p.kill('SIGSTOP');
+  const stoppedAt = Date.now();
+  const successor = await waitFor(
+    () => accepted.find((w) => w.at > stoppedAt && w.holder !== holder),
+    'a successor',
+    20_000,
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const resumedAt = Date.now();
+  p.kill('SIGCONT');
+  await waitFor(
+    () => lines().some((l) => l.holder === holder && l.what === 'lost' && l.at >= resumedAt),
+    'the frozen holder to notice',
+    10_000,
+  );
+  await new Promise((r) => setTimeout(r, 1000));
+  // Nothing under the old token was accepted after the successor's first write.
+  expect(accepted.filter((w) => w.token === oldToken && w.at > successor.at)).toEqual([]);
+  assertNoOverlap();
+});
+
+it("the cluster's leader killed while an instance holds the lease: the holder keeps it", async () => {
+  await waitFor(
+    () => accepted.length > 0 && Date.now() - accepted[accepted.length - 1]!.at < 500,
+    'steady work',
+  );
+  const holder = currentHolder()!;
+  const token = [...accepted].reverse()[0]!.token;
+  const leader = (await cluster.waitForLeader(20_000))!;
+  const t = Date.now();
+  cluster.kill(leader);
+  await waitFor(
+    async () => {
+      const l = await cluster.leader();
+      return l && l !== leader ? l : null;
+    },
+    'a new Raft leader',
+    20_000,
+  );
+  await waitFor(() => accepted.filter((w) => w.at > t + 1000).length > 3, 'work after the failover', 20_000);
+  const after = accepted.filter((w) => w.at > t);
+  expect(new Set(after.map((w) => `${w.holder}:${w.token}`))).toEqual(new Set([`${holder}:${token}`]));
+  await cluster.restart(leader);
+});
+
+it('resign() on a graceful stop hands over in well under the TTL', async () => {
+  const holder = currentHolder()!;
+  const p = services.get(holder)!;
+  const t = Date.now();
+  p.kill('SIGTERM');
+  const took = await waitFor(
+    () => accepted.find((w) => w.at > t && w.holder !== holder),
+    'a successor',
+    10_000,
+  );
+  expect(took.at - t).toBeLessThan(TTL / 2 + RENEW);
+  assertNoOverlap();
+});

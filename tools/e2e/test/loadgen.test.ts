@@ -1,0 +1,132 @@
+/**
+ * `quorate-loadgen` as users run it: a real process that spawns its own cluster of real
+ * node processes, injects faults, writes its reports and checks its history.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+
+const require = createRequire(import.meta.url);
+const loadgenBin = join(
+  dirname(require.resolve('@quorate/loadgen/package.json')),
+  'bin',
+  'quorate-loadgen.js',
+);
+const dir = mkdtempSync(join(tmpdir(), 'quorate-loadgen-e2e-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Run the CLI to completion; it stops the cluster it spawned before it exits. */
+function loadgen(
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [loadgenBin, '--quiet', ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d));
+    p.stderr.on('data', (d: Buffer) => (stderr += d));
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`quorate-loadgen did not finish within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+interface JsonReport {
+  ops: number;
+  errors: number;
+  errorRate: number;
+  throughput: number;
+  latencyMs: { p50: number; p90: number; p99: number; p999: number; max: number };
+  errorsByKind: Record<string, number>;
+  faults: { kind: string; at: number; gapMs: number | null }[];
+  check?: { linearizable: boolean | null; lostWrites: number };
+}
+
+it('the report counts add up to the operations issued, in the table, the JSON and the history', async () => {
+  const json = join(dir, 'counts.json');
+  const history = join(dir, 'counts.jsonl');
+  const r = await loadgen([
+    '--spawn',
+    '3',
+    '--num-clients',
+    '4',
+    '--reqs-per-client',
+    '50',
+    '--mode',
+    'mixed',
+    '--json',
+    json,
+    '--history',
+    history,
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as JsonReport;
+  expect(report.ops).toBe(200);
+  expect(Object.values(report.errorsByKind).reduce((a, b) => a + b, 0)).toBe(report.errors);
+  expect(report.errorRate).toBeCloseTo(report.errors / report.ops);
+  expect(report.latencyMs.p50).toBeLessThanOrEqual(report.latencyMs.p99);
+  expect(report.latencyMs.p99).toBeLessThanOrEqual(report.latencyMs.max);
+  const events = readFileSync(history, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { type: string; process: number });
+  expect(events.filter((e) => e.type === 'invoke')).toHaveLength(200);
+  expect(events.filter((e) => e.type !== 'invoke')).toHaveLength(200);
+  expect(new Set(events.map((e) => e.process)).size).toBe(4);
+  expect(r.stdout).toMatch(/operations\s+200\b/);
+});
+
+it('kill -9 of the leader mid-run: the failover gap is reported and the history checks out', async () => {
+  const json = join(dir, 'kill.json');
+  const history = join(dir, 'kill.jsonl');
+  const r = await loadgen([
+    '--spawn',
+    '3',
+    '--num-clients',
+    '8',
+    '--duration',
+    '9s',
+    '--mode',
+    'mixed',
+    '--keys',
+    '100',
+    '--kill-leader-every',
+    '3s',
+    '--restart-after',
+    '1s',
+    '--check',
+    '--history',
+    history,
+    '--json',
+    json,
+    '--max-error-rate',
+    '0.05',
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  const report = JSON.parse(readFileSync(json, 'utf8')) as JsonReport;
+  const kills = report.faults.filter((f) => f.kind === 'kill-leader');
+  expect(kills.length).toBeGreaterThanOrEqual(1);
+  for (const k of kills) expect(k.gapMs).not.toBeNull();
+  expect(report.check?.linearizable).toBe(true);
+  expect(report.check?.lostWrites).toBe(0);
+});
+
+it('bad usage exits 2 and says what was wrong', async () => {
+  const bad = await loadgen(['--spawn', '3', '--num-clients', '0', '--duration', '1s']);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/--num-clients.*must be an integer from 1/);
+  const noTarget = await loadgen(['--duration', '1s']);
+  expect(noTarget.code).toBe(2);
+  expect(noTarget.stderr).toMatch(/give --server-list <urls> or --spawn <n>/);
+});
