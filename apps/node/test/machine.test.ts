@@ -72,8 +72,8 @@ describe('the replicated state machine', () => {
       { op: 'acquire', name: 'job', holder: 'b', ttlMs: 1000 },
       { op: 'renew', name: 'job', holder: 'a', token: 1 },
       { op: 'renew', name: 'job', holder: 'b', token: 1 },
-      { op: 'expire', name: 'job', token: 99 },
-      { op: 'expire', name: 'job', token: 1 },
+      { op: 'expire', name: 'job', token: 99, renewedIndex: 3 },
+      { op: 'expire', name: 'job', token: 1, renewedIndex: 3 },
       { op: 'renew', name: 'job', holder: 'a', token: 1 },
       { op: 'acquire', name: 'job', holder: 'b', ttlMs: 500 },
       { op: 'release', name: 'job', holder: 'a', token: 1 },
@@ -89,6 +89,26 @@ describe('the replicated state machine', () => {
     expect(r[7]).toMatchObject({ ok: true, lease: { holder: 'b', token: 8 } });
     expect(r[8]).toEqual({ ok: true, op: 'release', released: false });
     expect(r[9]).toEqual({ ok: true, op: 'release', released: true });
+  });
+
+  it('an expiry decided before a renewal that committed first leaves the lease to its holder', () => {
+    // The leader saw the grant of index 1 lapse and proposed its expiry; the holder's
+    // renewal (index 2) was committed first and answered as a success. The holder now
+    // counts on a TTL from that renewal: the stale expiry must not take the lease away.
+    const m = new QuorateMachine();
+    const r = run(m, [
+      { op: 'acquire', name: 'job', holder: 'a', ttlMs: 1000 },
+      { op: 'renew', name: 'job', holder: 'a', token: 1 },
+      { op: 'expire', name: 'job', token: 1, renewedIndex: 1 },
+      { op: 'acquire', name: 'job', holder: 'b', ttlMs: 1000 },
+      { op: 'expire', name: 'job', token: 1, renewedIndex: 2 },
+      { op: 'acquire', name: 'job', holder: 'b', ttlMs: 1000 },
+    ]).map((x) => x.result);
+    expect(r[1]).toMatchObject({ ok: true, op: 'renew', lease: { token: 1, renewedIndex: 2 } });
+    expect(r[2]).toEqual({ ok: true, op: 'expire', expired: false });
+    expect(r[3]).toMatchObject({ ok: false, code: 'LEASE_HELD', lease: { holder: 'a' } });
+    expect(r[4]).toEqual({ ok: true, op: 'expire', expired: true });
+    expect(r[5]).toMatchObject({ ok: true, lease: { holder: 'b', token: 6 } });
   });
 
   it('fencing tokens only grow, across leases', () => {
@@ -135,7 +155,9 @@ describe('the replicated state machine', () => {
   it('a malformed entry is an error, never a guess', () => {
     const m = new QuorateMachine();
     expect(() => m.apply({ index: 1, term: 1, type: 0, data: enc('not msgpack {') })).toThrow();
-    expect(() => decodeCommand(encodeCommand({ op: 'expire', name: 'x', token: 1 }).slice(0, 3))).toThrow();
+    expect(() =>
+      decodeCommand(encodeCommand({ op: 'expire', name: 'x', token: 1, renewedIndex: 1 }).slice(0, 3)),
+    ).toThrow();
   });
 
   it('commands survive encode and decode', () => {
@@ -146,7 +168,7 @@ describe('the replicated state machine', () => {
       { op: 'acquire', name: 'n', holder: 'h', ttlMs: 5 },
       { op: 'renew', name: 'n', holder: 'h', token: 4 },
       { op: 'release', name: 'n', holder: 'h', token: 4 },
-      { op: 'expire', name: 'n', token: 4 },
+      { op: 'expire', name: 'n', token: 4, renewedIndex: 6 },
     ];
     // msgpackr hands back Buffers (a Uint8Array subclass): compare the bytes.
     const plain = (x: unknown): unknown =>

@@ -14,8 +14,8 @@ import { encodeCommand } from '../state/commands.js';
 import type { Applied, LeaseRecord, QuorateMachine } from '../state/machine.js';
 
 export class LeaseKeeper {
-  /** name -> (token, monotonic deadline in ms) */
-  private readonly deadlines = new Map<string, { token: number; at: number }>();
+  /** name -> the grant (token, last renewal's index) and its monotonic deadline in ms */
+  private readonly deadlines = new Map<string, { token: number; renewedIndex: number; at: number }>();
   private readonly expiring = new Set<string>();
   private timer: ReturnType<typeof setInterval> | null = null;
 
@@ -36,13 +36,18 @@ export class LeaseKeeper {
       this.expiring.delete(name);
       return;
     }
-    this.deadlines.set(name, { token: lease.token, at: this.now() + lease.ttlMs });
+    this.deadlines.set(name, {
+      token: lease.token,
+      renewedIndex: lease.renewedIndex,
+      at: this.now() + lease.ttlMs,
+    });
     this.expiring.delete(name);
   }
 
   private restartAll(machine: QuorateMachine): void {
     const t = this.now();
-    for (const l of machine.leases.values()) this.deadlines.set(l.name, { token: l.token, at: t + l.ttlMs });
+    for (const l of machine.leases.values())
+      this.deadlines.set(l.name, { token: l.token, renewedIndex: l.renewedIndex, at: t + l.ttlMs });
     this.expiring.clear();
   }
 
@@ -69,7 +74,9 @@ export class LeaseKeeper {
       if (d.at > t || this.expiring.has(name)) continue;
       this.expiring.add(name);
       this.raft
-        .propose(encodeCommand({ op: 'expire', name, token: d.token }), { timeoutMs: 2000 })
+        .propose(encodeCommand({ op: 'expire', name, token: d.token, renewedIndex: d.renewedIndex }), {
+          timeoutMs: 2000,
+        })
         .catch(() => {})
         .finally(() => this.expiring.delete(name));
     }

@@ -45,7 +45,17 @@ export type Command =
       readonly ref?: ClientRef;
     }
   /** Proposed by a leader whose clock says the lease's TTL passed since its last renewal. */
-  | { readonly op: 'expire'; readonly name: string; readonly token: number };
+  | {
+      readonly op: 'expire';
+      readonly name: string;
+      readonly token: number;
+      /**
+       * The `renewedIndex` of the grant whose TTL the leader saw lapse: a renewal (or a
+       * re-acquire) committed after that decision but before this entry changes it, and
+       * then the lease stays.
+       */
+      readonly renewedIndex: number;
+    };
 
 export type CommandOp = Command['op'];
 
@@ -66,7 +76,7 @@ export function encodeCommand(c: Command): Uint8Array {
     case 'release':
       return packr.pack(['r', c.name, c.holder, c.token, ...ref(c.ref)]);
     case 'expire':
-      return packr.pack(['x', c.name, c.token]);
+      return packr.pack(['x', c.name, c.token, c.renewedIndex]);
   }
 }
 
@@ -141,9 +151,9 @@ export function decodeCommand(data: Uint8Array): Command {
       return { op, name, holder, token, ...(client !== null ? { ref: decodeRef(client, seq) } : {}) };
     }
     case 'x': {
-      const [, name, token] = a;
-      if (!isStr(name) || !isInt(token)) break;
-      return { op: 'expire', name, token };
+      const [, name, token, renewedIndex] = a;
+      if (!isStr(name) || !isInt(token) || !isInt(renewedIndex)) break;
+      return { op: 'expire', name, token, renewedIndex };
     }
   }
   throw new CommandDecodeError(`malformed ${String(a[0])} command`);

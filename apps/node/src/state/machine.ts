@@ -227,8 +227,11 @@ export class QuorateMachine implements StateMachine<Applied> {
       }
       case 'expire': {
         const cur = this.leases.get(c.name);
-        // Only the grant the leader saw expire: a renewal or new grant since wins.
-        if (!cur || cur.token !== c.token) return { ok: true, op: 'expire', expired: false };
+        // Only the grant the leader saw expire, unrenewed: a new grant, or a renewal
+        // committed between the leader's decision and this entry, wins (the holder was
+        // told its renewal succeeded and counts on the TTL from it).
+        if (!cur || cur.token !== c.token || cur.renewedIndex !== c.renewedIndex)
+          return { ok: true, op: 'expire', expired: false };
         this.leases.delete(c.name);
         this.onLease?.(c.name, null);
         return { ok: true, op: 'expire', expired: true };
