@@ -31,14 +31,20 @@ class CuttableWire implements Wire {
   }
 }
 
-function instance(name: string, holderId: string, ttlMs = 1000, renewEveryMs = 200) {
+function instance(
+  name: string,
+  holderId: string,
+  ttlMs = 1000,
+  renewEveryMs = 200,
+  extra: Partial<ConstructorParameters<typeof LeaderElector>[0]> = {},
+) {
   const wire = new CuttableWire();
   const client = new QuorateClient({
     endpoints: c.members.map((m) => m.clientAddress),
     wire,
     timeoutMs: 2000,
   });
-  const elector = new LeaderElector({ cluster: client, name, holderId, ttlMs, renewEveryMs });
+  const elector = new LeaderElector({ cluster: client, name, holderId, ttlMs, renewEveryMs, ...extra });
   return { wire, client, elector };
 }
 
@@ -51,6 +57,38 @@ describe('LeaderElector', () => {
     expect(
       () => new LeaderElector({ cluster: client, name: 'x', holderId: 'a', ttlMs: 50, renewEveryMs: 10 }),
     ).toThrow(/ttlMs/);
+    for (const bad of [{ safetyMarginMs: -1 }, { safetyMarginMs: 600 }, { maxDrift: Number.NaN }]) {
+      expect(
+        () =>
+          new LeaderElector({
+            cluster: client,
+            name: 'x',
+            holderId: 'a',
+            ttlMs: 1000,
+            renewEveryMs: 200,
+            ...bad,
+          }),
+      ).toThrow(ElectorConfigError);
+    }
+  });
+
+  it('options given as undefined take their defaults: a cut-off holder still stops in time', async () => {
+    // Regression: spreading the options over the defaults made these NaN, and a NaN
+    // deadline never passes, so a holder cut off from the cluster led forever.
+    const a = instance('job-undefined', 'a', 1000, 200, {
+      maxDrift: undefined,
+      safetyMarginMs: undefined,
+      now: undefined,
+    });
+    a.elector.start();
+    await waitFor(() => a.elector.isLeader, 'a to lead');
+    const cutAt = performance.now();
+    a.wire.cut = true;
+    await waitFor(() => !a.elector.isLeader, 'a to give up', 2000);
+    expect(performance.now() - cutAt).toBeLessThan(1000);
+    a.wire.cut = false;
+    await a.elector.stop();
+    await a.client.close();
   });
 
   it('exactly one of three instances leads, and a resignation hands over well under the TTL', async () => {

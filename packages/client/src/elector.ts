@@ -14,9 +14,11 @@
  *
  *     sentAt(last successful renewal) + ttlMs × (1 − maxDrift) − safetyMarginMs
  *
- * on its own monotonic clock, where `maxDrift` bounds how much faster the holder's
- * clock may run than the cluster leader's (default 2 %, far above what NTP-disciplined
- * or even free-running quartz clocks do), and `safetyMarginMs` covers timer lateness.
+ * on its own monotonic clock, where `maxDrift` bounds how much slower the holder's
+ * clock may run than the cluster leader's (a slow holder clock, or a fast leader clock,
+ * makes the cluster's TTL run out before the holder's own count does; default 2 %, far
+ * above what NTP-disciplined or even free-running quartz clocks do), and
+ * `safetyMarginMs` covers timer lateness.
  * At that moment it aborts its task's signal; `isLeader` turns false at once, even if
  * the process was frozen and the timer has not fired yet (it compares the clock on
  * every read). Before any side effect, a task should check `signal.aborted` or
@@ -107,15 +109,30 @@ export class LeaderElector {
         `renewEveryMs (${opts.renewEveryMs}) must be at most a third of ttlMs (${opts.ttlMs}), so that two failed renewals in a row do not lose the lease`,
       );
     }
+    // Each default is taken field by field: an option given as `undefined` gets its
+    // default too (spreading `opts` over the defaults would turn the deadline into NaN,
+    // and a NaN deadline never passes).
     const drift = opts.maxDrift ?? 0.02;
-    if (!(drift >= 0 && drift < 0.5)) issues.push('maxDrift must be in [0, 0.5)');
+    if (typeof drift !== 'number' || !(drift >= 0 && drift < 0.5))
+      issues.push(`maxDrift must be a number in [0, 0.5) (got ${String(drift)})`);
+    const margin = opts.safetyMarginMs ?? Math.min(100, Math.floor(opts.ttlMs / 10));
+    if (typeof margin !== 'number' || !Number.isFinite(margin) || margin < 0 || margin >= opts.ttlMs / 2) {
+      issues.push(`safetyMarginMs must be a number from 0 to below half of ttlMs (got ${String(margin)})`);
+    }
+    if (opts.now !== undefined && typeof opts.now !== 'function') issues.push('now must be a function');
+    if (typeof opts.name === 'string' && opts.name.length > 256)
+      issues.push('name must be at most 256 characters');
     if (issues.length > 0)
       throw new ElectorConfigError(`invalid LeaderElector options: ${issues.join('; ')}`);
     this.o = {
+      cluster: opts.cluster,
+      name: opts.name,
+      holderId: opts.holderId,
+      ttlMs: opts.ttlMs,
+      renewEveryMs: opts.renewEveryMs,
       maxDrift: drift,
-      safetyMarginMs: opts.safetyMarginMs ?? Math.min(100, Math.floor(opts.ttlMs / 10)),
+      safetyMarginMs: margin,
       now: opts.now ?? (() => performance.now()),
-      ...opts,
     };
   }
 
