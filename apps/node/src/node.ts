@@ -98,13 +98,18 @@ export class QuorateNode {
     this.server = createServer({ keepAliveTimeout: 65_000 }, api);
     this.raft.events.on('membershipApplied', (e) => {
       const meta = e.change.meta;
-      if (e.change.kind !== 'remove' && meta?.peerAddress && meta.clientAddress) {
-        this.learnMember({
-          id: e.change.node,
-          peerAddress: meta.peerAddress,
-          clientAddress: meta.clientAddress,
-        });
+      if (e.change.kind === 'remove') {
+        this.machine.recordMember(e.change.node, null);
+      } else if (meta?.peerAddress && meta.clientAddress) {
+        const m = { id: e.change.node, peerAddress: meta.peerAddress, clientAddress: meta.clientAddress };
+        this.machine.recordMember(m.id, m);
+        this.learnMember(m);
       }
+    });
+    // A snapshot (restored at start or installed from the leader) brings the addresses of
+    // members added before it, whose membership changes are no longer in the log.
+    this.raft.events.on('snapshotInstalled', () => {
+      for (const [id, a] of this.machine.memberAddresses) this.learnMember({ id, ...a });
     });
     this.logEvents();
   }

@@ -41,6 +41,20 @@ describe('state machine snapshots', () => {
     expect(b.hash()).toBe(a.hash());
   });
 
+  it('carries the addresses of members added by membership changes', async () => {
+    const a = new QuorateMachine();
+    a.recordMember('n4', { peerAddress: '127.0.0.1:7004', clientAddress: 'http://127.0.0.1:8084' });
+    a.recordMember('n5', { peerAddress: '127.0.0.1:7005', clientAddress: 'http://127.0.0.1:8085' });
+    a.recordMember('n5', null);
+    run(a, [{ op: 'put', key: 'k', value: enc('v') }]);
+    const b = new QuorateMachine();
+    b.recordMember('stale', { peerAddress: 'x:1', clientAddress: 'http://x:2' });
+    await b.restore(null, stream([...a.snapshot()]));
+    expect([...b.memberAddresses]).toEqual([
+      ['n4', { peerAddress: '127.0.0.1:7004', clientAddress: 'http://127.0.0.1:8084' }],
+    ]);
+  });
+
   it('the view is taken at once: writes after snapshot() do not leak into it', async () => {
     const a = new QuorateMachine();
     run(a, [{ op: 'put', key: 'x', value: enc('1') }]);

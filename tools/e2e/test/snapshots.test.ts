@@ -86,3 +86,24 @@ it('a new member joins through a snapshot and ends with the same state', async (
   const r = await fetch(`${n4.clientAddress}/kv/a/00007?stale=true`);
   expect(await r.text()).toBe('a-7');
 });
+
+it("a member restarted after the log was compacted past a join still knows the new member's addresses", async () => {
+  const n4 = cluster.nodes.find((n) => n.id === 'n4')!;
+  await writeMany('c', 700); // snapshots and compactions past n4's membership change
+  const leader = await cluster.waitForLeader(20_000);
+  const original = cluster.nodes.find((n) => n !== leader && n !== n4 && n.proc !== null)!;
+  cluster.kill(original);
+  await cluster.restart(original);
+  const seen = await waitFor(
+    async () => {
+      const r = await fetch(`${original.clientAddress}/admin/members`);
+      const ms = ((await r.json()) as { members: { id: string; peerAddress: string | null }[] }).members;
+      return ms.find((m) => m.id === n4.id);
+    },
+    'the restarted member to list n4',
+    30_000,
+  );
+  expect(seen.peerAddress).toBe(n4.peerAddress);
+  await client.put('after-restart', 'yes');
+  await converged(cluster.nodes.filter((n) => n.proc !== null));
+});

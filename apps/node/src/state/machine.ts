@@ -60,6 +60,14 @@ interface SnapshotHeader {
   keys: number;
   leases: LeaseRecord[];
   sessions: [string, number, number, [number, ApplyResult][]][];
+  /** Addresses of members added by membership changes: [id, peer, client]. */
+  members?: [string, string, string][];
+}
+
+/** Where a member added by a membership change is reached. */
+export interface MemberAddresses {
+  readonly peerAddress: string;
+  readonly clientAddress: string;
 }
 
 /**
@@ -113,6 +121,12 @@ export class QuorateMachine implements StateMachine<Applied> {
   private order = new SortedKeys();
   leases = new Map<string, LeaseRecord>();
   private sessions = new Map<string, Session>();
+  /**
+   * Addresses of the members that membership changes added, kept in log order by the
+   * node (`recordMember`) and carried in snapshots: a node that restarts from a snapshot
+   * taken after a member joined, or installs one, still knows where that member is.
+   */
+  readonly memberAddresses = new Map<string, MemberAddresses>();
   appliedIndex = 0;
   private readonly sessionTtl: number;
   private readonly window: number;
@@ -261,6 +275,9 @@ export class QuorateMachine implements StateMachine<Applied> {
       ([id, s]) => [id, s.highest, s.lastIndex, [...s.results.entries()]] as const,
     );
     const appliedIndex = this.appliedIndex;
+    const members = [...this.memberAddresses].map(
+      ([id, a]) => [id, a.peerAddress, a.clientAddress] as [string, string, string],
+    );
     return (function* () {
       yield frame({
         format: SNAPSHOT_FORMAT,
@@ -268,6 +285,7 @@ export class QuorateMachine implements StateMachine<Applied> {
         keys: keys.length,
         leases,
         sessions,
+        members,
       });
       for (let i = 0; i < keys.length; i += KEYS_PER_CHUNK) {
         const end = Math.min(keys.length, i + KEYS_PER_CHUNK);
@@ -320,6 +338,9 @@ export class QuorateMachine implements StateMachine<Applied> {
         { highest, lastIndex, results: new Map(results) },
       ]),
     );
+    this.memberAddresses.clear();
+    for (const [id, peerAddress, clientAddress] of header.members ?? [])
+      this.memberAddresses.set(id, { peerAddress, clientAddress });
     this.appliedIndex = header.appliedIndex;
     for (const l of this.leases.values()) this.onLease?.(l.name, l);
   }
@@ -335,6 +356,12 @@ export class QuorateMachine implements StateMachine<Applied> {
   ): { items: (KeyRecord & { key: string })[]; more: boolean } {
     const { keys, more } = this.order.prefix(prefix, limit, after);
     return { items: keys.map((k) => ({ key: k, ...this.keys.get(k)! })), more };
+  }
+
+  /** A membership change was applied: remember (or, with null, forget) a member's addresses. */
+  recordMember(id: string, addresses: MemberAddresses | null): void {
+    if (addresses) this.memberAddresses.set(id, addresses);
+    else this.memberAddresses.delete(id);
   }
 
   /** A digest of the whole state, equal on replicas that applied the same entries. */
