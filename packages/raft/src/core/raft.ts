@@ -512,6 +512,14 @@ export class RaftCore {
   get currentLeader(): NodeId | null {
     return this.leaderId;
   }
+  /**
+   * The snapshot the core has taken from the leader and is waiting for the host to
+   * persist and restore, or null. Lets a host tell whether a snapshot it stepped in was
+   * accepted (the core declines one whose entries it already has).
+   */
+  get pendingSnapshot(): SnapshotMeta | null {
+    return this.log.unstable.snapshot;
+  }
   get commitIndex(): number {
     return this.log.committed;
   }

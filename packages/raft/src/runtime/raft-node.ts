@@ -130,8 +130,17 @@ export class RaftNode<R = unknown> {
   private readonly toApply: (Entry[] | SnapshotMeta)[] = [];
   private lastSnapshotIndex = 0;
   private snapshotting = false;
+  /** Our own snapshot (or the adoption of one), while it runs: a received one waits for it. */
+  private snapshotTask: Promise<void> | null = null;
   /** A snapshot from the leader is being received or installed: take none of our own. */
   private installing = false;
+  /**
+   * A snapshot from the leader that the core declined (it had the entries already) after
+   * the store took it. The store keeps only its latest snapshot, so the log must name
+   * that one as its own once the state machine has applied that far — as if it had been
+   * taken here. Until then no snapshot of our own is taken (it would replace it).
+   */
+  private adoptPending: SnapshotMeta | null = null;
   private readonly sendingSnapshot = new Set<NodeId>();
   private applying = false;
   private appliedIndex = 0;
@@ -644,6 +653,7 @@ export class RaftNode<R = unknown> {
           this.appliedIndex = item.index;
           this.lastSnapshotIndex = item.index;
           this.installing = false;
+          this.adoptPending = null;
           this.events.emit({ type: 'snapshotInstalled', index: item.index, ms: this.timers.now() - t0 });
           this.serveReads();
           this.schedule();
@@ -711,13 +721,45 @@ export class RaftNode<R = unknown> {
   private maybeSnapshot(): void {
     const cfg = this.opts.snapshots;
     const sm = this.opts.stateMachine;
-    if (!cfg || !sm.snapshot || this.snapshotting || this.installing) return;
+    if (!cfg || this.snapshotting || this.installing) return;
+    if (this.adoptPending) {
+      this.maybeAdopt();
+      return;
+    }
+    if (!sm.snapshot) return;
     if (this.appliedIndex - this.lastSnapshotIndex < (cfg.everyEntries ?? 100_000)) return;
     const meta = this.core.snapshotMetaAt(this.appliedIndex);
     if (!meta) return;
+    this.runSnapshotTask(() => this.takeSnapshot(meta));
+  }
+
+  private runSnapshotTask(task: () => Promise<void>): void {
     this.snapshotting = true;
-    void this.takeSnapshot(meta).finally(() => {
+    this.snapshotTask = task().finally(() => {
       this.snapshotting = false;
+      this.snapshotTask = null;
+    });
+  }
+
+  /** Record a declined leader's snapshot (see `adoptPending`) once applied that far. */
+  private maybeAdopt(): void {
+    const meta = this.adoptPending;
+    if (!meta || this.appliedIndex < meta.index) return;
+    this.adoptPending = null;
+    this.runSnapshotTask(async () => {
+      const s = this.opts.storage;
+      try {
+        if (s.snapshot().index < meta.index) {
+          const keep = this.opts.snapshots?.keepEntries ?? 10_000;
+          await s.compact(Math.max(s.firstIndex() - 1, meta.index - keep), meta);
+        }
+        this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, meta.index);
+      } catch (err) {
+        this.events.emit({
+          type: 'anomaly',
+          detail: `recording the snapshot at ${meta.index} in the log failed: ${(err as Error).message}`,
+        });
+      }
     });
   }
 
@@ -738,6 +780,8 @@ export class RaftNode<R = unknown> {
       }
       await writer.commit();
       writer = null;
+      // The store's latest is now ours: a declined leader's snapshot is no longer there.
+      this.adoptPending = null;
       const s = this.opts.storage;
       const to = Math.max(s.firstIndex() - 1, meta.index - (cfg.keepEntries ?? 10_000));
       await s.compact(to, meta);
@@ -802,25 +846,48 @@ export class RaftNode<R = unknown> {
         `node ${this.id} cannot install snapshots (no snapshot store)`,
       );
     }
+    let stored = false;
     if (m.term < this.core.currentTerm || m.snapshot.index <= this.core.commitIndex) {
       // Stale, or already covered: drain the data and let the core answer.
       for await (const _ of data) {
         // discard
       }
     } else {
+      if (this.installing) {
+        throw new RaftError(
+          RaftErrorCode.Overloaded,
+          `node ${this.id} is already receiving or installing a snapshot; the leader retries`,
+        );
+      }
       this.installing = true;
-      const w = await store.create(m.snapshot);
       try {
-        for await (const chunk of data) await w.write(chunk);
-        await w.commit();
+        // The store keeps only its latest snapshot: a snapshot of our own still being
+        // written must finish first, or it would replace this newer one.
+        if (this.snapshotTask) await this.snapshotTask;
+        const w = await store.create(m.snapshot);
+        try {
+          for await (const chunk of data) await w.write(chunk);
+          await w.commit();
+        } catch (err) {
+          await w.abort().catch(() => {});
+          throw err;
+        }
       } catch (err) {
         this.installing = false;
-        await w.abort().catch(() => {});
         throw err;
       }
+      stored = true;
+      this.adoptPending = null;
     }
     if (!this.running) return;
     this.core.step(m);
+    if (stored && this.core.pendingSnapshot?.index !== m.snapshot.index) {
+      // Declined: the log caught up with it while it streamed. The store holds it now,
+      // so the log must name it once applied that far.
+      this.installing = false;
+      this.adoptPending = m.snapshot;
+      this.maybeSnapshot();
+    }
     this.schedule();
   }
 
