@@ -15,56 +15,111 @@ export interface MainResult {
   exitCode: number;
 }
 
-/** Reads every key of every replica (stale reads, once they have caught up). */
+/** Some replicas could not be read back (unreachable, or never caught up) before the deadline. */
+export class FinalStateError extends Error {
+  readonly code = 'FINAL_STATE_UNREADABLE';
+  constructor(
+    /** The replicas not read, each with why. */
+    readonly unread: { endpoint: string; reason: string }[],
+    /** What was read from the others. */
+    readonly partial: Map<string, Map<string, string>>,
+  ) {
+    super(
+      `could not read the final state of ${unread.map((u) => `${u.endpoint} (${u.reason})`).join(', ')}; ` +
+        'the lost-write check covers only the replicas that answered',
+    );
+    this.name = 'FinalStateError';
+  }
+}
+
+/**
+ * Reads every key of every replica (stale reads, once each has applied what the leader
+ * had committed when the run ended). Every replica must be read: one that stays
+ * unreachable, or behind, past `timeoutMs` fails with a `FinalStateError` naming it
+ * (carrying what the others held), never silently drops out of the check.
+ */
 export async function finalStates(
   endpoints: readonly string[],
   token?: string,
+  timeoutMs = 30_000,
 ): Promise<Map<string, Map<string, string>>> {
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const deadline = performance.now() + timeoutMs;
+  const pause = () => new Promise((r) => setTimeout(r, 50));
   const health = async (e: string) => {
     try {
       const r = await fetch(`${e}/health`, { headers, signal: AbortSignal.timeout(1000) });
-      return (await r.json()) as {
-        isLeader: boolean;
-        commitIndex: number;
-        appliedIndex: number;
-        nodeId: string;
-      };
+      if (!r.ok) return null;
+      return (await r.json()) as { isLeader: boolean; commitIndex: number; appliedIndex: number };
     } catch {
       return null;
     }
   };
-  // Wait (bounded) for every reachable replica to apply what the leader has committed.
-  const deadline = performance.now() + 15_000;
-  let target = 0;
-  for (const e of endpoints) {
-    const h = await health(e);
-    if (h?.isLeader) target = h.commitIndex;
+  // What the leader has committed: every replica must have applied at least that.
+  let target: number | null = null;
+  while (target === null && performance.now() < deadline) {
+    for (const h of await Promise.all(endpoints.map(health))) if (h?.isLeader) target = h.commitIndex;
+    if (target === null) await pause();
   }
-  for (;;) {
-    const hs = await Promise.all(endpoints.map(health));
-    if (hs.every((h) => h === null || h.appliedIndex >= target) || performance.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const out = new Map<string, Map<string, string>>();
-  for (const e of endpoints) {
+  const why = new Map<string, string>();
+  if (target === null)
+    for (const e of endpoints) why.set(e, 'no leader was found to learn the commit index from');
+  const caughtUp = async (e: string): Promise<boolean> => {
+    for (;;) {
+      const h = await health(e);
+      if (h && h.appliedIndex >= target!) return true;
+      if (performance.now() > deadline) {
+        why.set(e, h ? `applied ${h.appliedIndex} of ${target}` : 'unreachable');
+        return false;
+      }
+      await pause();
+    }
+  };
+  const readAll = async (e: string): Promise<Map<string, string> | null> => {
     const kv = new Map<string, string>();
     let after = '';
-    try {
-      for (;;) {
-        const q = new URLSearchParams({ prefix: '', limit: '10000', stale: 'true', after });
-        const r = await fetch(`${e}/kv?${q}`, { headers, signal: AbortSignal.timeout(10_000) });
-        if (!r.ok) break;
-        const page = (await r.json()) as { items: { key: string; value: string }[]; more: boolean };
-        for (const it of page.items) kv.set(it.key, it.value);
-        if (!page.more || page.items.length === 0) break;
-        after = page.items[page.items.length - 1]!.key;
+    for (;;) {
+      const q = new URLSearchParams({ prefix: '', limit: '10000', stale: 'true', after });
+      type Page = { items: { key: string; value: string }[]; more: boolean };
+      let page = null as Page | null;
+      let last = '';
+      while (page === null) {
+        try {
+          const r = await fetch(`${e}/kv?${q}`, { headers, signal: AbortSignal.timeout(10_000) });
+          if (r.ok) page = (await r.json()) as Page;
+          else last = `GET /kv answered ${r.status}`;
+        } catch (err) {
+          last = String((err as Error)?.message ?? err);
+        }
+        if (page === null) {
+          if (performance.now() > deadline) {
+            why.set(e, last);
+            return null;
+          }
+          await pause();
+        }
       }
-      out.set(e, kv);
-    } catch {
-      // an unreachable replica has no final state to compare
+      for (const it of page.items) kv.set(it.key, it.value);
+      if (!page.more || page.items.length === 0) return kv;
+      after = page.items[page.items.length - 1]!.key;
     }
+  };
+  const out = new Map<string, Map<string, string>>();
+  if (target !== null) {
+    await Promise.all(
+      endpoints.map(async (e) => {
+        if (!(await caughtUp(e))) return;
+        const kv = await readAll(e);
+        if (kv) out.set(e, kv);
+      }),
+    );
   }
+  const unread = endpoints.filter((e) => !out.has(e));
+  if (unread.length > 0)
+    throw new FinalStateError(
+      unread.map((e) => ({ endpoint: e, reason: why.get(e) ?? 'unreadable' })),
+      out,
+    );
   return out;
 }
 
@@ -230,7 +285,20 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
     if (o.check && history) {
       if (!checker) throw new Error('--check needs the checker');
       out('checking the history...');
-      report.check = await checker(history, await finalStates(endpoints, o.token));
+      let finals: Map<string, Map<string, string>>;
+      let unread: FinalStateError | null = null;
+      try {
+        finals = await finalStates(endpoints, o.token);
+      } catch (err) {
+        if (!(err instanceof FinalStateError)) throw err;
+        unread = err;
+        finals = err.partial;
+      }
+      report.check = await checker(history, finals);
+      if (unread) {
+        report.check.unreadReplicas = unread.unread.map((u) => u.endpoint);
+        report.check.detail = [unread.message, report.check.detail].filter(Boolean).join('\n               ');
+      }
     }
     process.stdout.write(formatTable(report));
     if (o.json) await writeFile(o.json, toJson(report));
@@ -242,7 +310,13 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       );
       exitCode = 1;
     }
-    if (report.check && (report.check.linearizable !== true || report.check.lostWrites > 0)) exitCode = 1;
+    if (
+      report.check &&
+      (report.check.linearizable !== true ||
+        report.check.lostWrites > 0 ||
+        (report.check.unreadReplicas?.length ?? 0) > 0)
+    )
+      exitCode = 1;
     return { report, exitCode };
   } finally {
     await faults?.stop().catch(() => {});

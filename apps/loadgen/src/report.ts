@@ -33,6 +33,8 @@ export interface Report {
     lostWrites: number;
     checkedOps: number;
     checkMs: number;
+    /** Replicas whose final state could not be read: the lost-write check did not cover them. */
+    unreadReplicas?: string[];
     detail?: string;
   };
 }

@@ -32,15 +32,29 @@ export function keyName(i: number): string {
   return `key-${String(i).padStart(7, '0')}`;
 }
 
+/** Cumulative Zipf weights, shared by every client with the same (n, s): 8 bytes a key. */
+const zipfTables = new Map<string, { cdf: Float64Array; sum: number }>();
+
+function zipfTable(n: number, s: number): { cdf: Float64Array; sum: number } {
+  const id = `${n}:${s}`;
+  let t = zipfTables.get(id);
+  if (!t) {
+    const cdf = new Float64Array(n);
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      sum += 1 / (i + 1) ** s;
+      cdf[i] = sum;
+    }
+    t = { cdf, sum };
+    zipfTables.set(id, t);
+  }
+  return t;
+}
+
 /** Zipf(s) over [0, n): precomputed cumulative weights, sampled by binary search. */
 export function zipfSampler(n: number, s: number, random: () => number): () => number {
   if (s <= 0) return () => Math.floor(random() * n);
-  const cdf = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    sum += 1 / (i + 1) ** s;
-    cdf[i] = sum;
-  }
+  const { cdf, sum } = zipfTable(n, s);
   return () => {
     const x = random() * sum;
     let lo = 0;

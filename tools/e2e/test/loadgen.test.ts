@@ -2,8 +2,8 @@
  * `quorate-loadgen` as users run it: a real process that spawns its own cluster of real
  * node processes, injects faults, writes its reports and checks its history.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,6 +15,7 @@ const loadgenBin = join(
   'bin',
   'quorate-loadgen.js',
 );
+const checkerBin = join(dirname(require.resolve('@quorate/checker/package.json')), 'bin', 'quorate-check.js');
 const dir = mkdtempSync(join(tmpdir(), 'quorate-loadgen-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -120,6 +121,26 @@ it('kill -9 of the leader mid-run: the failover gap is reported and the history 
   for (const k of kills) expect(k.gapMs).not.toBeNull();
   expect(report.check?.linearizable).toBe(true);
   expect(report.check?.lostWrites).toBe(0);
+});
+
+it('the checker passes the recorded history of that run, and fails it once one read is corrupted', () => {
+  // The history the kill-leader run above recorded, as independent tools would read it.
+  const file = join(dir, 'kill.jsonl');
+  const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+  const check = (path: string) =>
+    spawnSync(process.execPath, [checkerBin, path], { encoding: 'utf8', timeout: 60_000 });
+  const clean = check(file);
+  expect(clean.status, clean.stderr).toBe(0);
+  // One acknowledged read now returns a value nobody ever wrote.
+  const events = lines.map((l) => JSON.parse(l) as { type: string; f: string; value: unknown });
+  const at = events.findIndex((e) => e.type === 'ok' && e.f === 'get' && typeof e.value === 'string');
+  expect(at).toBeGreaterThan(-1);
+  events[at]!.value = 'a value no client ever wrote';
+  const bad = join(dir, 'kill-corrupted.jsonl');
+  writeFileSync(bad, `${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
+  const r = check(bad);
+  expect(r.status).toBe(1);
+  expect(r.stdout).toMatch(/NOT linearizable/);
 });
 
 it('bad usage exits 2 and says what was wrong', async () => {
