@@ -144,8 +144,9 @@ withServer(members.command('add').description('add a learner; promote it once it
   });
 withServer(members.command('promote').description('make a caught-up learner a voter'))
   .requiredOption('--id <id>', 'the learner id')
-  .action(async (o: ServerOpts & { id: string }) => {
-    const path = `/admin/members/${encodeURIComponent(o.id)}/promote`;
+  .option('--force', 'promote it even if it is more than 1,000 entries behind')
+  .action(async (o: ServerOpts & { id: string; force?: boolean }) => {
+    const path = `/admin/members/${encodeURIComponent(o.id)}/promote${o.force ? '?force=true' : ''}`;
     await admin(await leaderUrl(o.server, o.token), 'POST', path, o.token);
     console.log(`${o.id} is a voter`);
   });

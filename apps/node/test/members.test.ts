@@ -74,3 +74,24 @@ it('bad membership requests are refused clearly', async () => {
   ).toBe('INVALID_ARGUMENT');
   expect((await post(`${url}/admin/members/zz/promote`)).status).toBe(404);
 });
+
+it('a learner far behind is not promoted unless forced', async () => {
+  const leader = await waitFor(() => c.leader(), 'a leader');
+  const url = c.url(leader.id);
+  // More than the promotion lag limit (1,000 entries) committed...
+  for (let i = 0; i < 1100; i += 50) {
+    await Promise.all(
+      Array.from({ length: 50 }, (_, j) => fetch(`${url}/kv/bulk-${i + j}`, { method: 'PUT', body: 'x' })),
+    );
+  }
+  // ...and a learner that never receives any of it (no such node runs).
+  const ghost = { id: 'n9', peerAddress: '127.0.0.1:9', clientAddress: 'http://127.0.0.1:9' };
+  expect((await post(`${url}/admin/members`, ghost)).status).toBe(200);
+  const refused = await post(`${url}/admin/members/n9/promote`);
+  expect(refused.status).toBe(409);
+  expect(refused.body.error?.code).toBe('LEARNER_BEHIND');
+  const forced = await post(`${url}/admin/members/n9/promote?force=true`);
+  expect(forced.status).toBe(200);
+  expect(forced.body.members).toContainEqual(expect.objectContaining({ id: 'n9', role: 'voter' }));
+  expect((await post(`${url}/admin/members/n9`, undefined, 'DELETE')).status).toBe(200);
+});

@@ -150,6 +150,9 @@ function confJson(ctx: ApiContext) {
   };
 }
 
+/** How far behind the commit index a learner may be and still be promoted (entries). */
+const PROMOTE_MAX_LAG = 1000;
+
 const ADDRESS = /^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/;
 
 async function membersRoute(
@@ -186,6 +189,19 @@ async function membersRoute(
   if (!known) throw new HttpError(404, 'NOT_FOUND', `${id} is not a member`);
   if (action === 'promote') {
     if (method !== 'POST') notAllowed(['POST']);
+    // A voter that is far behind cannot help commit anything until it has caught up, so
+    // promoting it early only makes the quorum harder to reach: refuse, unless forced.
+    const s = ctx.raft.status();
+    const pr = s.progress?.[id];
+    const force = new URL(req.url ?? '/', 'http://x').searchParams.get('force') === 'true';
+    if (pr && pr.isLearner && !force && s.commit - pr.match > PROMOTE_MAX_LAG) {
+      throw new HttpError(
+        409,
+        'LEARNER_BEHIND',
+        `${id} has ${pr.match} of ${s.commit} committed entries; promote it once it has caught up (within ${PROMOTE_MAX_LAG}), or pass ?force=true`,
+        { match: pr.match, commitIndex: s.commit },
+      );
+    }
     await ctx.raft.changeMembership(
       {
         kind: 'addVoter',
