@@ -194,7 +194,7 @@ async function membersRoute(
     const s = ctx.raft.status();
     const pr = s.progress?.[id];
     const force = new URL(req.url ?? '/', 'http://x').searchParams.get('force') === 'true';
-    if (pr && pr.isLearner && !force && s.commit - pr.match > PROMOTE_MAX_LAG) {
+    if (pr?.isLearner && !force && s.commit - pr.match > PROMOTE_MAX_LAG) {
       throw new HttpError(
         409,
         'LEARNER_BEHIND',
