@@ -2,6 +2,7 @@
  * The reference node end to end: real `quorate` processes, real LMDB files, real sockets
  * on 127.0.0.1, for each transport.
  */
+import { spawnSync } from 'node:child_process';
 import { QuorateClient } from '@quorate/client';
 import { LocalCluster } from '@quorate/loadgen';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +53,27 @@ for (const transport of ['tcp', 'ws'] as const) {
         30_000,
       );
       expect(next.id).not.toBe(leader.id);
+    });
+
+    it('each node process serves Prometheus metrics that promtool accepts, fed by its real storage and transport', async () => {
+      const leader = (await cluster.waitForLeader(20_000))!;
+      for (const n of cluster.nodes) {
+        const r = await fetch(`${n.clientAddress}/metrics`);
+        expect(r.status).toBe(200);
+        const text = await r.text();
+        const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+        expect(check.error, 'promtool must be installed (Debian package prometheus)').toBeUndefined();
+        expect(check.status, `${check.stdout}${check.stderr}`).toBe(0);
+        const value = (name: string) => {
+          const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+          return m ? Number(m[1]) : Number.NaN;
+        };
+        expect(value('quorate_raft_is_leader')).toBe(n === leader ? 1 : 0);
+        expect(value('quorate_raft_commit_index')).toBeGreaterThan(0);
+        // Fed by the node's LMDB store and its network transport, not only by the core.
+        expect(value('quorate_storage_writes_total')).toBeGreaterThan(0);
+        expect(text).toMatch(/^quorate_transport_messages_sent_total\{[^}]*\} [1-9]/m);
+      }
     });
 
     it('every replica ends with the same state (hash at the same applied index)', async () => {
