@@ -19,7 +19,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 400);
 const ROUND_BYTES = 48 << 20;
 const ENTRY_SIZES = [256, 16 * 1024];
-const BATCHES = [1, 16, 256];
+const BATCHES = [1, 16, 100, 256];
 
 interface Rate {
   entries: number;

@@ -37,31 +37,43 @@ export const crc32: Crc =
     ? (zlib as unknown as { crc32: Crc }).crc32
     : crcFallback;
 
+/** The CRC-32 of an encoded entry: bytes 0..9, then the payload (bytes 10..13 hold it). */
+function entryCrc(value: Uint8Array): number {
+  return crc32(value.subarray(ENTRY_HEADER), crc32(value.subarray(0, 10)));
+}
+
 export function encodeEntry(e: Entry): Buffer {
   const buf = Buffer.allocUnsafe(ENTRY_HEADER + e.data.byteLength);
   buf[0] = ENTRY_CODEC;
   buf[1] = e.type;
   buf.writeDoubleLE(e.term, 2);
   buf.set(e.data, ENTRY_HEADER);
-  const crc = crc32(buf.subarray(ENTRY_HEADER), crc32(buf.subarray(0, 10)));
-  buf.writeUInt32LE(crc, 10);
+  buf.writeUInt32LE(entryCrc(buf), 10);
   return buf;
 }
 
-/** The term alone, without copying the payload; `undefined` when the header is unreadable. */
-export function entryTerm(value: Uint8Array): number | undefined {
-  if (value.length < ENTRY_HEADER || value[0] !== ENTRY_CODEC) return undefined;
-  return new DataView(value.buffer, value.byteOffset, value.length).getFloat64(2, true);
+/**
+ * Verify an entry and return its term, without copying the payload (the CRC-32 is
+ * computed over the value in place); a string says what is wrong with it. Every read
+ * that hands out a term goes through here: a damaged entry is reported, never trusted.
+ */
+export function verifiedTerm(index: number, value: Uint8Array): number | string {
+  const view = checkEntry(index, value);
+  return typeof view === 'string' ? view : view.getFloat64(2, true);
+}
+
+/** A view of a whole entry, or what is wrong with it. */
+function checkEntry(index: number, value: Uint8Array): DataView | string {
+  if (value.length < ENTRY_HEADER) return `entry ${index} is ${value.length} bytes, shorter than its header`;
+  if (value[0] !== ENTRY_CODEC) return `entry ${index} has an unknown codec version ${value[0]}`;
+  const view = new DataView(value.buffer, value.byteOffset, value.length);
+  return entryCrc(value) === view.getUint32(10, true) ? view : `entry ${index} fails its checksum`;
 }
 
 /** Decode and verify an entry; a string says what is wrong with it. */
 export function decodeEntry(index: number, value: Uint8Array): Entry | string {
-  if (value.length < ENTRY_HEADER) return `entry ${index} is ${value.length} bytes, shorter than its header`;
-  if (value[0] !== ENTRY_CODEC) return `entry ${index} has an unknown codec version ${value[0]}`;
-  const view = new DataView(value.buffer, value.byteOffset, value.length);
-  const stored = view.getUint32(10, true);
-  const crc = crc32(value.subarray(ENTRY_HEADER), crc32(value.subarray(0, 10)));
-  if (crc !== stored) return `entry ${index} fails its checksum`;
+  const view = checkEntry(index, value);
+  if (typeof view === 'string') return view;
   const term = view.getFloat64(2, true);
   const type = value[1]! as EntryType;
   // A copy: the caller owns it, and lmdb may reuse the buffer it read into.

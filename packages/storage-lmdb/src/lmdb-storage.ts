@@ -17,12 +17,12 @@ import { type Database, open, type RootDatabase } from 'lmdb';
 import {
   decodeEntry,
   encodeEntry,
-  entryTerm,
   isHardState,
   isPoint,
   isSnapshotMeta,
   plainHardState,
   plainMeta,
+  verifiedTerm,
 } from './codec.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 import { DirLock, otherLiveReaders } from './lock.js';
@@ -108,8 +108,12 @@ export class LmdbStorage implements LogStorage {
   private failure: StorageError | null = null;
   private closing: Promise<void> | null = null;
   private readonly noSync: boolean;
+  /** Counters of `storageStats()`: persisted batches, the fsynced commits that carried them, their entry bytes. */
   private writes = 0;
+  private syncs = 0;
   private bytesWritten = 0;
+  /** The LMDB transaction of the last batch counted in `syncs` (batches grouped into one commit share it). */
+  private lastSyncedTxn = -1;
 
   private constructor(
     private readonly env: RootDatabase,
@@ -173,10 +177,7 @@ export class LmdbStorage implements LogStorage {
         throw asOpenError(dir, err);
       }
       const root = env;
-      const log = root.openDB<Buffer, number>({ name: 'log', encoding: 'binary' });
-      const kv = root.openDB<unknown, string>({ name: 'state', encoding: 'msgpack' });
-      const chunks = root.openDB<Buffer, [number, number]>({ name: 'snapdata', encoding: 'binary' });
-      const { meta, state } = loadOrCreate(dir, root, log, kv, opts);
+      const { log, kv, chunks, meta, state } = loadOrCreate(dir, root, opts);
       // Belt and braces for the lock file: any other live process in LMDB's reader table.
       const others = otherLiveReaders(String(root.readerList()));
       if (others.length > 0) {
@@ -224,9 +225,13 @@ export class LmdbStorage implements LogStorage {
     if (index < s.base.index) throw new CompactedError(index, s.base.index + 1);
     if (index > s.last) throw new UnavailableError(index, s.last);
     this.checkOpen();
-    const v = this.log.getBinaryFast(index);
-    const t = v === undefined ? undefined : entryTerm(v);
-    if (t === undefined) throw this.corrupt(`entry ${index} is missing or unreadable`);
+    return this.termAt(index, this.log.getBinaryFast(index));
+  }
+
+  /** The term of the entry read at `index`, its CRC-32 verified: a damaged entry throws, never answers. */
+  private termAt(index: number, value: Uint8Array | undefined): number {
+    const t = value === undefined ? `entry ${index} is missing` : verifiedTerm(index, value);
+    if (typeof t === 'string') throw this.corrupt(t);
     return t;
   }
 
@@ -284,9 +289,9 @@ export class LmdbStorage implements LogStorage {
     }
     const stored = entries.map((e) => ({ index: e.index, value: encodeEntry(e) }));
     const snap = snapshot ? plainMeta(snapshot) : null;
-    this.writes++;
-    for (const e of stored) this.bytesWritten += e.value.byteLength;
-    return this.write((s) => this.applyBatch(s, snap, stored, hard));
+    let bytes = 0;
+    for (const e of stored) bytes += e.value.byteLength;
+    return this.write((s) => this.applyBatch(s, snap, stored, hard), bytes);
   }
 
   /** The write transaction of one batch; runs inside LMDB's write lock, in call order. */
@@ -338,10 +343,7 @@ export class LmdbStorage implements LogStorage {
       let base = s.base;
       if (index > base.index) {
         if (index > s.last) throw this.invalid(`cannot compact to ${index}: the log ends at ${s.last}`);
-        const v = this.log.getBinary(index);
-        const term = v === undefined ? undefined : entryTerm(v);
-        if (term === undefined) throw this.corrupt(`entry ${index} is missing or unreadable`);
-        base = { index, term };
+        base = { index, term: this.termAt(index, this.log.getBinaryFast(index)) };
         this.kv.put('base', base);
       }
       this.kv.put('snap', snap);
@@ -378,11 +380,15 @@ export class LmdbStorage implements LogStorage {
    * Queue one write transaction. `fn` runs inside LMDB's write lock on the state left by
    * the previous transaction; if it throws, its child transaction rolls back and nothing
    * is written. The returned promise settles after every earlier call's, once durable.
+   * `batchBytes` is given for a persisted batch: it is counted in `storageStats()` then.
    */
-  private write(fn: (s: LogState) => LogState): Promise<void> {
+  private write(fn: (s: LogState) => LogState, batchBytes?: number): Promise<void> {
     let next: LogState | undefined;
+    // The LMDB transaction the child ran in: calls grouped into one commit share it.
+    let txnId = -1;
     const txn = this.log
       .childTransaction(() => {
+        txnId = this.log.getWriteTxnId();
         next = fn(this.txnState);
         this.txnState = next;
       })
@@ -402,6 +408,14 @@ export class LmdbStorage implements LogStorage {
       );
     return this.settleInOrder(txn, () => {
       if (next) this.state = next;
+      if (batchBytes === undefined) return;
+      this.writes++;
+      this.bytesWritten += batchBytes;
+      // Calls settle in call order, so the batches of one commit are counted one after another.
+      if (!this.noSync && txnId !== this.lastSyncedTxn) {
+        this.syncs++;
+        this.lastSyncedTxn = txnId;
+      }
     });
   }
 
@@ -417,11 +431,19 @@ export class LmdbStorage implements LogStorage {
   }
 
   /**
-   * Counters for metrics (the `StorageStatsSource` shape of `@quorate/metrics`): write
-   * transactions asked for, how many of them sync, entry bytes written.
+   * Counters for metrics (the `StorageStatsSource` shape of `@quorate/metrics`), counted
+   * once durable:
+   * - `writes`: persisted batches (`persist` calls written to LMDB; a deferred
+   *   `mustSync: false` batch is not one);
+   * - `syncs`: fsynced LMDB commits that carried them. LMDB groups the batches queued
+   *   together into one commit with one fsync, so `syncs <= writes` and
+   *   `writes / syncs` is the grouping; 0 with `unsafeNoSync`;
+   * - `bytesWritten`: the stored bytes of their entries (header + payload).
+   *
+   * Compaction, its sweep and snapshot chunks are not counted.
    */
   storageStats(): { writes: number; syncs: number; bytesWritten: number } {
-    return { writes: this.writes, syncs: this.noSync ? 0 : this.writes, bytesWritten: this.bytesWritten };
+    return { writes: this.writes, syncs: this.syncs, bytesWritten: this.bytesWritten };
   }
 
   /** Wait for every queued write, write a deferred hard state, close LMDB, release the lock. */
@@ -510,22 +532,57 @@ function asOpenError(dir: string, err: unknown): StorageError {
   );
 }
 
+interface Databases {
+  log: Database<Buffer, number>;
+  kv: Database<unknown, string>;
+  chunks: Database<Buffer, [number, number]>;
+}
+
+/**
+ * Open the store's databases and load its state, or create them in an empty environment.
+ * LMDB creates a named database when it is opened, so an environment that is not a
+ * quorate store (another application's) is recognised from the names in its main
+ * database first and refused before anything is opened or written in it; opening a
+ * database that exists writes nothing.
+ */
 function loadOrCreate(
   dir: string,
   root: RootDatabase,
-  log: Database<Buffer, number>,
-  kv: Database<unknown, string>,
   opts: LmdbStorageOptions,
-): { meta: StoreMeta; state: LogState } {
+): Databases & { meta: StoreMeta; state: LogState } {
   const corrupt = (what: string) =>
     new StorageError(
       StorageErrorCode.Corrupt,
       `${dir} ${what}. Restore it from a backup, or move it aside and let the node catch up from its peers`,
       { path: dir },
     );
+  const notOurs = (what: string, cause?: unknown) =>
+    new StorageError(
+      StorageErrorCode.Corrupt,
+      `${dir} holds an LMDB environment that is not a quorate store (${what}); it was left as it was. Choose another data directory`,
+      { cause, path: dir },
+    );
+  let names: unknown[];
+  try {
+    names = [...root.getKeys()];
+  } catch (err) {
+    throw notOurs(`its main database cannot be read: ${(err as Error).message}`, err);
+  }
+  const foreign = names.filter((k) => !(DBS as readonly unknown[]).includes(k));
+  if (foreign.length > 0) {
+    const shown = foreign.slice(0, 3).map(String).join(', ');
+    throw notOurs(`it has ${shown}${foreign.length > 3 ? ` and ${foreign.length - 3} more` : ''}`);
+  }
+  const present = new Set(names);
+  const openLog = () => root.openDB<Buffer, number>({ name: 'log', encoding: 'binary' });
+  const openKv = () => root.openDB<unknown, string>({ name: 'state', encoding: 'msgpack' });
+  const openChunks = () => root.openDB<Buffer, [number, number]>({ name: 'snapdata', encoding: 'binary' });
+  let log = present.has('log') ? openLog() : undefined;
+  let kv = present.has('state') ? openKv() : undefined;
+  let chunks = present.has('snapdata') ? openChunks() : undefined;
   const read = (key: string): unknown => {
     try {
-      return kv.get(key);
+      return kv?.get(key);
     } catch (err) {
       throw new StorageError(StorageErrorCode.Corrupt, `${dir}: the record '${key}' cannot be decoded`, {
         cause: err,
@@ -533,29 +590,32 @@ function loadOrCreate(
       });
     }
   };
-  const foreign = [...root.getKeys()].filter((k) => !(DBS as readonly unknown[]).includes(k));
-  if (foreign.length > 0) {
-    throw corrupt(
-      `holds an LMDB database that is not a quorate store (it has ${foreign.slice(0, 3).join(', ')})`,
-    );
-  }
   let meta = read('meta');
   if (meta === undefined) {
-    const empty = log.getKeysCount() === 0 && kv.getKeysCount() === 0;
-    if (!empty) throw corrupt('has log data but no meta record (format, cluster and node id)');
+    // A new store, or one whose first open was cut short: what exists of it must be empty.
+    const count = (db: { getKeysCount(): number } | undefined) => db?.getKeysCount() ?? 0;
+    const empty = count(log) === 0 && count(kv) === 0 && count(chunks) === 0;
+    if (!empty) throw corrupt('has data but no meta record (format, cluster and node id)');
+    log ??= openLog();
+    kv ??= openKv();
+    chunks ??= openChunks();
     const created: StoreMeta = {
       format: FORMAT_VERSION,
       clusterId: opts.clusterId,
       nodeId: opts.nodeId,
       createdAt: new Date().toISOString(),
     };
+    const state = kv;
     root.transactionSync(() => {
-      kv.put('meta', created);
-      kv.put('hard', plainHardState(emptyHardState));
-      kv.put('base', { index: 0, term: 0 });
-      kv.put('snap', plainMeta(freshSnap));
+      state.put('meta', created);
+      state.put('hard', plainHardState(emptyHardState));
+      state.put('base', { index: 0, term: 0 });
+      state.put('snap', plainMeta(freshSnap));
     });
     meta = created;
+  }
+  if (!log || !kv || !chunks) {
+    throw corrupt(`has a meta record but no '${log ? 'snapdata' : 'log'}' database`);
   }
   const m = meta as Partial<StoreMeta>;
   if (typeof m !== 'object' || m === null || !Number.isSafeInteger(m.format) || (m.format as number) < 1) {
@@ -601,6 +661,9 @@ function loadOrCreate(
     if (typeof e === 'string') throw corrupt(`has a damaged log: ${e}`);
   }
   return {
+    log,
+    kv,
+    chunks,
     meta: m as StoreMeta,
     state: { base, last, hard: plainHardState(hard), snap: plainMeta(snap) },
   };

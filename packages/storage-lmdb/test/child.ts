@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const pkgDir = fileURLToPath(new URL('..', import.meta.url));
-const fixture = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
+export const pkgDir = fileURLToPath(new URL('..', import.meta.url));
+export const fixture = fileURLToPath(new URL('./fixtures/crash-child.ts', import.meta.url));
 
 /** Children still running; `killAll()` (in afterEach) ends them. */
 const live = new Set<Child>();
@@ -16,10 +16,16 @@ export class Child {
   readonly exited: Promise<void>;
   private done = false;
 
-  constructor(mode: 'append' | 'hold' | 'try' | 'snapshot', dir: string) {
+  /** `as` runs the child as another user (the parent must be root). */
+  constructor(
+    mode: 'append' | 'hold' | 'try' | 'snapshot',
+    dir: string,
+    as: { uid: number; gid: number } | null = null,
+  ) {
     this.proc = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', fixture, mode, dir], {
       cwd: pkgDir,
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(as ?? {}),
     });
     live.add(this);
     let partial = '';
@@ -40,6 +46,11 @@ export class Child {
         resolve();
       });
     });
+  }
+
+  /** What the child wrote to stderr so far. */
+  get errors(): string {
+    return this.stderr;
   }
 
   get pid(): number {

@@ -1,15 +1,53 @@
-import { chmodSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import { EntryType, type HardState } from '@quorate/raft';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FORMAT_VERSION, isStorageError, type LmdbStorage, StorageErrorCode } from '../src/index.js';
+import { FORMAT_VERSION, isStorageError, LmdbStorage, StorageErrorCode } from '../src/index.js';
+import { Child, fixture, killAll, pkgDir } from './child.js';
 import { openStore, tempDir } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
+  await killAll();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
+
+const isRoot = process.getuid?.() === 0;
+/** The unprivileged user a root test run opens directories as. */
+const NOBODY = { uid: 65534, gid: 65534 };
+
+/**
+ * What a child running as nobody cannot read or traverse on the way to `paths` (and,
+ * for directories, in them): it loads the fixture, this package's sources and its
+ * dependencies from the repository, so they must be world-readable.
+ */
+function notWorldReadable(paths: string[], deep = true): string[] {
+  const bad = new Set<string>();
+  const check = (p: string, deep: boolean) => {
+    const st = statSync(p);
+    const need = st.isDirectory() ? 0o005 : 0o004;
+    if ((st.mode & need) !== need) bad.add(`${p} (mode ${(st.mode & 0o777).toString(8)})`);
+    if (deep && st.isDirectory()) for (const e of readdirSync(p)) check(join(p, e), true);
+  };
+  for (const p of paths) {
+    const real = realpathSync(p);
+    for (let d = dirname(real); ; d = dirname(d)) {
+      check(d, false);
+      if (d === dirname(d)) break;
+    }
+    check(real, deep);
+  }
+  return [...bad];
+}
 
 function dir(): string {
   const d = tempDir();
@@ -118,6 +156,62 @@ describe('opening a data directory', () => {
     expect(r.message).toContain('entry 3 fails its checksum');
   });
 
+  it("refuses another application's LMDB environment without modifying it", async () => {
+    // One with a named database, one with keys in its main database.
+    const named = dir();
+    const env = open({ path: named, maxDbs: 4 });
+    await env.openDB<unknown, string>({ name: 'users', encoding: 'msgpack' }).put('alice', { admin: true });
+    await env.close();
+    const plain = dir();
+    const env2 = open({ path: plain });
+    await env2.put('config', { port: 8080 });
+    await env2.close();
+
+    for (const [path, what] of [
+      [named, 'users'],
+      [plain, 'config'],
+    ] as const) {
+      const file = join(path, 'data.mdb');
+      const bytes = readFileSync(file);
+      const { mtimeMs } = statSync(file);
+      const listing = readdirSync(path).sort();
+      await new Promise((r) => setTimeout(r, 20)); // a write now would show in the mtime
+      const r = await refusal(openStore(path));
+      expect(readFileSync(file).equals(bytes), `${what}: data.mdb was modified`).toBe(true);
+      expect(statSync(file).mtimeMs).toBe(mtimeMs);
+      expect(readdirSync(path).sort()).toEqual(listing); // no lock file left behind
+      expect(r.code).toBe(StorageErrorCode.Corrupt);
+      expect(r.path).toBe(path);
+      expect(r.message).toContain(`${path} holds an LMDB environment that is not a quorate store`);
+      expect(r.message).toContain(what);
+    }
+    // Its databases are still its own: none of quorate's was created.
+    const check = open({ path: named, maxDbs: 4, readOnly: true });
+    expect([...check.getKeys()]).toEqual(['users']);
+    await check.close();
+  });
+
+  it('creates its databases only in an empty environment, never beside data without a meta record', async () => {
+    // A first open cut short after creating an empty `log`: a new store.
+    const cut = dir();
+    const env = open({ path: cut, maxDbs: 4 });
+    env.openDB({ name: 'log', encoding: 'binary' });
+    await env.close();
+    const s = await store(cut);
+    expect([s.meta.clusterId, s.lastIndex()]).toEqual(['c1', 0]);
+
+    // A `log` with data but no `state`: refused, and `state` is not created.
+    const orphan = dir();
+    const env2 = open({ path: orphan, maxDbs: 4 });
+    await env2.openDB<Buffer, number>({ name: 'log', encoding: 'binary' }).put(1, Buffer.from('x'));
+    await env2.close();
+    const bytes = readFileSync(join(orphan, 'data.mdb'));
+    const r = await refusal(openStore(orphan));
+    expect(readFileSync(join(orphan, 'data.mdb')).equals(bytes), 'data.mdb was modified').toBe(true);
+    expect(r.code).toBe(StorageErrorCode.Corrupt);
+    expect(r.message).toContain('has data but no meta record');
+  });
+
   it('refuses a file that is not LMDB, and a truncated one, without crashing the process', async () => {
     const path = dir();
     writeFileSync(join(path, 'data.mdb'), Buffer.alloc(64 * 1024, 0x5a));
@@ -151,12 +245,49 @@ describe('opening a data directory', () => {
     expect(r.message).toContain(join(path, 'file', 'data'));
   });
 
-  it.skipIf(process.getuid?.() === 0)('refuses a read-only directory (not as root)', async () => {
+  it('refuses a read-only directory (as root: from a child process running as nobody)', async () => {
+    if (!isRoot) {
+      const path = dir();
+      await populated(path);
+      chmodSync(path, 0o500);
+      cleanups.push(() => chmodSync(path, 0o700));
+      expect((await refusal(openStore(path))).code).toBe(StorageErrorCode.ReadOnly);
+      return;
+    }
+    // Root may write anywhere, so the open is tried by a child running with nobody's uid
+    // and gid, on a store root created (under the ids the child opens with) in a directory
+    // owned by root with mode 0755: nobody can read it, not write it.
     const path = dir();
-    await populated(path);
-    chmodSync(path, 0o500);
-    cleanups.push(() => chmodSync(path, 0o700));
-    expect((await refusal(openStore(path))).code).toBe(StorageErrorCode.ReadOnly);
+    const s = await LmdbStorage.open({ dir: path, clusterId: 'crash', nodeId: 'n1' });
+    await s.close();
+    chmodSync(path, 0o755);
+    expect(statSync(path).uid).toBe(0);
+    const pkgOf = (name: string) => join(pkgDir, 'node_modules', name);
+    const sources = [
+      fixture,
+      join(pkgDir, 'src'),
+      join(pkgDir, 'package.json'),
+      join(pkgOf('@quorate/raft'), 'src'),
+      join(pkgOf('@quorate/raft'), 'package.json'),
+      pkgOf('lmdb'),
+      pkgOf('tsx'),
+      process.execPath,
+    ];
+    expect(notWorldReadable(sources), 'files the child needs must be readable by nobody').toEqual([]);
+    // The store's directory itself: nobody reaches it (so the refusal is about writing it).
+    expect(notWorldReadable([path], false), 'the temp directory must be reachable by nobody').toEqual([]);
+    const before = readdirSync(path).sort();
+    const data = readFileSync(join(path, 'data.mdb'));
+
+    const child = new Child('try', path, NOBODY);
+    await child.exited;
+    const line = child.lines.find((l) => l.startsWith('refused ') || l === 'opened');
+    expect(line, `the child printed no outcome; its stderr:\n${child.errors}`).toBeDefined();
+    expect(line).toContain(`refused ${StorageErrorCode.ReadOnly} `);
+    expect(line).toContain(`${path} is not writable`);
+    // Refused before anything was written: no lock file left, the data untouched.
+    expect(readdirSync(path).sort()).toEqual(before);
+    expect(readFileSync(join(path, 'data.mdb')).equals(data)).toBe(true);
   });
 
   it('a second store on the same directory in this process is refused until the first closes', async () => {
