@@ -144,7 +144,8 @@ export class QuorateNode {
         );
     });
     this.raft.events.on('electionDuration', (e) => {
-      if (e.won) log.info({ term: e.term, ms: Math.round(e.ms) }, 'won election');
+      // At debug: the leadership change itself is logged once, at info, above.
+      if (e.won) log.debug({ term: e.term, ms: Math.round(e.ms) }, 'won election');
     });
     this.raft.events.on('snapshotTaken', (e) =>
       log.info(

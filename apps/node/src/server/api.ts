@@ -2,6 +2,7 @@
  * The HTTP API of docs/http-api.md. Input is validated here, before anything is proposed:
  * nothing malformed reaches the log. Every request has a deadline.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeId, RaftNode } from '@quorate/raft';
 import { type ClientRef, type Command, encodeCommand } from '../state/commands.js';
@@ -64,11 +65,11 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
   const method = req.method ?? 'GET';
 
   if (path === '/health/live') return sendJson(res, 200, { ok: true });
-  if (ctx.options.token !== null && !authorized(req, ctx.options.token)) {
+  if (ctx.options.token !== null && !authorized(req, url, method, ctx.options.token)) {
     throw new HttpError(
       401,
       'UNAUTHORIZED',
-      'send "Authorization: Bearer <token>" with the token from the node configuration',
+      'send "Authorization: Bearer <token>" with the token from the node configuration (the dashboard: open /?token=<token>)',
     );
   }
 
@@ -237,9 +238,24 @@ function notAllowed(allowed: string[]): never {
   );
 }
 
-function authorized(req: IncomingMessage, token: string): boolean {
+/**
+ * Routes a browser opens without being able to set headers (the dashboard page and its
+ * event stream): there, and for GET only, the token may come as `?token=`.
+ */
+const TOKEN_IN_QUERY = new Set(['/', '/index.html', '/cluster/events']);
+
+function authorized(req: IncomingMessage, url: URL, method: string, token: string): boolean {
   const h = req.headers.authorization;
-  return typeof h === 'string' && h === `Bearer ${token}`;
+  let given: string | null = null;
+  if (typeof h === 'string' && h.startsWith('Bearer ')) given = h.slice('Bearer '.length);
+  else if (method === 'GET' && TOKEN_IN_QUERY.has(url.pathname)) given = url.searchParams.get('token');
+  return given !== null && sameSecret(given, token);
+}
+
+/** Compare without leaking, through timing, how much of the token a guess got right. */
+function sameSecret(a: string, b: string): boolean {
+  const digest = (x: string) => createHash('sha256').update(x).digest();
+  return timingSafeEqual(digest(a), digest(b));
 }
 
 export function sendJson(

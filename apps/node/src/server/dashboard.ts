@@ -58,6 +58,9 @@ export function dashboardHtml(nodeId: string): string {
 </main>
 <script>
 (() => {
+  // With an API token, the page is opened as /?token=…; the stream needs it too.
+  const token = new URLSearchParams(location.search).get('token');
+  const auth = token ? '?token=' + encodeURIComponent(token) : '';
   const known = new Set([location.origin]);
   let current = location.origin;
   let lastLeader = null;
@@ -101,7 +104,7 @@ export function dashboardHtml(nodeId: string): string {
     g.stroke();
   }
   function connect() {
-    const es = new EventSource(current + '/cluster/events');
+    const es = new EventSource(current + '/cluster/events' + auth);
     let alive = false;
     es.addEventListener('status', (ev) => { alive = true; $('stream').textContent = 'live from ' + current; render(JSON.parse(ev.data)); });
     es.onerror = () => {
