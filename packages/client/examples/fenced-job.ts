@@ -45,14 +45,17 @@ const leader = async () => {
   }
 };
 const first = await leader();
-console.log(`${first.holderId} runs the job with fencing token ${first.elector.fencingToken}`);
+const oldToken = first.elector.fencingToken!;
+console.log(`${first.holderId} runs the job with fencing token ${oldToken}`);
 await new Promise((r) => setTimeout(r, 500));
 await first.elector.resign(); // hand over at once, e.g. on shutdown
 const second = await leader();
 console.log(`${second.holderId} took over with token ${second.elector.fencingToken}`);
-console.log(
-  `a write with the old token is ${store.write(1, 'late work from the old holder') ? 'accepted' : 'refused'}`,
-);
+await new Promise((r) => setTimeout(r, 300)); // the new holder does some work
+// A late write from the old holder (say it was paused mid-write) carries the old token.
+const late = store.write(oldToken, 'late work from the old holder');
+console.log(`a late write with the old token ${oldToken} is ${late ? 'accepted' : 'refused'}`);
+if (late) process.exitCode = 1;
 for (const i of instances) {
   await i.elector.stop();
   await i.client.close();
