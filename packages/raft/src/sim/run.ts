@@ -68,6 +68,15 @@ export function summarize(results: readonly SimResult[]): string[] {
     dist('leader crash -> new leader (virtual)', failover),
     dist('leader crash -> next acknowledged write (virtual)', failoverWrite),
     dist('faults stop -> first commit (virtual)', quiet),
+    ...[...new Set(results.map((r) => r.election))].sort().map((e) =>
+      dist(
+        `  with ${e}`,
+        results
+          .filter((r) => r.election === e)
+          .map((r) => r.stats.quietCommitMs)
+          .filter((x): x is number => x !== null),
+      ),
+    ),
     `totals: ${sum((r) => r.stats.crashes)} crashes, ${sum((r) => r.stats.partitions)} partitions, ${sum((r) => r.stats.pauses)} pauses, ` +
       `${sum((r) => r.stats.elections)} elections, ${sum((r) => r.stats.confChanges)} membership changes, ${sum((r) => r.stats.snapshotsSent)} snapshots sent, ${sum((r) => r.stats.writesAcked)} writes and ${sum((r) => r.stats.readsAcked)} reads acknowledged, ` +
       `${sum((r) => r.stats.messages)} messages`,
