@@ -123,6 +123,23 @@ export async function finalStates(
   return out;
 }
 
+/**
+ * `[#######.............]  35%`: how far the run is, by time (`--duration`) or by
+ * operations (`--reqs-per-client`), whichever ends it first.
+ */
+export function progressBar(
+  ops: number,
+  elapsedMs: number,
+  o: Pick<LoadgenOptions, 'durationMs' | 'reqsPerClient' | 'numClients'>,
+): string {
+  const byTime = o.durationMs ? elapsedMs / o.durationMs : 0;
+  const byOps = o.reqsPerClient ? ops / (o.reqsPerClient * o.numClients) : 0;
+  const done = Math.min(1, Math.max(byTime, byOps));
+  const width = 20;
+  const filled = Math.round(done * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${String(Math.floor(done * 100)).padStart(3)}%`;
+}
+
 /** Faults against the leader of a spawned cluster, and the gap each one caused. */
 class FaultInjector {
   readonly faults: FaultRecord[] = [];
@@ -239,7 +256,7 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
     faults?.start();
     const progress = (line: { t: number; ops: number; errors: number; p99Ms: number }, stats: Stats) => {
       const s = `${String(line.t + 1).padStart(4)}s  ${String(line.ops).padStart(7)} ops/s  p99 ${line.p99Ms.toFixed(1).padStart(7)} ms  errors ${stats.errorCount}`;
-      if (tty) process.stderr.write(`\r${s}   `);
+      if (tty) process.stderr.write(`\r${progressBar(stats.ops, performance.now() - t0, o)} ${s}   `);
       else out(s);
     };
     const result = await run({

@@ -59,3 +59,21 @@ describe('stats', () => {
     s.destroy();
   });
 });
+
+describe('progress bar', () => {
+  it('shows how far the run is, by time or by operations', async () => {
+    const { progressBar } = await import('../src/main.js');
+    expect(progressBar(0, 0, { durationMs: 10_000, reqsPerClient: undefined, numClients: 4 })).toBe(
+      `[${'.'.repeat(20)}]   0%`,
+    );
+    expect(progressBar(0, 5_000, { durationMs: 10_000, reqsPerClient: undefined, numClients: 4 })).toBe(
+      `[${'#'.repeat(10)}${'.'.repeat(10)}]  50%`,
+    );
+    expect(progressBar(100, 1, { durationMs: undefined, reqsPerClient: 50, numClients: 4 })).toBe(
+      `[${'#'.repeat(10)}${'.'.repeat(10)}]  50%`,
+    );
+    expect(progressBar(999, 99_000, { durationMs: 10_000, reqsPerClient: undefined, numClients: 1 })).toMatch(
+      /\] 100%$/,
+    );
+  });
+});
