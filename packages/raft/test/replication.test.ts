@@ -61,6 +61,26 @@ describe('log replication', () => {
     expect(n1.core.commitIndex).toBe(5);
   });
 
+  it("with one follower's ack, the entry commits only once the leader's own write is durable", () => {
+    const env = elected();
+    const n1 = env.node('n1');
+    const before = n1.core.commitIndex;
+    env.hold('n1');
+    n1.core.propose(new TextEncoder().encode('x'));
+    const rd = n1.core.ready();
+    const index = rd.entries.at(-1)!.index;
+    // Only n2 gets the append: n2 plus the leader is the quorum, but the leader's copy
+    // is still in flight.
+    env.queue.push(...rd.messages.filter((m) => m.to === 'n2'));
+    env.deliver(); // n2 appends and acknowledges
+    env.deliver((m) => m.to === 'n1'); // the ack reaches the leader
+    expect(n1.core.commitIndex).toBe(before);
+    // The leader's write becomes durable: now the entry has a quorum, and commits.
+    n1.storage.persistSync({ snapshot: rd.snapshot, entries: rd.entries, hardState: rd.hardState });
+    n1.core.persisted(rd);
+    expect(n1.core.commitIndex).toBe(index);
+  });
+
   it('a follower with a divergent tail is repaired with few round trips (fast backtracking)', () => {
     const env = elected();
     env.isolate('n3');
