@@ -15,6 +15,7 @@ export interface RaftRuntimeOptions {
     preVote: boolean;
     checkQuorum: boolean;
     maxInflightMsgs: number;
+    maxInflightBytes: number;
     maxEntriesPerMsg: number;
     maxSizePerMsg: number;
     maxEntryBytes: number;
@@ -37,6 +38,7 @@ export function raftRuntimeOptions(c: Config): RaftRuntimeOptions {
       preVote: c.raft.preVote,
       checkQuorum: c.raft.checkQuorum,
       maxInflightMsgs: c.raft.maxInflightMsgs,
+      maxInflightBytes: c.raft.maxInflightBytes,
       maxEntriesPerMsg: c.raft.maxEntriesPerMsg,
       maxSizePerMsg: c.raft.maxMsgBytes,
       maxEntryBytes: c.raft.maxEntryBytes,

@@ -121,6 +121,10 @@ export const configShape = z.strictObject({
         'A leader that has not heard from a majority for an election timeout steps down.',
       ),
       maxInflightMsgs: field(int(1, 65_536).default(256), 'Append messages in flight to one follower.'),
+      maxInflightBytes: field(
+        int(0, 4096 * MiB).default(32 * MiB),
+        'Bytes of entries in flight to one follower (0: no byte limit, only the message count).',
+      ),
       maxEntriesPerMsg: field(int(1, 1_000_000).default(4096), 'Most entries in one append message.'),
       maxMsgBytes: field(int(1024, 256 * MiB).default(MiB), 'Largest append message, in bytes of entries.'),
       maxEntryBytes: field(

@@ -19,6 +19,7 @@ it('every raft section the config accepts is one the core accepts', () => {
         heartbeats: fc.integer({ min: 1, max: 6 }),
         extraMs: fc.integer({ min: 0, max: 500 }),
         maxInflightMsgs: fc.integer({ min: 1, max: 65_536 }),
+        maxInflightBytes: fc.integer({ min: 0, max: 1 << 30 }),
         maxEntriesPerMsg: fc.integer({ min: 1, max: 100_000 }),
         maxMsgBytes: fc.integer({ min: 1024, max: 1 << 24 }),
       }),
