@@ -7,10 +7,11 @@
  * 10,000 applied entries each node compacts to applied - 1000.
  */
 import { PerformanceObserver } from 'node:perf_hooks';
+import { decodeConfChange } from '../src/core/confchange.js';
 import { RaftCore } from '../src/core/raft.js';
 import { seededRandom } from '../src/core/random.js';
 import { MemoryStorage } from '../src/memory/memory-storage.js';
-import type { Message } from '../src/types.js';
+import { EntryType, type Message } from '../src/types.js';
 
 export interface ThroughputResult {
   b: number;
@@ -56,7 +57,9 @@ export function runThroughput(b: number, warmupMs = 1000, durationMs = 5000, siz
         const ce = rd.committedEntries;
         if (ce.length > 0) {
           for (const e of ce) {
-            if (e.data.byteLength > 0) {
+            if (e.type === EntryType.ConfChange) {
+              n.core.applyConfChange(decodeConfChange(e.data));
+            } else if (e.data.byteLength > 0) {
               n.sm.set(n.appliedCount % 4096, e.data);
               n.appliedCount++;
             }
@@ -79,7 +82,8 @@ export function runThroughput(b: number, warmupMs = 1000, durationMs = 5000, siz
     for (const m of q) byId.get(m.to)!.core.step(m);
   };
 
-  // Elect node 1.
+  // Elect node 1, once the founding membership entries are applied.
+  processAll();
   nodes[0]!.core.campaign();
   for (let i = 0; i < 100 && nodes[0]!.core.currentRole !== 'leader'; i++) {
     processAll();
