@@ -8,7 +8,13 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Connection, ConnectionEvents, StreamLayer } from '@quorate/codec';
-import { FRAME_HEADER_BYTES, HANDSHAKE_MAX_FRAME_BYTES, TransportConfigError } from '@quorate/codec';
+import {
+  FRAME_HEADER_BYTES,
+  FrameError,
+  HANDSHAKE_MAX_FRAME_BYTES,
+  TransportConfigError,
+  TransportErrorCode,
+} from '@quorate/codec';
 import { WebSocket, WebSocketServer } from 'ws';
 
 /** TLS for `wss`. Every member presents a certificate signed by `ca`. */
@@ -51,9 +57,20 @@ class WsConnection implements Connection {
   constructor(
     private readonly ws: WebSocket,
     readonly remoteAddress: string,
+    /** The largest message `ws` accepts on this connection now. */
+    private maxMessageBytes: number,
   ) {
-    ws.on('error', (err) => {
-      this.error ??= err;
+    ws.on('error', (err: Error & { code?: string }) => {
+      // `ws` refuses a message over its size limit itself (close 1009): report it as the
+      // oversized frame it is, so the transport counts and logs it like TCP does.
+      this.error ??=
+        err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? new FrameError(
+              TransportErrorCode.FrameTooLarge,
+              `a message larger than the ${this.maxMessageBytes}-byte limit`,
+              { cause: err },
+            )
+          : err;
     });
   }
 
@@ -85,7 +102,10 @@ class WsConnection implements Connection {
     // `ws` fixes maxPayload per server; lowering it per connection until the peer has
     // authenticated keeps strangers from making us buffer large messages.
     const receiver = (this.ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
-    if (receiver && typeof receiver._maxPayload === 'number') receiver._maxPayload = bytes;
+    if (receiver && typeof receiver._maxPayload === 'number') {
+      receiver._maxPayload = bytes;
+      this.maxMessageBytes = bytes;
+    }
   }
 
   end(): void {
@@ -139,7 +159,7 @@ export class WsStreamLayer implements StreamLayer {
       }
       socket.on('error', () => {});
       wss.handleUpgrade(req, socket, head, (ws) => {
-        const c = new WsConnection(ws, remoteOf(socket as Socket));
+        const c = new WsConnection(ws, remoteOf(socket as Socket), maxPayload);
         c.setMaxMessageBytes(HANDSHAKE_MAX_FRAME_BYTES + FRAME_HEADER_BYTES);
         onConnection(c);
       });
@@ -242,7 +262,7 @@ export class WsStreamLayer implements StreamLayer {
       const onOpen = () => {
         cleanup();
         const sock = (ws as unknown as { _socket?: Socket })._socket;
-        resolve(new WsConnection(ws, sock ? remoteOf(sock) : url.host));
+        resolve(new WsConnection(ws, sock ? remoteOf(sock) : url.host, o.maxFrameBytes + FRAME_HEADER_BYTES));
       };
       const onUnexpected = (_req: unknown, res: IncomingMessage) => {
         onError(new Error(`the peer answered the upgrade with HTTP ${res.statusCode}`));

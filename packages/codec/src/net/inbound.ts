@@ -280,7 +280,13 @@ export class InboundConnection {
       return;
     }
     if (this.state === 'open') {
-      if (this.reader.pendingBytes > 0) {
+      if (err instanceof FrameError) {
+        // The stream layer refused a frame itself (a WebSocket message over the limit).
+        this.host.counters.framesRejected++;
+        this.host.log.warn(
+          `closed the connection from ${this.peer} at ${this.conn.remoteAddress}: ${err.message}`,
+        );
+      } else if (this.reader.pendingBytes > 0) {
         this.host.counters.framesRejected++;
         this.host.log.warn(
           `connection from ${this.peer} at ${this.conn.remoteAddress} closed inside a frame (truncated frame)`,

@@ -1,5 +1,13 @@
 export { childExecArgv, type MemberConfig, type TestTls, type TransportKit } from './config.js';
 export {
+  type FuzzCase,
+  type FuzzOptions,
+  type FuzzReport,
+  FuzzRng,
+  fuzzCases,
+  fuzzListener,
+} from './fuzz.js';
+export {
   clusterTls,
   intrude,
   type NetworkHarnessOptions,

@@ -1,0 +1,7 @@
+import { fuzzCases } from '@quorate/codec/testing';
+import { describe, it } from 'vitest';
+import { tcpKit } from './kit.js';
+
+describe('TCP listener under fuzz', () => {
+  for (const c of fuzzCases(tcpKit)) it(c.name, c.run, c.timeoutMs);
+});

@@ -1,0 +1,7 @@
+import { fuzzCases } from '@quorate/codec/testing';
+import { describe, it } from 'vitest';
+import { wsKit } from './kit.js';
+
+describe('WebSocket listener under fuzz', () => {
+  for (const c of fuzzCases(wsKit)) it(c.name, c.run, c.timeoutMs);
+});
