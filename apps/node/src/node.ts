@@ -44,7 +44,7 @@ export interface QuorateNodeOptions {
   /** Prometheus exposition for GET /metrics, given the running RaftNode. */
   metrics?: (raft: RaftNode<Applied>) => MetricsEndpoint;
   /** Snapshots of the KV and lease state, and log compaction behind them. */
-  snapshots?: { store: SnapshotStore; everyEntries?: number; keepEntries?: number };
+  snapshots?: { store: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
 }
 
 export class QuorateNode {

@@ -71,6 +71,7 @@ export async function runNode(
     snapshots: {
       store: storage.snapshots,
       everyEntries: config.raft.snapshotEntries,
+      ...(config.raft.snapshotBytes > 0 ? { everyBytes: config.raft.snapshotBytes } : {}),
       keepEntries: config.raft.snapshotTrailingEntries,
     },
     logger: log,

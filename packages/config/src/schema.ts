@@ -143,6 +143,10 @@ export const configShape = z.strictObject({
         int(1, 100_000_000).default(10_000),
         'Take a snapshot after this many entries applied since the last one.',
       ),
+      snapshotBytes: field(
+        int(0, 1_000_000 * MiB).default(0),
+        'Also take a snapshot once this many bytes of entries were applied since the last one (0: by count only).',
+      ),
       snapshotTrailingEntries: field(
         int(0, 100_000_000).default(1000),
         'Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot.',

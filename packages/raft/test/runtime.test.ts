@@ -214,6 +214,21 @@ describe('RaftNode snapshots', () => {
     expect(c.kvs.get(lagging.id)!.data).toEqual(c.kvs.get(leader.id)!.data);
   });
 
+  it('takes a snapshot by size too: everyBytes of entry data since the last one', async () => {
+    const { leader } = await elected(3, {
+      snapshots: { store: null as never, everyEntries: 1_000_000_000, everyBytes: 4000, keepEntries: 2 },
+    });
+    const taken: number[] = [];
+    leader.events.onAny((e) => {
+      if (e.type === 'snapshotTaken') taken.push(e.index);
+    });
+    const value = 'v'.repeat(200);
+    for (let i = 0; i < 10; i++) await leader.propose(enc(`k${i}=${value}`));
+    expect(taken).toEqual([]); // about 2 KB so far
+    for (let i = 10; i < 30; i++) await leader.propose(enc(`k${i}=${value}`));
+    await waitFor(() => taken.length > 0, 'a snapshot once 4000 bytes were applied');
+  });
+
   it('a restarted node restores its snapshot and applies the log tail', async () => {
     const { c, leader } = await elected(3, { snapshots });
     const f = [...c.nodes.values()].find((n) => !n.isLeader)!;

@@ -59,11 +59,12 @@ export interface RaftNodeOptions<R = unknown> {
   random?: RandomInt;
   /**
    * Snapshots and log compaction. Needs a state machine with `snapshot` and `restore`.
-   * A snapshot is taken when `everyEntries` entries were applied since the last one;
-   * the log is then compacted up to `keepEntries` before it (a margin for slow
+   * A snapshot is taken when `everyEntries` entries, or `everyBytes` bytes of entry data,
+   * were applied since the last one (whichever comes first; by default 100,000 entries
+   * and no byte limit); the log is then compacted up to `keepEntries` before it (a margin for slow
    * followers, who otherwise need the snapshot).
    */
-  snapshots?: { store: SnapshotStore; everyEntries?: number; keepEntries?: number };
+  snapshots?: { store: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
 }
 
 /** What the runtime reports, for metrics and logs (see `@quorate/metrics`). */
@@ -141,6 +142,8 @@ export class RaftNode<R = unknown> {
    * taken here. Until then no snapshot of our own is taken (it would replace it).
    */
   private adoptPending: SnapshotMeta | null = null;
+  /** Bytes of entry data applied since the last snapshot (for `snapshots.everyBytes`). */
+  private bytesSinceSnapshot = 0;
   private readonly sendingSnapshot = new Set<NodeId>();
   private applying = false;
   private appliedIndex = 0;
@@ -652,6 +655,7 @@ export class RaftNode<R = unknown> {
           await sm.restore!(item, this.opts.snapshots!.store.read(item));
           this.appliedIndex = item.index;
           this.lastSnapshotIndex = item.index;
+          this.bytesSinceSnapshot = 0;
           this.installing = false;
           this.adoptPending = null;
           this.events.emit({ type: 'snapshotInstalled', index: item.index, ms: this.timers.now() - t0 });
@@ -661,6 +665,7 @@ export class RaftNode<R = unknown> {
         }
         const ents = item;
         for (const e of ents) {
+          this.bytesSinceSnapshot += e.data.byteLength;
           let result: R | undefined;
           if (e.type === EntryType.Normal && e.data.byteLength > 0) {
             const r = sm.apply(e);
@@ -727,9 +732,14 @@ export class RaftNode<R = unknown> {
       return;
     }
     if (!sm.snapshot) return;
-    if (this.appliedIndex - this.lastSnapshotIndex < (cfg.everyEntries ?? 100_000)) return;
+    const byCount = this.appliedIndex - this.lastSnapshotIndex >= (cfg.everyEntries ?? 100_000);
+    const bySize = cfg.everyBytes !== undefined && this.bytesSinceSnapshot >= cfg.everyBytes;
+    if (!byCount && !bySize) return;
     const meta = this.core.snapshotMetaAt(this.appliedIndex);
     if (!meta) return;
+    // Counted from the view the snapshot takes now: what is applied while it is written
+    // counts toward the next one.
+    this.bytesSinceSnapshot = 0;
     this.runSnapshotTask(() => this.takeSnapshot(meta));
   }
 
@@ -754,6 +764,7 @@ export class RaftNode<R = unknown> {
           await s.compact(Math.max(s.firstIndex() - 1, meta.index - keep), meta);
         }
         this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, meta.index);
+        this.bytesSinceSnapshot = 0;
       } catch (err) {
         this.events.emit({
           type: 'anomaly',
