@@ -16,8 +16,13 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Deadline of one HTTP attempt. Default 3,000 ms. */
   attemptTimeoutMs?: number;
-  /** Backoff between retries: starts at `baseMs`, doubles up to `maxMs`, with jitter. */
-  backoff?: { baseMs?: number; maxMs?: number };
+  /**
+   * Backoff between retries: starts at `baseMs`, doubles up to `maxMs`, with jitter.
+   * While the cluster has no leader (an election: unreachable members, `NO_LEADER`) the
+   * wait stays at most `electionMaxMs` (default 100), so a client notices the new leader
+   * within that of its election instead of sleeping through it.
+   */
+  backoff?: { baseMs?: number; maxMs?: number; electionMaxMs?: number };
   /** Where linearizable reads go: the leader (default) or spread over every member. */
   reads?: 'leader' | 'spread';
   /** Bearer token, when the cluster requires one. */
@@ -312,6 +317,7 @@ export class QuorateClient {
     const body = typeof a.body === 'string' ? enc.encode(a.body) : a.body;
     const base = this.opts.backoff?.baseMs ?? 20;
     const max = this.opts.backoff?.maxMs ?? 500;
+    const electionMax = Math.min(max, this.opts.backoff?.electionMaxMs ?? 100);
     let delay = base;
     let ambiguous = false;
     let last: unknown = null;
@@ -338,7 +344,7 @@ export class QuorateClient {
         if (err.sent) ambiguous = true;
         if (this.leader === endpoint) this.leader = null;
         if (attempt % this.endpoints.length === this.endpoints.length - 1) {
-          await sleep(jitter(Math.min(delay, Math.max(0, deadline - performance.now()))));
+          await sleep(jitter(Math.min(delay, electionMax, Math.max(0, deadline - performance.now()))));
           delay = Math.min(max, delay * 2);
         }
         continue;
@@ -368,8 +374,10 @@ export class QuorateClient {
         // 504 TIMEOUT and OUTCOME_UNKNOWN leave a write's outcome open; retrying with the
         // same sequence settles it (the cluster returns the original result).
         if (s === 504 || err.code === 'OUTCOME_UNKNOWN' || (s >= 500 && s !== 503)) ambiguous = true;
-        if (err.code === 'NO_LEADER' || err.code === 'UNAVAILABLE') this.leader = null;
-        await sleep(jitter(Math.min(delay, Math.max(0, deadline - performance.now()))));
+        const electing = err.code === 'NO_LEADER' || err.code === 'UNAVAILABLE';
+        if (electing) this.leader = null;
+        const cap = electing ? electionMax : delay;
+        await sleep(jitter(Math.min(delay, cap, Math.max(0, deadline - performance.now()))));
         delay = Math.min(max, delay * 2);
         continue;
       }
