@@ -140,15 +140,15 @@ export const configShape = z.strictObject({
         'Deadline of a proposal or read that sets none.',
       ),
       snapshotEntries: field(
-        int(1, 100_000_000).default(10_000),
-        'Take a snapshot after this many entries applied since the last one.',
+        int(1, 100_000_000).default(100_000),
+        'Take a snapshot after this many entries applied since the last one (a snapshot writes the whole state: with a large state, snapshotting often costs write throughput).',
       ),
       snapshotBytes: field(
         int(0, 1_000_000 * MiB).default(0),
         'Also take a snapshot once this many bytes of entries were applied since the last one (0: by count only).',
       ),
       snapshotTrailingEntries: field(
-        int(0, 100_000_000).default(1000),
+        int(0, 100_000_000).default(5000),
         'Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot.',
       ),
     })

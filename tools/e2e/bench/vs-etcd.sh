@@ -63,15 +63,23 @@ done
 node - "$OUT" <<'JS'
 const fs = require('node:fs');
 const rows = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
-console.log('\n| op | clients | quorate ops/s | etcd ops/s | ratio | quorate p50 / p99 ms | etcd p50 / p99 ms |');
-console.log('|---|---|---|---|---|---|---|');
+// A true median: with an even count, the mean of the two middle values (with 2 reps,
+// their mean, not the better one).
+const med = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+console.log('\nmedians over the reps; a get of a key never written answers 404 on quorate (counted as an error by the load script) and 200 with no value on etcd');
+console.log('| op | clients | quorate ops/s | etcd ops/s | ratio | quorate p50 / p99 ms | etcd p50 / p99 ms | ratio per rep |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const [op, c] of [['put', 1], ['put', 16], ['put', 64], ['get', 64]]) {
   const pick = (l) => rows.filter((r) => r.label === l && r.op === op && r.c === c);
   const q = pick('quorate'), e = pick('etcd');
   const qo = med(q.map((r) => r.opsPerSec)), eo = med(e.map((r) => r.opsPerSec));
-  const lat = (rs) => `${med(rs.map((r) => r.latencyMs.p50))} / ${med(rs.map((r) => r.latencyMs.p99))}`;
-  console.log(`| ${op} | ${c} | ${Math.round(qo)} | ${Math.round(eo)} | ${(qo / eo).toFixed(2)} | ${lat(q)} | ${lat(e)} |`);
+  const lat = (rs) => `${med(rs.map((r) => r.latencyMs.p50)).toFixed(1)} / ${med(rs.map((r) => r.latencyMs.p99)).toFixed(1)}`;
+  const perRep = q.map((r, i) => (e[i] ? (r.opsPerSec / e[i].opsPerSec).toFixed(2) : '?')).join(', ');
+  console.log(`| ${op} | ${c} | ${Math.round(qo)} | ${Math.round(eo)} | ${(qo / eo).toFixed(2)} | ${lat(q)} | ${lat(e)} | ${perRep} |`);
 }
 JS
-echo "raw results: $OUT"
+echo "raw results: $OUT (the scratch directory $S is left for its logs)"
