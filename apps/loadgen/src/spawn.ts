@@ -55,6 +55,20 @@ export function resolveNodeBin(): string {
   return join(dirname(require.resolve('@quorate/node/package.json')), 'bin', 'quorate.js');
 }
 
+/** Node `n<i>` on two free loopback ports, its data under `base`; not started yet. */
+async function newNode(base: string, i: number, joinVia?: string): Promise<SpawnedNode> {
+  return {
+    id: `n${i}`,
+    clientAddress: `http://127.0.0.1:${await freePort()}`,
+    peerAddress: `127.0.0.1:${await freePort()}`,
+    dataDir: join(base, `n${i}`),
+    proc: null,
+    paused: false,
+    log: [],
+    ...(joinVia ? { joinVia } : {}),
+  };
+}
+
 export class LocalCluster {
   readonly nodes: SpawnedNode[];
   private readonly ownDir: string | null;
@@ -74,17 +88,7 @@ export class LocalCluster {
     const ownDir = opts.baseDir ? null : await mkdtemp(join(tmpdir(), 'quorate-loadgen-'));
     const base = opts.baseDir ?? ownDir!;
     const nodes: SpawnedNode[] = [];
-    for (let i = 1; i <= opts.n; i++) {
-      nodes.push({
-        id: `n${i}`,
-        clientAddress: `http://127.0.0.1:${await freePort()}`,
-        peerAddress: `127.0.0.1:${await freePort()}`,
-        dataDir: join(base, `n${i}`),
-        proc: null,
-        paused: false,
-        log: [],
-      });
-    }
+    for (let i = 1; i <= opts.n; i++) nodes.push(await newNode(base, i));
     const c = new LocalCluster(opts, nodes, ownDir);
     for (const n of nodes) c.launch(n);
     await c.waitForLeader(30_000);
@@ -100,18 +104,7 @@ export class LocalCluster {
    * --join`): it is added as a learner and promotes itself once caught up.
    */
   async join(via: SpawnedNode): Promise<SpawnedNode> {
-    const i = this.nodes.length + 1;
-    const base = this.opts.baseDir ?? this.ownDir!;
-    const n: SpawnedNode = {
-      id: `n${i}`,
-      clientAddress: `http://127.0.0.1:${await freePort()}`,
-      peerAddress: `127.0.0.1:${await freePort()}`,
-      dataDir: join(base, `n${i}`),
-      proc: null,
-      paused: false,
-      log: [],
-      joinVia: via.clientAddress,
-    };
+    const n = await newNode(this.opts.baseDir ?? this.ownDir!, this.nodes.length + 1, via.clientAddress);
     this.nodes.push(n);
     this.launch(n);
     return n;
