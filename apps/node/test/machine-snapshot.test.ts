@@ -73,6 +73,60 @@ describe('state machine snapshots', () => {
     expect(b.get('y')).toBeUndefined();
   });
 
+  it('copy on write: deletes, re-adds and rewrites while the snapshot is read do not leak into it', async () => {
+    const a = new QuorateMachine();
+    const cmds: Command[] = [];
+    for (let i = 0; i < 20_000; i++) cmds.push({ op: 'put', key: `k/${i}`, value: enc(`v${i}`) });
+    run(a, cmds);
+    const before = a.hash();
+    const it = a.snapshot()[Symbol.iterator]();
+    const chunks: Uint8Array[] = [it.next().value!]; // the header, then writes land mid-read
+    run(
+      a,
+      [
+        { op: 'delete', key: 'k/5' },
+        { op: 'put', key: 'k/7', value: enc('changed') },
+        { op: 'put', key: 'k/7', value: enc('changed again') },
+        { op: 'delete', key: 'k/19999' },
+        { op: 'put', key: 'k/19999', value: enc('back') },
+        { op: 'put', key: 'new', value: enc('after the view') },
+      ],
+      cmds.length + 1,
+    );
+    for (let r = it.next(); !r.done; r = it.next()) chunks.push(r.value);
+    const b = new QuorateMachine();
+    await b.restore(null, stream(chunks));
+    expect(b.hash()).toBe(before);
+    expect(new TextDecoder().decode(b.get('k/7')!.value)).toBe('v7');
+    expect(b.get('new')).toBeUndefined();
+  });
+
+  it('a view survives a restore of the machine it was taken from', async () => {
+    const a = new QuorateMachine();
+    run(a, [
+      { op: 'put', key: 'x', value: enc('1') },
+      { op: 'put', key: 'y', value: enc('2') },
+    ]);
+    const before = a.hash();
+    const view = a.snapshot();
+    const other = new QuorateMachine();
+    run(other, [{ op: 'put', key: 'z', value: enc('3') }]);
+    await a.restore(null, stream([...other.snapshot()]));
+    run(a, [{ op: 'put', key: 'x', value: enc('after restore') }], 2);
+    const b = new QuorateMachine();
+    await b.restore(null, stream([...view]));
+    expect(b.hash()).toBe(before);
+  });
+
+  it('an unread view expires once four newer ones are taken, and says so if read', () => {
+    const a = new QuorateMachine();
+    run(a, [{ op: 'put', key: 'x', value: enc('1') }]);
+    const first = a.snapshot()[Symbol.iterator]();
+    first.next(); // started, never finished
+    for (let i = 0; i < 4; i++) a.snapshot()[Symbol.iterator]().next();
+    expect(() => first.next()).toThrow(/expired/);
+  });
+
   it('restores the same state however a store or transport re-cut the bytes', async () => {
     const a = new QuorateMachine();
     const cmds: Command[] = [];

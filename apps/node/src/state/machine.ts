@@ -106,6 +106,16 @@ async function* unframe(data: AsyncIterable<Uint8Array>): AsyncGenerator<unknown
     throw new Error(`the snapshot ends inside a record (${buf.byteLength - at} bytes left over)`);
 }
 
+/** A snapshot being read: the records, as of its start, of the keys written since. */
+interface SnapshotView {
+  readonly before: Map<string, KeyRecord | undefined>;
+  /** Dropped (too many unread views): reading it on would be wrong. */
+  dead: boolean;
+}
+
+/** Snapshots read at once, at most; a new one beyond this expires the oldest. */
+const MAX_VIEWS = 4;
+
 interface Session {
   /** seq -> result, for the last `sessionWindow` sequences. */
   readonly results: Map<number, ApplyResult>;
@@ -127,6 +137,8 @@ export class QuorateMachine implements StateMachine<Applied> {
    * taken after a member joined, or installs one, still knows where that member is.
    */
   readonly memberAddresses = new Map<string, MemberAddresses>();
+  /** Snapshots being read (see `snapshot()`): each keeps the records written since it began. */
+  private readonly views = new Set<SnapshotView>();
   appliedIndex = 0;
   private readonly sessionTtl: number;
   private readonly window: number;
@@ -189,6 +201,7 @@ export class QuorateMachine implements StateMachine<Applied> {
         if (c.ifValue !== undefined && (!cur || !bytesEqual(cur.value, c.ifValue)))
           return this.casFailed(cur);
         const rec: KeyRecord = { value: c.value, version: (cur?.version ?? 0) + 1, modIndex: index };
+        this.keepForViews(c.key, cur);
         this.keys.set(c.key, rec);
         if (!cur) this.order.add(c.key);
         return {
@@ -205,6 +218,7 @@ export class QuorateMachine implements StateMachine<Applied> {
         const cur = this.keys.get(c.key);
         if (c.ifVersion !== undefined && (cur?.version ?? 0) !== c.ifVersion) return this.casFailed(cur);
         if (cur) {
+          this.keepForViews(c.key, cur);
           this.keys.delete(c.key);
           this.order.delete(c.key);
         }
@@ -263,13 +277,28 @@ export class QuorateMachine implements StateMachine<Applied> {
 
   /**
    * The whole state as of the last applied entry, in chunks. The synchronous part — the
-   * only pause for writes — takes a consistent view: records are immutable (a write
-   * replaces them), so copying the key order and the maps' references is enough; the
-   * small, mutable sessions are copied deeply.
+   * only pause for writes — takes a consistent view: a flat copy of the key order, the
+   * small leases and sessions copied deeply, and, for the records, copy on write (the
+   * records of keys written while the snapshot is read are kept aside for it). Read it
+   * to the end, or stop it (`return()`, as `for…of` does on a break or a throw); at most
+   * four unread views are kept, and a fifth expires the oldest.
    */
   snapshot(): Iterable<Uint8Array> {
-    const keys = [...this.order];
-    const records = keys.map((k) => this.keys.get(k)!);
+    // The pause is one flat copy of the key order (sorted chunks of strings). Records are
+    // immutable and a write replaces them, so the view reads the live map, except for the
+    // keys written since: their record as of the view is kept aside (copy on write).
+    const order = this.order.copyChunks();
+    const count = this.order.size;
+    const live = this.keys;
+    const view: SnapshotView = { before: new Map(), dead: false };
+    if (this.views.size >= MAX_VIEWS) {
+      // A snapshot nobody finished reading: stop keeping records for it.
+      const oldest = this.views.values().next().value!;
+      oldest.dead = true;
+      this.views.delete(oldest);
+    }
+    this.views.add(view);
+    const views = this.views;
     const leases = [...this.leases.values()];
     const sessions = [...this.sessions.entries()].map(
       ([id, s]) => [id, s.highest, s.lastIndex, [...s.results.entries()]] as const,
@@ -282,19 +311,27 @@ export class QuorateMachine implements StateMachine<Applied> {
       yield frame({
         format: SNAPSHOT_FORMAT,
         appliedIndex,
-        keys: keys.length,
+        keys: count,
         leases,
         sessions,
         members,
       });
-      for (let i = 0; i < keys.length; i += KEYS_PER_CHUNK) {
-        const end = Math.min(keys.length, i + KEYS_PER_CHUNK);
-        const chunk: unknown[] = [];
-        for (let j = i; j < end; j++) {
-          const r = records[j]!;
-          chunk.push(keys[j], r.value, r.version, r.modIndex);
+      try {
+        let chunk: unknown[] = [];
+        for (const keys of order) {
+          for (const k of keys) {
+            if (view.dead) throw new Error('the snapshot view expired: too many snapshots were left unread');
+            const r = view.before.has(k) ? view.before.get(k)! : live.get(k)!;
+            chunk.push(k, r.value, r.version, r.modIndex);
+            if (chunk.length === 4 * KEYS_PER_CHUNK) {
+              yield frame(chunk);
+              chunk = [];
+            }
+          }
         }
-        yield frame(chunk);
+        if (chunk.length > 0) yield frame(chunk);
+      } finally {
+        views.delete(view);
       }
     })();
   }
@@ -329,6 +366,8 @@ export class QuorateMachine implements StateMachine<Applied> {
     if (order.length !== header.keys) {
       throw new Error(`the snapshot is truncated: ${order.length} of ${header.keys} keys`);
     }
+    // Views taken before read the old map, which no write touches from now on.
+    this.views.clear();
     this.keys = keys;
     this.order = SortedKeys.fromSorted(order);
     this.leases = new Map(header.leases.map((l) => [l.name, l]));
@@ -356,6 +395,11 @@ export class QuorateMachine implements StateMachine<Applied> {
   ): { items: (KeyRecord & { key: string })[]; more: boolean } {
     const { keys, more } = this.order.prefix(prefix, limit, after);
     return { items: keys.map((k) => ({ key: k, ...this.keys.get(k)! })), more };
+  }
+
+  /** Before `key` changes: keep its record for every snapshot view that has not seen it change. */
+  private keepForViews(key: string, cur: KeyRecord | undefined): void {
+    for (const v of this.views) if (!v.before.has(key)) v.before.set(key, cur);
   }
 
   /** A membership change was applied: remember (or, with null, forget) a member's addresses. */

@@ -94,6 +94,11 @@ export class SortedKeys {
     return { keys, more: false };
   }
 
+  /** A copy of the keys in order, as chunks: flat array copies, cheap even for millions. */
+  copyChunks(): string[][] {
+    return this.chunks.map((c) => c.slice());
+  }
+
   *[Symbol.iterator](): Iterator<string> {
     for (const c of this.chunks) yield* c;
   }
