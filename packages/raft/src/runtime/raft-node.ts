@@ -130,8 +130,10 @@ export class RaftNode<R = unknown> {
   // Apply: committed entries (or a snapshot to restore) waiting for the state machine, in order.
   private readonly toApply: (Entry[] | SnapshotMeta)[] = [];
   private lastSnapshotIndex = 0;
-  private snapshotting = false;
-  /** Our own snapshot (or the adoption of one), while it runs: a received one waits for it. */
+  /**
+   * Our own snapshot (or the adoption of one) while it runs, else null: no second one
+   * starts meanwhile, and a received snapshot waits for it.
+   */
   private snapshotTask: Promise<void> | null = null;
   /** A snapshot from the leader is being received or installed: take none of our own. */
   private installing = false;
@@ -726,7 +728,7 @@ export class RaftNode<R = unknown> {
   private maybeSnapshot(): void {
     const cfg = this.opts.snapshots;
     const sm = this.opts.stateMachine;
-    if (!cfg || this.snapshotting || this.installing) return;
+    if (!cfg || this.snapshotTask || this.installing) return;
     if (this.adoptPending) {
       this.maybeAdopt();
       return;
@@ -744,11 +746,17 @@ export class RaftNode<R = unknown> {
   }
 
   private runSnapshotTask(task: () => Promise<void>): void {
-    this.snapshotting = true;
-    this.snapshotTask = task().finally(() => {
-      this.snapshotting = false;
-      this.snapshotTask = null;
+    // Set before the task starts, so that even its synchronous part counts as running.
+    let done: () => void = () => {};
+    this.snapshotTask = new Promise<void>((resolve) => {
+      done = resolve;
     });
+    const end = () => {
+      this.snapshotTask = null;
+      done();
+    };
+    // The tasks report their own failures (an `anomaly` event); none may escape here.
+    task().then(end, end);
   }
 
   /** Record a declined leader's snapshot (see `adoptPending`) once applied that far. */
