@@ -125,7 +125,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     });
   }
   if (path === '/admin/members' || path.startsWith('/admin/members/'))
-    return membersRoute(ctx, req, res, path, method);
+    return membersRoute(ctx, req, res, url, method);
   if (path === '/admin/state-hash') {
     // A digest of the replicated state, to compare replicas at the same applied index.
     return only(method, ['GET'], () =>
@@ -160,9 +160,10 @@ async function membersRoute(
   ctx: ApiContext,
   req: IncomingMessage,
   res: ServerResponse,
-  path: string,
+  url: URL,
   method: string,
 ) {
+  const path = url.pathname;
   const timeoutMs = deadline(ctx, req);
   if (path === '/admin/members') {
     if (method === 'GET') return sendJson(res, 200, confJson(ctx));
@@ -194,7 +195,7 @@ async function membersRoute(
     // promoting it early only makes the quorum harder to reach: refuse, unless forced.
     const s = ctx.raft.status();
     const pr = s.progress?.[id];
-    const force = new URL(req.url ?? '/', 'http://x').searchParams.get('force') === 'true';
+    const force = url.searchParams.get('force') === 'true';
     if (pr?.isLearner && !force && s.commit - pr.match > PROMOTE_MAX_LAG) {
       throw new HttpError(
         409,
