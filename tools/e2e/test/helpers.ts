@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { checkRun, finalStates, type HistoryFile } from '@quorate/loadgen';
 
 export async function waitFor<T>(
@@ -30,4 +31,34 @@ export async function checkHistory(
 ): Promise<{ linearizable: boolean | null; lostWrites: number }> {
   const r = await checkRun(history, await finalStates(endpoints));
   return { linearizable: r.linearizable as boolean | null, lostWrites: r.lostWrites as number };
+}
+
+/**
+ * Run `node <args>` to completion and collect its output; SIGKILL it and fail after
+ * `timeoutMs`, so no process outlives its test.
+ */
+export function runNode(
+  args: readonly string[],
+  opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const timeoutMs = opts.timeoutMs ?? 120_000;
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      env: { ...process.env, ...opts.env },
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d));
+    p.stderr.on('data', (d: Buffer) => (stderr += d));
+    const t = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`node ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    p.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
 }

@@ -2,12 +2,13 @@
  * `quorate-loadgen` as users run it: a real process that spawns its own cluster of real
  * node processes, injects faults, writes its reports and checks its history.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
+import { runNode } from './helpers.js';
 
 const require = createRequire(import.meta.url);
 const loadgenBin = join(
@@ -20,28 +21,8 @@ const dir = mkdtempSync(join(tmpdir(), 'quorate-loadgen-e2e-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Run the CLI to completion; it stops the cluster it spawned before it exits. */
-function loadgen(
-  args: string[],
-  timeoutMs = 120_000,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [loadgenBin, '--quiet', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d));
-    p.stderr.on('data', (d: Buffer) => (stderr += d));
-    const t = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`quorate-loadgen did not finish within ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    p.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const loadgen = (args: string[], timeoutMs = 120_000) =>
+  runNode([loadgenBin, '--quiet', ...args], { timeoutMs });
 
 interface JsonReport {
   ops: number;
