@@ -15,7 +15,8 @@
  * directory are sampled. The run's seconds are classed by node logs (pino `time`, wall
  * clock): with a snapshot on the leader, during the membership change, or steady.
  *
- * The issue asks for 10 M writes in the long run: `--writes 10000000`. Every write goes to
+ * The issue asks for 10 M writes in the long run: `--writes 10000000` (add `--progress-s 60`
+ * to print every node's RSS and data directory once a minute while it runs). Every write goes to
  * one of the `--keys` preloaded keys, so the state stays the same size and only the log
  * (compacted after every `--snapshot-entries` entries) could grow. Snapshots come every
  * 10,000 entries with 1,000 kept behind here, ten times as often as the node's defaults
@@ -46,6 +47,7 @@ const { values: args } = parseArgs({
     writes: { type: 'string', default: '1000000' },
     'sample-ms': { type: 'string', default: '5000' },
     warmup: { type: 'string', default: '60' },
+    'progress-s': { type: 'string', default: '0' },
   },
 });
 const K = Number(args.keys);
@@ -55,6 +57,7 @@ const W = Number(args.writes);
 const SAMPLE_MS = Number(args['sample-ms']);
 const WARMUP_MS = Number(args.warmup) * 1000;
 const MEMBER_AT_MS = Number(args['member-at']) * 1000;
+const PROGRESS_MS = Number(args['progress-s']) * 1000;
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -440,11 +443,18 @@ try {
     let ops = 0;
     let done = false;
     const wallStart = Date.now();
+    let lastProgress = wallStart;
     const sampler = (async () => {
       while (!done) {
         const at = Date.now();
         const ss = await Promise.all(original.map((n) => sample(n, at - wallStart, ops)));
         for (const [i, n] of original.entries()) samples.get(n.id)!.push(ss[i]!);
+        if (PROGRESS_MS > 0 && at - lastProgress >= PROGRESS_MS) {
+          lastProgress = at;
+          console.log(
+            `  [${((at - wallStart) / 1000).toFixed(0)} s, ${ops} ops] ${original.map((n, i) => `${n.id} rss ${mib(ss[i]!.rss)} disk ${mib(ss[i]!.disk)}`).join('; ')}`,
+          );
+        }
         const wait = SAMPLE_MS - (Date.now() - at);
         for (let t = 0; t < wait && !done; t += 100) await sleep(Math.min(100, wait - t));
       }
