@@ -18,6 +18,8 @@ import { LeaderElector, QuorateClient } from '@quorate/client';
 import { LocalCluster } from '@quorate/loadgen';
 
 const { values: args } = parseArgs({
+  // pnpm passes the `--` that separates its own flags from the script's
+  args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
     kills: { type: 'string', default: '12' },
     starts: { type: 'string', default: '5' },

@@ -36,6 +36,8 @@ import { HttpWire, QuorateClient } from '@quorate/client';
 import { keyName, LocalCluster, run, type SecondLine, type SpawnedNode } from '@quorate/loadgen';
 
 const { values: args } = parseArgs({
+  // pnpm passes the `--` that separates its own flags from the script's
+  args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
     keys: { type: 'string', default: '200000' },
     'value-size': { type: 'string', default: '256' },

@@ -255,7 +255,7 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
   }
 
   markUnreachable(peer: NodeId): void {
-    this.snapshots.peerLost(peer, 'the link to it failed or dropped data');
+    this.snapshots.peerLost(peer);
     this.unreachable.add(peer);
     this.armTurn();
   }

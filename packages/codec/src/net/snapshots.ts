@@ -5,16 +5,22 @@
  * Sending: the data is cut into chunks under the frame limit; at most `WINDOW` chunks are
  * ever ahead of what the receiver acknowledged as consumed, so memory stays bounded on
  * both ends and a slow disk at the receiver slows the sender down (flow control). The
- * transfer fails — and the runtime retries it from the start — when the receiver reports
- * a failure, when nothing moves for `stallTimeoutMs`, or when the link to the receiver
- * breaks.
+ * sender keeps those unacknowledged chunks (encoded, as sent), so a broken connection does
+ * not cost the transfer: once the link is back it asks the receiver where it is (RESUME)
+ * and resends from the chunk the receiver names. It does the same when it has waited a
+ * while without hearing anything (an ACK may have been lost on the way back). The
+ * transfer fails, and the runtime retries it from the start, when the receiver reports a
+ * failure, when the receiver no longer knows it (it restarted), or when nothing moves for
+ * `stallTimeoutMs`.
  *
- * Receiving: one transfer per sender at a time; chunks must come in order with a valid
- * CRC-32, and the END frame's count, size and SHA-256 must match, before the iteration
- * handed to `onSnapshot` completes. Anything else makes that iteration throw, so the store
- * discards what it wrote and the previous state stays.
+ * Receiving: one transfer per sender at a time; chunks are taken strictly in order with a
+ * valid CRC-32 (a repeated chunk is ignored; a chunk past a gap makes the receiver ask for
+ * the missing one), and the END frame's count, size and SHA-256 must match, before the
+ * iteration handed to `onSnapshot` completes. A broken connection from the sender leaves
+ * the transfer waiting for it for up to `stallTimeoutMs`. Anything else makes that
+ * iteration throw, so the store discards what it wrote and the previous state stays.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { NodeId, TransportHandler } from '@quorate/raft';
 import { TransportError, TransportErrorCode } from '../errors.js';
@@ -41,11 +47,22 @@ export interface SnapshotHost {
 interface Outgoing {
   readonly sid: number;
   readonly to: NodeId;
+  /** The BEGIN frame, resent if the receiver never saw it. */
+  readonly begin: Buffer;
+  /** CHUNK frames past the receiver's last ACK, oldest first: what a resume may resend. */
+  readonly unacked: { seq: number; frame: Buffer }[];
+  /** The END frame, once sent. */
+  end: Buffer | null;
   acked: number;
+  /** The link broke or dropped frames since the receiver last said where it is. */
+  lost: boolean;
+  /** When a frame of this transfer last came from the receiver (performance.now()). */
+  heardAt: number;
   wake: (() => void) | null;
   failure: Error | null;
   done: { resolve: () => void; reject: (e: Error) => void; promise: Promise<void> };
   timer: ReturnType<typeof setTimeout> | null;
+  probe: ReturnType<typeof setInterval> | null;
 }
 
 interface Incoming {
@@ -53,10 +70,14 @@ interface Incoming {
   readonly from: NodeId;
   readonly chunks: Uint8Array[];
   next: number;
+  /** Chunks handed to the store (and acknowledged). */
+  consumed: number;
   bytes: number;
   readonly hash: ReturnType<typeof createHash>;
   ended: boolean;
   failure: Error | null;
+  /** The `next` this receiver last asked the sender to resend from (asked once per gap). */
+  askedFrom: number;
   wake: (() => void) | null;
   timer: ReturnType<typeof setTimeout> | null;
 }
@@ -75,34 +96,52 @@ function deferred(): Outgoing['done'] {
 const failed = (why: string) => new TransportError(TransportErrorCode.Closed, why);
 
 export class SnapshotStreams {
-  private nextSid = 1;
+  /**
+   * Transfer ids start at a random point, so a RESUME from a restarted sender cannot be
+   * mistaken for one of its previous life's transfers.
+   */
+  private nextSid = randomInt(1, 2 ** 40);
   private readonly outgoing = new Map<number, Outgoing>();
   private readonly incoming = new Map<NodeId, Incoming>();
+  /** How each sender's last transfer ended here, to answer a RESUME whose DONE was lost. */
+  private readonly finished = new Map<NodeId, { sid: number; ok: boolean; reason: string }>();
+  /** How long a waiting sender goes without word from the receiver before it asks. */
+  private readonly probeMs: number;
 
   constructor(
     private readonly host: SnapshotHost,
     private readonly chunkBytes: number,
-  ) {}
+  ) {
+    this.probeMs = Math.min(250, Math.max(10, Math.floor(host.stallTimeoutMs / 20)));
+  }
 
   // ------------------------------------------------------------------ sending
 
   async send(msg: SnapshotMessage, data: AsyncIterable<Uint8Array>): Promise<void> {
+    const sid = this.nextSid++;
     const o: Outgoing = {
-      sid: this.nextSid++,
+      sid,
       to: msg.to,
+      begin: encodeSnapshotFrame({ kind: SnapshotFrameKind.Begin, sid, msg }),
+      unacked: [],
+      end: null,
       acked: -1,
+      lost: false,
+      heardAt: performance.now(),
       wake: null,
       failure: null,
       done: deferred(),
       timer: null,
+      probe: null,
     };
     this.outgoing.set(o.sid, o);
-    const put = (f: SnapshotFrame) => {
-      if (!this.host.sendFrame(o.to, encodeSnapshotFrame(f))) throw failed(`no link to ${o.to}`);
+    const put = (frame: Buffer) => {
+      if (!this.host.sendFrame(o.to, frame)) throw failed(`no link to ${o.to}`);
     };
     try {
       this.arm(o);
-      put({ kind: SnapshotFrameKind.Begin, sid: o.sid, msg });
+      o.probe = setInterval(() => this.probe(o), this.probeMs);
+      put(o.begin);
       const sha = createHash('sha256');
       let seq = 0;
       let bytes = 0;
@@ -115,17 +154,32 @@ export class SnapshotStreams {
         if (o.failure) throw o.failure;
         sha.update(piece);
         bytes += piece.byteLength;
-        put({ kind: SnapshotFrameKind.Chunk, sid: o.sid, seq, data: piece, crc: crc32(piece) });
+        const frame = encodeSnapshotFrame({
+          kind: SnapshotFrameKind.Chunk,
+          sid,
+          seq,
+          data: piece,
+          crc: crc32(piece),
+        });
+        o.unacked.push({ seq, frame });
+        put(frame);
         seq++;
       }
       if (o.failure) throw o.failure;
-      put({ kind: SnapshotFrameKind.End, sid: o.sid, chunks: seq, bytes, sha256: sha.digest() });
+      o.end = encodeSnapshotFrame({
+        kind: SnapshotFrameKind.End,
+        sid,
+        chunks: seq,
+        bytes,
+        sha256: sha.digest(),
+      });
+      put(o.end);
       await o.done.promise;
     } catch (err) {
       const e = o.failure ?? (err as Error);
       if (!o.failure) {
         try {
-          put({ kind: SnapshotFrameKind.Abort, sid: o.sid, reason: e.message });
+          put(encodeSnapshotFrame({ kind: SnapshotFrameKind.Abort, sid, reason: e.message }));
         } catch {
           // no link: the receiver times out on its own
         }
@@ -133,6 +187,7 @@ export class SnapshotStreams {
       throw e;
     } finally {
       if (o.timer) clearTimeout(o.timer);
+      if (o.probe) clearInterval(o.probe);
       this.outgoing.delete(o.sid);
     }
   }
@@ -146,6 +201,17 @@ export class SnapshotStreams {
     );
   }
 
+  /**
+   * Ask the receiver where it is when the link broke, or when this sender is waiting (for
+   * window room or for DONE) and has heard nothing for a while.
+   */
+  private probe(o: Outgoing): void {
+    if (o.failure) return;
+    const waiting = o.wake !== null || o.end !== null;
+    if (!o.lost && !(waiting && performance.now() - o.heardAt >= this.probeMs)) return;
+    this.host.sendFrame(o.to, encodeSnapshotFrame({ kind: SnapshotFrameKind.Resume, sid: o.sid }));
+  }
+
   private failOutgoing(o: Outgoing, why: string): void {
     if (o.failure) return;
     o.failure = failed(`snapshot to ${o.to} failed: ${why}`);
@@ -154,9 +220,45 @@ export class SnapshotStreams {
     o.wake = null;
   }
 
-  /** The link to `peer` broke: its transfers cannot finish. */
-  peerLost(peer: NodeId, why: string): void {
-    for (const o of this.outgoing.values()) if (o.to === peer) this.failOutgoing(o, why);
+  /** The receiver has consumed chunks up to `seq`: forget them and make window room. */
+  private acknowledged(o: Outgoing, seq: number): boolean {
+    if (seq <= o.acked) return false;
+    o.acked = seq;
+    let drop = 0;
+    while (drop < o.unacked.length && o.unacked[drop]!.seq <= seq) drop++;
+    o.unacked.splice(0, drop);
+    o.wake?.();
+    o.wake = null;
+    return true;
+  }
+
+  /**
+   * The link to `peer` broke or dropped frames: its transfers ask where the receiver is
+   * once the link is back, and resend from there.
+   */
+  peerLost(peer: NodeId): void {
+    for (const o of this.outgoing.values()) if (o.to === peer) o.lost = true;
+  }
+
+  private resumed(o: Outgoing, f: Extract<SnapshotFrame, { kind: typeof SnapshotFrameKind.Resumed }>): void {
+    const resend = (frame: Buffer) => this.host.sendFrame(o.to, frame);
+    if (!f.known) {
+      // The receiver never saw BEGIN (lost with a connection) or restarted. Starting over
+      // is possible only while this sender still holds every chunk from the first one.
+      if (o.acked >= 0 || (o.unacked[0] !== undefined && o.unacked[0].seq !== 0)) {
+        this.failOutgoing(o, `${o.to} no longer has the transfer (it restarted or gave up)`);
+        return;
+      }
+      o.lost = false;
+      resend(o.begin);
+      for (const u of o.unacked) resend(u.frame);
+      if (o.end) resend(o.end);
+      return;
+    }
+    o.lost = false;
+    if (this.acknowledged(o, f.consumed - 1)) this.arm(o);
+    for (const u of o.unacked) if (u.seq >= f.next) resend(u.frame);
+    if (o.end) resend(o.end);
   }
 
   // ------------------------------------------------------------------ frames
@@ -166,10 +268,9 @@ export class SnapshotStreams {
       case SnapshotFrameKind.Ack: {
         const o = this.outgoing.get(f.sid);
         if (!o || o.to !== peer) return;
-        if (f.seq > o.acked) o.acked = f.seq;
+        o.heardAt = performance.now();
+        this.acknowledged(o, f.seq);
         this.arm(o);
-        o.wake?.();
-        o.wake = null;
         return;
       }
       case SnapshotFrameKind.Done: {
@@ -179,22 +280,39 @@ export class SnapshotStreams {
         else this.failOutgoing(o, `${peer} could not store it: ${f.reason}`);
         return;
       }
+      case SnapshotFrameKind.Resumed: {
+        const o = this.outgoing.get(f.sid);
+        if (!o || o.to !== peer || o.failure) return;
+        o.heardAt = performance.now();
+        this.resumed(o, f);
+        return;
+      }
       case SnapshotFrameKind.Begin:
         this.begin(peer, f.sid, f.msg);
+        return;
+      case SnapshotFrameKind.Resume:
+        this.onResume(peer, f.sid);
         return;
       default:
         this.onData(peer, f);
     }
   }
 
+  private reply(peer: NodeId, f: SnapshotFrame): void {
+    this.host.sendFrame(peer, encodeSnapshotFrame(f));
+  }
+
   private begin(peer: NodeId, sid: number, msg: SnapshotMessage): void {
     const old = this.incoming.get(peer);
     if (old) this.failIncoming(old, 'superseded by a newer transfer from the same sender');
+    this.finished.delete(peer);
     const h = this.host.handler();
-    const reply = (ok: boolean, reason: string) =>
-      this.host.sendFrame(peer, encodeSnapshotFrame({ kind: SnapshotFrameKind.Done, sid, ok, reason }));
+    const finish = (ok: boolean, reason: string) => {
+      this.finished.set(peer, { sid, ok, reason });
+      this.reply(peer, { kind: SnapshotFrameKind.Done, sid, ok, reason });
+    };
     if (!h?.onSnapshot) {
-      reply(false, `${this.host.id} does not take snapshots`);
+      finish(false, `${this.host.id} does not take snapshots`);
       return;
     }
     const inc: Incoming = {
@@ -202,16 +320,17 @@ export class SnapshotStreams {
       from: peer,
       chunks: [],
       next: 0,
+      consumed: 0,
       bytes: 0,
       hash: createHash('sha256'),
       ended: false,
       failure: null,
+      askedFrom: -1,
       wake: null,
       timer: null,
     };
     this.incoming.set(peer, inc);
     this.rearm(inc);
-    let consumed = -1;
     const self = this;
     const data: AsyncIterable<Uint8Array> = {
       [Symbol.asyncIterator]() {
@@ -221,11 +340,7 @@ export class SnapshotStreams {
               if (inc.failure) throw inc.failure;
               const c = inc.chunks.shift();
               if (c) {
-                consumed++;
-                self.host.sendFrame(
-                  peer,
-                  encodeSnapshotFrame({ kind: SnapshotFrameKind.Ack, sid, seq: consumed }),
-                );
+                self.reply(peer, { kind: SnapshotFrameKind.Ack, sid, seq: inc.consumed++ });
                 return { value: c, done: false };
               }
               if (inc.ended) return { value: undefined, done: true };
@@ -240,16 +355,39 @@ export class SnapshotStreams {
     void Promise.resolve()
       .then(() => h.onSnapshot!(msg, data))
       .then(
-        () => reply(true, ''),
+        () => finish(true, ''),
         (err: unknown) => {
           this.failIncoming(inc, 'the receiver gave up');
-          reply(false, String((err as Error)?.message ?? err).slice(0, 300));
+          finish(false, String((err as Error)?.message ?? err).slice(0, 300));
         },
       )
       .finally(() => {
         if (inc.timer) clearTimeout(inc.timer);
         if (this.incoming.get(peer) === inc) this.incoming.delete(peer);
       });
+  }
+
+  /** The sender asks where this receiver is in transfer `sid`. */
+  private onResume(peer: NodeId, sid: number): void {
+    const inc = this.incoming.get(peer);
+    if (inc && inc.sid === sid && !inc.failure) {
+      this.rearm(inc);
+      inc.askedFrom = inc.next;
+      this.reply(peer, {
+        kind: SnapshotFrameKind.Resumed,
+        sid,
+        known: true,
+        next: inc.next,
+        consumed: inc.consumed,
+      });
+      return;
+    }
+    const fin = this.finished.get(peer);
+    if (fin && fin.sid === sid) {
+      this.reply(peer, { kind: SnapshotFrameKind.Done, sid, ok: fin.ok, reason: fin.reason });
+      return;
+    }
+    this.reply(peer, { kind: SnapshotFrameKind.Resumed, sid, known: false, next: 0, consumed: 0 });
   }
 
   private onData(peer: NodeId, f: SnapshotFrame): void {
@@ -260,6 +398,25 @@ export class SnapshotStreams {
       this.failIncoming(inc, `the sender aborted: ${f.reason}`);
       return;
     }
+    const ahead =
+      (f.kind === SnapshotFrameKind.Chunk && f.seq > inc.next) ||
+      (f.kind === SnapshotFrameKind.End && f.chunks > inc.next);
+    if (ahead) {
+      // Frames were lost (a connection broke or a queue overflowed): ask, once per gap,
+      // for what is missing; what arrives past the gap is resent after it.
+      if (inc.askedFrom !== inc.next) {
+        inc.askedFrom = inc.next;
+        this.reply(peer, {
+          kind: SnapshotFrameKind.Resumed,
+          sid: inc.sid,
+          known: true,
+          next: inc.next,
+          consumed: inc.consumed,
+        });
+      }
+      return;
+    }
+    if (f.kind === SnapshotFrameKind.Chunk && f.seq < inc.next) return; // resent: already here
     const problem = this.take(inc, f);
     if (problem) {
       this.failIncoming(inc, problem);
@@ -269,10 +426,9 @@ export class SnapshotStreams {
     inc.wake = null;
   }
 
-  /** Take a CHUNK or END into the transfer; what is wrong with it, if anything. */
+  /** Take the next CHUNK, or the END, into the transfer; what is wrong with it, if anything. */
   private take(inc: Incoming, f: SnapshotFrame): string | null {
     if (f.kind === SnapshotFrameKind.Chunk) {
-      if (f.seq !== inc.next) return `chunk ${f.seq} arrived, ${inc.next} expected`;
       if (crc32(f.data) !== f.crc) return `chunk ${f.seq} fails its CRC-32`;
       if (inc.chunks.length > SNAPSHOT_WINDOW + 1) return 'the sender ignored flow control';
       inc.next++;
@@ -306,10 +462,17 @@ export class SnapshotStreams {
     inc.wake = null;
   }
 
-  /** The connection from `peer` closed: a transfer from it cannot complete. */
+  /**
+   * The connection from `peer` closed. A transfer from it waits for the sender to come
+   * back and resume; its stall timer fails it if the sender does not.
+   */
   senderLost(peer: NodeId): void {
     const inc = this.incoming.get(peer);
-    if (inc && !inc.ended) this.failIncoming(inc, 'its connection closed');
+    if (inc && !inc.ended && !inc.failure) {
+      this.host.log.info(
+        `the connection from ${peer} closed mid-snapshot (chunk ${inc.next}); waiting up to ${this.host.stallTimeoutMs} ms for it to resume`,
+      );
+    }
   }
 
   /** Transport shutdown: every transfer fails now. */

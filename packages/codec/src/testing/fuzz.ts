@@ -493,9 +493,17 @@ function validMessage(r: FuzzRng, from: NodeId, to: NodeId, term: number): Messa
 /** A well-formed snapshot-stream frame that refers to no transfer: accepted, then ignored. */
 function idleSnapshotFrame(r: FuzzRng): Buffer {
   const sid = r.int(1_000_000, 2 ** 40);
-  switch (r.int(0, 4)) {
+  switch (r.int(0, 5)) {
     case 0:
       return encodeSnapshotFrame({ kind: SnapshotFrameKind.Ack, sid, seq: r.int(0, 1000) });
+    case 5:
+      return encodeSnapshotFrame({
+        kind: SnapshotFrameKind.Resumed,
+        sid,
+        known: r.chance(0.5),
+        next: r.int(0, 9),
+        consumed: r.int(0, 9),
+      });
     case 1:
       return encodeSnapshotFrame({ kind: SnapshotFrameKind.Done, sid, ok: r.chance(0.5), reason: 'fuzz' });
     case 2:
@@ -1156,7 +1164,7 @@ function brokenEnvelope(r: FuzzRng, slot: NodeId): unknown[] {
 
 /** A snapshot-stream frame that breaks its schema. */
 function brokenSnapshotFrame(r: FuzzRng, slot: NodeId): unknown[] {
-  const kind = r.int(SnapshotFrameKind.Begin, SnapshotFrameKind.Abort);
+  const kind = r.int(SnapshotFrameKind.Begin, SnapshotFrameKind.Resumed);
   const sid = r.chance(0.8) ? r.int(0, 1e6) : wrongValue(r);
   switch (kind) {
     case SnapshotFrameKind.Begin: {
@@ -1183,7 +1191,15 @@ function brokenSnapshotFrame(r: FuzzRng, slot: NodeId): unknown[] {
       return r.chance(0.5) ? [kind, sid, -1] : [kind, sid];
     case SnapshotFrameKind.Done:
       return [kind, sid, r.pick<unknown>([1, 'yes', null]), 'reason'];
-    default:
+    case SnapshotFrameKind.Resume:
+      return [kind, sid, 0];
+    case SnapshotFrameKind.Resumed:
+      return r.pick<() => unknown[]>([
+        () => [kind, sid, 1, 0, 0],
+        () => [kind, sid, true, -1, 0],
+        () => [kind, sid, true, 0],
+      ])();
+    default: // ABORT
       return [kind, sid, r.pick<unknown>([1, null, 'x'.repeat(401)])];
   }
 }

@@ -16,6 +16,7 @@ export {
   TEST_CLUSTER,
   TEST_SECRET,
 } from './harness.js';
+export { type CutProxy, cutProxy, portOf, withPort } from './cut-proxy.js';
 export { MemberProcess, runMemberProcess } from './member-process.js';
 export { type TestCertificate, type TestPki, testPki } from './pki.js';
 export { ChildHandle, serveParent, settledHeap } from './process.js';

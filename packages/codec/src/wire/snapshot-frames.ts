@@ -8,11 +8,16 @@
  *   [35, sid, seq]                        ACK    receiver → sender: chunks up to `seq` consumed
  *   [36, sid, ok, reason]                 DONE   receiver → sender: stored (or why not)
  *   [37, sid, reason]                     ABORT  sender → receiver: the transfer is off
+ *   [38, sid]                             RESUME  sender → receiver: where are you in `sid`?
+ *   [39, sid, known, next, consumed]      RESUMED receiver → sender: the next chunk it needs
+ *                                         and how many it has consumed (or: no such transfer)
  *
  * Frames from a receiver travel on its own connection to the sender, as messages do.
  * The sender keeps a bounded window of chunks ahead of the receiver's ACK, so neither end
  * buffers more than that window whatever the snapshot's size; each chunk carries a CRC-32
- * and the whole a SHA-256, checked before the receiver reports it stored.
+ * and the whole a SHA-256, checked before the receiver reports it stored. When a connection
+ * breaks mid-transfer, RESUME / RESUMED pick the transfer up where the receiver is: the
+ * sender still holds every chunk past the receiver's last ACK, so it resends from `next`.
  */
 import type { Message, NodeId } from '@quorate/raft';
 import { Packr, RESERVE_START_SPACE } from 'msgpackr';
@@ -27,6 +32,8 @@ export const SnapshotFrameKind = {
   Ack: 35,
   Done: 36,
   Abort: 37,
+  Resume: 38,
+  Resumed: 39,
 } as const;
 
 export type SnapshotMessage = Extract<Message, { type: 'snapshot' }>;
@@ -37,7 +44,18 @@ export type SnapshotFrame =
   | { kind: typeof SnapshotFrameKind.End; sid: number; chunks: number; bytes: number; sha256: Uint8Array }
   | { kind: typeof SnapshotFrameKind.Ack; sid: number; seq: number }
   | { kind: typeof SnapshotFrameKind.Done; sid: number; ok: boolean; reason: string }
-  | { kind: typeof SnapshotFrameKind.Abort; sid: number; reason: string };
+  | { kind: typeof SnapshotFrameKind.Abort; sid: number; reason: string }
+  | { kind: typeof SnapshotFrameKind.Resume; sid: number }
+  | {
+      kind: typeof SnapshotFrameKind.Resumed;
+      sid: number;
+      /** False: the receiver has no such transfer (it never saw BEGIN, or it restarted). */
+      known: boolean;
+      /** The next chunk the receiver needs. */
+      next: number;
+      /** Chunks the receiver has consumed (its last ACK plus one). */
+      consumed: number;
+    };
 
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 
@@ -61,11 +79,15 @@ export function encodeSnapshotFrame(f: SnapshotFrame): Buffer {
       return packFrame([f.kind, f.sid, f.ok, f.reason.slice(0, 400)]);
     case SnapshotFrameKind.Abort:
       return packFrame([f.kind, f.sid, f.reason.slice(0, 400)]);
+    case SnapshotFrameKind.Resume:
+      return packFrame([f.kind, f.sid]);
+    case SnapshotFrameKind.Resumed:
+      return packFrame([f.kind, f.sid, f.known, f.next, f.consumed]);
   }
 }
 
 export function isSnapshotFrameKind(kind: unknown): boolean {
-  return typeof kind === 'number' && kind >= SnapshotFrameKind.Begin && kind <= SnapshotFrameKind.Abort;
+  return typeof kind === 'number' && kind >= SnapshotFrameKind.Begin && kind <= SnapshotFrameKind.Resumed;
 }
 
 function bad(what: string): never {
@@ -137,6 +159,20 @@ export function decodeSnapshotFrame(
     case SnapshotFrameKind.Abort:
       arity(3, 'SNAPSHOT ABORT');
       return { kind, sid: uint(t[1], 'sid'), reason: text(t[2], 'reason') };
+    case SnapshotFrameKind.Resume:
+      arity(2, 'SNAPSHOT RESUME');
+      return { kind, sid: uint(t[1], 'sid') };
+    case SnapshotFrameKind.Resumed: {
+      arity(5, 'SNAPSHOT RESUMED');
+      if (typeof t[2] !== 'boolean') bad('SNAPSHOT RESUMED needs known: boolean');
+      return {
+        kind,
+        sid: uint(t[1], 'sid'),
+        known: t[2],
+        next: uint(t[3], 'next'),
+        consumed: uint(t[4], 'consumed'),
+      };
+    }
     default:
       return bad(`unknown snapshot frame kind ${describe(kind)}`);
   }
