@@ -78,7 +78,7 @@ export function summarize(results: readonly SimResult[]): string[] {
       ),
     ),
     `totals: ${sum((r) => r.stats.crashes)} crashes, ${sum((r) => r.stats.partitions)} partitions, ${sum((r) => r.stats.pauses)} pauses, ` +
-      `${sum((r) => r.stats.elections)} elections, ${sum((r) => r.stats.confChanges)} membership changes, ${sum((r) => r.stats.snapshotsSent)} snapshots sent, ${sum((r) => r.stats.writesAcked)} writes and ${sum((r) => r.stats.readsAcked)} reads acknowledged, ` +
+      `${sum((r) => r.stats.elections)} elections, ${sum((r) => r.stats.confChanges)} membership changes, ${sum((r) => r.stats.snapshotsStored)} snapshots stored (${sum((r) => r.stats.snapshotsLostToCrash)} more lost to a crash while being written), ${sum((r) => r.stats.snapshotsSent)} sent, ${sum((r) => r.stats.writesAcked)} writes and ${sum((r) => r.stats.readsAcked)} reads acknowledged, ` +
       `${sum((r) => r.stats.messages)} messages`,
   ];
 }

@@ -117,6 +117,9 @@ export interface SimStats {
   leaderChanges: number;
   confChanges: number;
   snapshotsSent: number;
+  /** Own snapshots stored, and those lost because the node crashed while writing them. */
+  snapshotsStored: number;
+  snapshotsLostToCrash: number;
   crashes: number;
   partitions: number;
   pauses: number;
@@ -177,6 +180,8 @@ interface SimNode {
   snap: { meta: SnapshotMeta; kv: Map<string, string> } | null;
   /** A snapshot received from the leader, waiting for the core's ready to install it. */
   pendingInstall: { meta: SnapshotMeta; kv: Map<string, string> } | null;
+  /** The node's own snapshot being written (its view is taken; a crash now loses it). */
+  snapping: SnapshotMeta | null;
   /** Readies waiting for the disk, oldest first. */
   disk: Ready[];
   /** How many of the oldest `disk` readies the write in progress covers (0: idle). */
@@ -207,6 +212,15 @@ type SimEvent =
     }
   | { time: number; seq: number; kind: 'snapshotDone'; node: NodeId; inc: number; peer: NodeId; ok: boolean }
   | { time: number; seq: number; kind: 'write'; node: NodeId; inc: number }
+  | {
+      time: number;
+      seq: number;
+      kind: 'snapshotStored';
+      node: NodeId;
+      inc: number;
+      meta: SnapshotMeta;
+      kv: Map<string, string>;
+    }
   | { time: number; seq: number; kind: 'ack'; node: NodeId; inc: number }
   | { time: number; seq: number; kind: 'restart'; node: NodeId }
   | { time: number; seq: number; kind: 'resume'; node: NodeId }
@@ -250,6 +264,8 @@ export class Simulation {
     leaderChanges: 0,
     confChanges: 0,
     snapshotsSent: 0,
+    snapshotsStored: 0,
+    snapshotsLostToCrash: 0,
     crashes: 0,
     partitions: 0,
     pauses: 0,
@@ -386,6 +402,7 @@ export class Simulation {
       logBase: 0,
       snap: null,
       pendingInstall: null,
+      snapping: null,
       disk: [],
       writing: 0,
       lastApplied: 0,
@@ -443,6 +460,7 @@ export class Simulation {
     n.disk = [];
     n.writing = 0;
     n.pendingInstall = null;
+    n.snapping = null;
     n.lastApplied = applied;
     if (applied > 0) this.checkState(n, applied, 'restored from its snapshot');
     // A founding member starts with the bootstrap entries committed: let the checker see
@@ -547,6 +565,16 @@ export class Simulation {
         this.drive(n);
         return;
       }
+      case 'snapshotStored': {
+        const n = this.nodes.get(ev.node)!;
+        if (!n.up || n.incarnation !== ev.inc) {
+          this.stats.snapshotsLostToCrash++; // crashed while writing it: the old one stays
+          return;
+        }
+        this.snapshotStored(n, ev.meta, ev.kv);
+        this.drive(n);
+        return;
+      }
       case 'write': {
         const n = this.nodes.get(ev.node)!;
         if (!n.up || n.incarnation !== ev.inc) return;
@@ -645,20 +673,44 @@ export class Simulation {
     this.observe(n);
   }
 
-  /** Every `snapshotEvery` applied entries: snapshot the state, compact behind it. */
+  /**
+   * Every `snapshotEvery` applied entries: take a view of the state now, and store it some
+   * time later, as the runtime streams it to its store while the node goes on. A crash in
+   * between loses it (the previous snapshot and the log stay); once stored, the log is
+   * compacted behind it.
+   */
   private maybeSnapshot(n: SimNode): void {
-    if (this.snapshotEvery === 0) return;
+    if (this.snapshotEvery === 0 || n.snapping) return;
     if (n.lastApplied - (n.snap?.meta.index ?? 0) < this.snapshotEvery) return;
     const meta = n.core.snapshotMetaAt(n.lastApplied);
     if (!meta) return;
-    n.snap = { meta, kv: new Map(n.kv) };
     this.checkState(n, meta.index, 'snapshotted');
+    n.snapping = meta;
+    // Small states take milliseconds; a large one, or a slow disk, hundreds.
+    const lat = this.rnd.next() < 0.3 ? 50_000 + this.rnd(300_000) : 1_000 + this.rnd(20_000);
+    this.schedule({
+      time: this.now + lat,
+      kind: 'snapshotStored',
+      node: n.id,
+      inc: n.incarnation,
+      meta,
+      kv: new Map(n.kv),
+    });
+    this.trace(`${n.id} snapshotting ${meta.term}/${meta.index}`);
+  }
+
+  private snapshotStored(n: SimNode, meta: SnapshotMeta, kv: Map<string, string>): void {
+    n.snapping = null;
+    // A newer snapshot from the leader was stored meanwhile: as the runtime, keep that one.
+    if (n.snap && n.snap.meta.index >= meta.index) return;
+    n.snap = { meta, kv };
+    this.stats.snapshotsStored++;
     const st = n.storage;
     const to = Math.max(st.firstIndex() - 1, meta.index - this.snapshotKeep);
     st.compact(to, meta).catch((err) =>
       this.checker.note('crash', n.id, `compaction failed: ${(err as Error).message}`),
     );
-    this.trace(`${n.id} snapshot ${meta.term}/${meta.index}, log from ${to + 1}`);
+    this.trace(`${n.id} snapshot ${meta.term}/${meta.index} stored, log from ${to + 1}`);
   }
 
   /** Group commit: one write covers every ready queued when it starts. */
