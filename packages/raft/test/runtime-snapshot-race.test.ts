@@ -101,6 +101,25 @@ async function follower(store: SnapshotStore, everyEntries = 20) {
 }
 
 describe('RaftNode snapshot edges', () => {
+  it('a snapshot message that arrives without its data (as a plain message) is ignored', async () => {
+    const store = new MemorySnapshotStore();
+    const { node, kv, h, base, append, snapshotAt, events } = await follower(store);
+    try {
+      append(6, base + 3);
+      await waitFor(() => kv.applied === base + 3, 'the first entries to apply');
+      // A buggy or hostile peer: the snapshot message alone, ahead of our commit, with no
+      // data in the store. Stepping it would make the core install a snapshot nobody has.
+      h.onMessage(snapshotAt(base + 50).msg);
+      append(0, base + 6);
+      await waitFor(() => kv.applied === base + 6, 'the log to go on applying');
+      expect(kv.restored).toBe(0);
+      expect(node.status().commit).toBe(base + 6);
+      expect(events.some((e) => e.type === 'stopped')).toBe(false);
+    } finally {
+      await node.stop();
+    }
+  });
+
   it('a snapshot the log overtook while it streamed is declined, recorded in the log, and snapshots go on', async () => {
     const store = new MemorySnapshotStore();
     const { node, storage, kv, h, base, append, snapshotAt, events } = await follower(store);

@@ -16,7 +16,8 @@ export interface TransportHandler {
    * A snapshot from the leader, with its data. Resolve once the data is stored (the
    * runtime then steps `msg` into the core); reject to refuse it. Transports that
    * implement `SnapshotTransport` call this instead of `onMessage` for `snapshot`
-   * messages.
+   * messages; `RaftNode` ignores a `snapshot` message handed to `onMessage` (it comes
+   * without its data).
    */
   onSnapshot?(msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void>;
 }

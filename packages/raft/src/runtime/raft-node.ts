@@ -523,6 +523,9 @@ export class RaftNode<R = unknown> {
 
   private onMessage(m: Message): void {
     if (!this.running) return;
+    // A snapshot comes only through `onSnapshot`, once its data is stored. Alone it names a
+    // state nobody holds here, and the core would install it: drop it.
+    if (m.type === 'snapshot') return;
     this.core.step(m);
     this.schedule();
   }
