@@ -30,5 +30,4 @@ export const tcpKit: TransportKit = {
       ...(tls ? { tls: tlsOf(tls) } : {}),
     }),
   memberScript: join(import.meta.dirname, 'fixtures', 'member.ts'),
-  raftNodeScript: join(import.meta.dirname, 'fixtures', 'raft-node.ts'),
 };

@@ -32,5 +32,4 @@ export const wsKit: TransportKit = {
       ...(tls ? { tls: tlsOf(tls) } : {}),
     }),
   memberScript: join(import.meta.dirname, 'fixtures', 'member.ts'),
-  raftNodeScript: join(import.meta.dirname, 'fixtures', 'raft-node.ts'),
 };

@@ -105,14 +105,20 @@ export class SnapshotStreams {
   private readonly incoming = new Map<NodeId, Incoming>();
   /** How each sender's last transfer ended here, to answer a RESUME whose DONE was lost. */
   private readonly finished = new Map<NodeId, { sid: number; ok: boolean; reason: string }>();
-  /** How long a waiting sender goes without word from the receiver before it asks. */
+  /** How often a transfer whose link broke asks the receiver where it is. */
   private readonly probeMs: number;
+  /**
+   * How long a waiting sender goes without word from the receiver before it asks anyway
+   * (an ACK or DONE may have been lost with the receiver's connection).
+   */
+  private readonly quietMs: number;
 
   constructor(
     private readonly host: SnapshotHost,
     private readonly chunkBytes: number,
   ) {
     this.probeMs = Math.min(250, Math.max(10, Math.floor(host.stallTimeoutMs / 20)));
+    this.quietMs = Math.max(this.probeMs, Math.floor(host.stallTimeoutMs / 4));
   }
 
   // ------------------------------------------------------------------ sending
@@ -208,7 +214,7 @@ export class SnapshotStreams {
   private probe(o: Outgoing): void {
     if (o.failure) return;
     const waiting = o.wake !== null || o.end !== null;
-    if (!o.lost && !(waiting && performance.now() - o.heardAt >= this.probeMs)) return;
+    if (!o.lost && !(waiting && performance.now() - o.heardAt >= this.quietMs)) return;
     this.host.sendFrame(o.to, encodeSnapshotFrame({ kind: SnapshotFrameKind.Resume, sid: o.sid }));
   }
 
@@ -256,7 +262,11 @@ export class SnapshotStreams {
       return;
     }
     o.lost = false;
-    if (this.acknowledged(o, f.consumed - 1)) this.arm(o);
+    const progressed = this.acknowledged(o, f.consumed - 1);
+    // Everything sent has been consumed: the receiver is committing it to its store, which
+    // may take a while for a large snapshot. That is progress too.
+    const storing = o.end !== null && o.unacked.length === 0;
+    if (progressed || storing) this.arm(o);
     for (const u of o.unacked) if (u.seq >= f.next) resend(u.frame);
     if (o.end) resend(o.end);
   }

@@ -37,8 +37,6 @@ export interface TransportKit {
   dialer(tls?: TestTls): StreamLayer;
   /** The script a member process runs: it calls `runMemberProcess(kit.create)`. */
   readonly memberScript: string;
-  /** The script a Raft node process runs: it calls `runRaftNodeProcess(kit.create)`. */
-  readonly raftNodeScript?: string;
 }
 
 /** Node flags for child processes that run TypeScript sources of this workspace. */

@@ -1,4 +1,5 @@
 export { childExecArgv, type MemberConfig, type TestTls, type TransportKit } from './config.js';
+export { type CutProxy, cutProxy, portOf, withPort } from './cut-proxy.js';
 export {
   type FuzzCase,
   type FuzzOptions,
@@ -16,7 +17,6 @@ export {
   TEST_CLUSTER,
   TEST_SECRET,
 } from './harness.js';
-export { type CutProxy, cutProxy, portOf, withPort } from './cut-proxy.js';
 export { MemberProcess, runMemberProcess } from './member-process.js';
 export { type TestCertificate, type TestPki, testPki } from './pki.js';
 export { ChildHandle, serveParent, settledHeap } from './process.js';
