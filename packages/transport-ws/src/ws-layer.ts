@@ -37,9 +37,15 @@ export interface WsLayerOptions {
   maxFrameBytes: number;
   handshakeTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Mask outgoing frames with random keys (RFC 6455). Default true. */
+  maskFrames?: boolean;
 }
 
-/** Members trust each other: a zero masking key makes `ws` skip masking client frames. */
+/**
+ * A zero masking key makes `ws` skip masking: only for links with no intermediary, since
+ * masking is what stops client-chosen bytes (values in log entries) from reading as
+ * requests to a proxy in between (RFC 6455 section 10.3).
+ */
 const zeroMask = (mask: Buffer) => {
   mask.fill(0);
 };
@@ -245,7 +251,7 @@ export class WsStreamLayer implements StreamLayer {
         perMessageDeflate: false,
         maxPayload: o.maxFrameBytes + FRAME_HEADER_BYTES,
         skipUTF8Validation: true,
-        generateMask: zeroMask,
+        ...(o.maskFrames === false ? { generateMask: zeroMask } : {}),
         handshakeTimeout: o.connectTimeoutMs,
         ...(tls ? { cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true } : {}),
         ...(servername ? { servername } : {}),

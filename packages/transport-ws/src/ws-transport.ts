@@ -19,6 +19,13 @@ export interface WsTransportOptions extends NetworkTransportOptions {
   server?: HttpServer | HttpsServer;
   /** Use `wss`: TLS on every connection, with client certificates unless disabled. */
   tls?: WsTlsOptions;
+  /**
+   * Mask the frames this member sends on its connections with a fresh random key each, as
+   * RFC 6455 requires of clients (default true). Masking keeps bytes that clients chose
+   * (the values in log entries) from being read as HTTP by a proxy between members. Set
+   * false only when members connect directly, to save the masking pass over every byte.
+   */
+  maskFrames?: boolean;
 }
 
 function ownListen(options: WsTransportOptions): { host: string; port: number; path: string } {
@@ -55,6 +62,7 @@ export class WsTransport extends NetworkTransport {
         connectTimeoutMs: options.connectTimeoutMs ?? 5000,
         ...(options.server ? { server: options.server } : {}),
         ...(options.tls ? { tls: options.tls } : {}),
+        ...(options.maskFrames !== undefined ? { maskFrames: options.maskFrames } : {}),
       }),
     );
   }

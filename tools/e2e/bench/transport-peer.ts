@@ -21,6 +21,7 @@ function create(c: PeerConfig): NetworkTransport {
         ...common,
         listen: { host: '127.0.0.1', port: 0, path: '/raft' },
         ...(tls ? { tls } : {}),
+        ...(c.kind === 'ws-unmasked' ? { maskFrames: false } : {}),
       });
 }
 

@@ -22,7 +22,8 @@ import type { AppendRequest, Message } from '@quorate/raft';
 import { TcpTransport } from '@quorate/transport-tcp';
 import { WsTransport } from '@quorate/transport-ws';
 
-export type Kind = 'tcp' | 'ws';
+/** `ws-unmasked`: WebSocket with `maskFrames: false` (no masking pass; direct links only). */
+export type Kind = 'tcp' | 'ws' | 'ws-unmasked';
 
 /** What the peer process needs to build its transport (crosses the IPC channel). */
 export interface PeerConfig {
@@ -92,6 +93,7 @@ function create(
           ...common,
           listen: { host: '127.0.0.1', port: 0, path: '/raft' },
           ...(tls ? { tls: { ...tls, requireClientCert: true } } : {}),
+          ...(kind === 'ws-unmasked' ? { maskFrames: false } : {}),
         });
   return { t, start: () => t.start({ onMessage }) };
 }
@@ -186,6 +188,7 @@ function codecCost(size: number): { encodeNs: number; decodeNs: number } {
 const configs: [Kind, boolean][] = [
   ['tcp', false],
   ['ws', false],
+  ['ws-unmasked', false],
   ['tcp', true],
   ['ws', true],
 ];
@@ -232,6 +235,12 @@ for (const tls of [false, true]) {
       `  ${tls ? 'tls   ' : 'plain '} ${size === 256 ? '256 B ' : '16 KiB'}  ${(t / w).toFixed(2)}`,
     );
   }
+}
+console.log('\nWS masked / unmasked ratio of median msgs/s, no TLS (the cost of RFC 6455 masking)');
+for (const size of sizes) {
+  const m = median(results.get(key('ws', false, size))!.map((x) => x.msgsPerSec));
+  const u = median(results.get(key('ws-unmasked', false, size))!.map((x) => x.msgsPerSec));
+  console.log(`  ${size === 256 ? '256 B ' : '16 KiB'}  ${(m / u).toFixed(2)}`);
 }
 console.log('\ncodec cost per AppendEntries message in this process (median of 5 runs of 50k)');
 for (const size of sizes) {

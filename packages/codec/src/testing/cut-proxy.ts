@@ -16,11 +16,16 @@ export interface CutProxy {
   close(): Promise<void>;
 }
 
-export async function cutProxy(targetPort: number): Promise<CutProxy> {
+export interface CutProxyOptions {
+  /** Sees every chunk relayed from the dialling side to the target, in order. */
+  tap?: (chunk: Buffer, connection: number) => void;
+}
+
+export async function cutProxy(targetPort: number, options: CutProxyOptions = {}): Promise<CutProxy> {
   const live = new Set<Socket>();
   let accepted = 0;
   const server = createServer((client) => {
-    accepted++;
+    const id = ++accepted;
     const target = connect({ host: '127.0.0.1', port: targetPort });
     live.add(client);
     live.add(target);
@@ -32,6 +37,7 @@ export async function cutProxy(targetPort: number): Promise<CutProxy> {
     };
     client.on('error', end).on('close', end);
     target.on('error', end).on('close', end);
+    if (options.tap) client.on('data', (chunk: Buffer) => options.tap!(chunk, id));
     client.pipe(target);
     target.pipe(client);
   });

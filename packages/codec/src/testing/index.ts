@@ -1,5 +1,5 @@
 export { childExecArgv, type MemberConfig, type TestTls, type TransportKit } from './config.js';
-export { type CutProxy, cutProxy, portOf, withPort } from './cut-proxy.js';
+export { type CutProxy, type CutProxyOptions, cutProxy, portOf, withPort } from './cut-proxy.js';
 export {
   type FuzzCase,
   type FuzzOptions,
