@@ -50,6 +50,9 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
   private listening: Promise<string> | null = null;
   private bound: string | null = null;
   private pendingHandshakes = 0;
+  /** Connections mid-handshake by remote host, and the host of each. */
+  private readonly pendingByHost = new Map<string, number>();
+  private readonly hostOf = new WeakMap<InboundConnection, string>();
   private readonly dirty = new Set<PeerLink>();
   private readonly unreachable = new Set<NodeId>();
   private turnScheduled = false;
@@ -291,7 +294,7 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
   }
 
   authenticated(conn: InboundConnection): void {
-    this.pendingHandshakes--;
+    this.handshakeDone(conn);
     const peer = conn.peer!;
     // A peer has one outbound connection to us; an older one is a leftover of a restart.
     const old = this.inboundByPeer.get(peer);
@@ -300,7 +303,7 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
   }
 
   finished(conn: InboundConnection, wasPending: boolean): void {
-    if (wasPending) this.pendingHandshakes--;
+    if (wasPending) this.handshakeDone(conn);
     this.inbound.delete(conn);
     if (conn.peer !== null && this.inboundByPeer.get(conn.peer) === conn) {
       this.inboundByPeer.delete(conn.peer);
@@ -324,10 +327,32 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
       conn.destroy();
       return;
     }
+    const host = hostPart(conn.remoteAddress);
+    const fromHost = this.pendingByHost.get(host) ?? 0;
+    if (fromHost >= this.options.maxPendingHandshakesPerHost) {
+      this.counters.handshakeFailures++;
+      this.log.warn(
+        `refused a connection from ${conn.remoteAddress}: ${fromHost} handshakes from ${host} already under way`,
+      );
+      conn.destroy();
+      return;
+    }
     this.pendingHandshakes++;
+    this.pendingByHost.set(host, fromHost + 1);
     const c = new InboundConnection(conn, this);
+    this.hostOf.set(c, host);
     this.inbound.add(c);
     c.start();
+  }
+
+  private handshakeDone(conn: InboundConnection): void {
+    this.pendingHandshakes--;
+    const host = this.hostOf.get(conn);
+    if (host === undefined) return;
+    this.hostOf.delete(conn);
+    const n = (this.pendingByHost.get(host) ?? 1) - 1;
+    if (n > 0) this.pendingByHost.set(host, n);
+    else this.pendingByHost.delete(host);
   }
 
   private linkTo(peer: NodeId): PeerLink | null {
@@ -374,4 +399,10 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
     if (this.warnedOnce.size < 1000) this.warnedOnce.add(key);
     this.log.warn(message);
   }
+}
+
+/** The host of a `host:port` or `[v6]:port` remote address. */
+function hostPart(remote: string): string {
+  const i = remote.lastIndexOf(':');
+  return i > 0 ? remote.slice(0, i) : remote;
 }

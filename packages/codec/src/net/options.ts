@@ -57,6 +57,11 @@ export interface NetworkTransportOptions {
   closeTimeoutMs?: number;
   /** Inbound connections allowed to be mid-handshake at once; more are closed at once. Default 64. */
   maxPendingHandshakes?: number;
+  /**
+   * Of those, how many may come from one remote host, so that one host holding slots open
+   * (a slow-loris) cannot lock every member out. Default 16.
+   */
+  maxPendingHandshakesPerHost?: number;
   /** Bounds on decoded messages. */
   limits?: Partial<WireLimits>;
   /** Where warnings go. Default: `console`; `null` silences them. */
@@ -81,6 +86,7 @@ export interface ResolvedOptions {
   readonly stallTimeoutMs: number;
   readonly closeTimeoutMs: number;
   readonly maxPendingHandshakes: number;
+  readonly maxPendingHandshakesPerHost: number;
   readonly limits: WireLimits;
   readonly logger: TransportLogger | null;
   readonly random: () => number;
@@ -103,6 +109,7 @@ export const defaultNetworkOptions = Object.freeze({
   stallTimeoutMs: 10_000,
   closeTimeoutMs: 2000,
   maxPendingHandshakes: 64,
+  maxPendingHandshakesPerHost: 16,
 });
 
 const consoleLogger: TransportLogger = {
@@ -164,6 +171,7 @@ export function networkOptionIssues(o: NetworkTransportOptions): string[] {
   int('stallTimeoutMs', 1);
   int('closeTimeoutMs', 0);
   int('maxPendingHandshakes', 1);
+  int('maxPendingHandshakesPerHost', 1);
   if (
     (o.backoffMaxMs ?? defaultNetworkOptions.backoffMaxMs) <
     (o.backoffInitialMs ?? defaultNetworkOptions.backoffInitialMs)
@@ -200,6 +208,7 @@ export function resolveNetworkOptions(o: NetworkTransportOptions): ResolvedOptio
     stallTimeoutMs: o.stallTimeoutMs ?? d.stallTimeoutMs,
     closeTimeoutMs: o.closeTimeoutMs ?? d.closeTimeoutMs,
     maxPendingHandshakes: o.maxPendingHandshakes ?? d.maxPendingHandshakes,
+    maxPendingHandshakesPerHost: o.maxPendingHandshakesPerHost ?? d.maxPendingHandshakesPerHost,
     limits: { ...defaultWireLimits, ...o.limits },
     logger: o.logger === undefined ? consoleLogger : o.logger,
     random: o.random ?? Math.random,

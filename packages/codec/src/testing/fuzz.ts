@@ -1380,6 +1380,9 @@ export async function fuzzListener(kit: TransportKit, options: FuzzOptions = {})
         connectTimeoutMs: 5000,
         backoffMaxMs: 250,
         closeTimeoutMs: 500,
+        // Every fuzzing connection comes from 127.0.0.1: room for all of them at once (the
+        // per-host limit has its own test, `handshakeSlotCases`).
+        maxPendingHandshakesPerHost: concurrency + 8,
       },
     });
     const L = listener;

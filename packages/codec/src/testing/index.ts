@@ -20,5 +20,6 @@ export {
 export { MemberProcess, runMemberProcess } from './member-process.js';
 export { type TestCertificate, type TestPki, testPki } from './pki.js';
 export { ChildHandle, serveParent, settledHeap } from './process.js';
+export { handshakeSlotCases, type SlotCase } from './slots.js';
 export { type SnapshotCase, snapshotTransferCases } from './snapshots.js';
 export { type HandshakeParams, WireClient } from './wire-client.js';

@@ -1,0 +1,7 @@
+import { handshakeSlotCases } from '@quorate/codec/testing';
+import { describe, it } from 'vitest';
+import { tcpKit } from './kit.js';
+
+describe('handshake slots (tcp)', () => {
+  for (const c of handshakeSlotCases(tcpKit)) it(c.name, c.run, c.timeoutMs);
+});

@@ -1,0 +1,7 @@
+import { handshakeSlotCases } from '@quorate/codec/testing';
+import { describe, it } from 'vitest';
+import { wsKit } from './kit.js';
+
+describe('handshake slots (ws)', () => {
+  for (const c of handshakeSlotCases(wsKit)) it(c.name, c.run, c.timeoutMs);
+});
