@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 
 const bin = join(import.meta.dirname, '..', 'bin', 'quorate.js');
 const n = Number(process.env.QUORATE_LOCAL_NODES ?? 3);
@@ -34,15 +35,16 @@ for (let i = 1; i <= n; i++) {
     { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   procs.set(id, p);
-  const prefix = (d: Buffer) =>
-    d
-      .toString()
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => `${id} | ${l}\n`)
-      .join('');
-  p.stdout?.on('data', (d: Buffer) => process.stdout.write(prefix(d)));
-  p.stderr?.on('data', (d: Buffer) => process.stderr.write(prefix(d)));
+  // Whole lines only: a line split across two reads gets its prefix once.
+  for (const [from, to] of [
+    [p.stdout, process.stdout],
+    [p.stderr, process.stderr],
+  ] as const) {
+    if (from)
+      createInterface({ input: from, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (l) =>
+        to.write(`${id} | ${l}\n`),
+      );
+  }
   p.on('exit', (code, signal) => {
     procs.delete(id);
     if (!stopping) {
