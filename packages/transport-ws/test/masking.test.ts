@@ -3,17 +3,9 @@
  * by default (RFC 6455), and unmasked (a zero key) only when `maskFrames: false`. The
  * bytes are read off a relay between two real transports on loopback.
  */
-import { cutProxy, portOf, withPort } from '@quorate/codec/testing';
+import { cutProxy, portOf, waitUntil, withPort } from '@quorate/codec/testing';
 import { describe, expect, it } from 'vitest';
 import { WsTransport } from '../src/index.js';
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** The masking keys of the WebSocket frames in a client-to-server byte stream. */
 function maskingKeys(stream: Buffer): Buffer[] {
@@ -68,7 +60,7 @@ async function framesFromDialler(maskFrames: boolean | undefined): Promise<Buffe
     await a.start({ onMessage: () => {} });
     await b.start({ onMessage: () => void got++ });
     for (let i = 0; i < 20; i++) a.send({ type: 'timeoutNow', from: 'a', to: 'b', term: i + 1 });
-    await waitFor(() => got === 20, 'b to receive the 20 messages');
+    await waitUntil(() => got === 20, 'b to receive the 20 messages');
     return maskingKeys(Buffer.concat(seen));
   } finally {
     await Promise.all([a.close(), b.close()]);

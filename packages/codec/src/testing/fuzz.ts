@@ -20,6 +20,7 @@
  * settled heap (V8 `heapUsed` after gc: Buffer contents are not in it, their JS objects
  * are) within a bound of its value after a warm-up round.
  */
+
 import type { Message, NodeId } from '@quorate/raft';
 import { Packr } from 'msgpackr';
 import { secretBytes } from '../net/handshake.js';
@@ -52,6 +53,7 @@ import {
 } from '../wire/snapshot-frames.js';
 import type { TransportKit } from './config.js';
 import { MemberProcess } from './member-process.js';
+import { waitUntil } from './wait.js';
 import { WireClient } from './wire-client.js';
 
 export interface FuzzOptions {
@@ -1316,14 +1318,9 @@ class DeliveryCheck {
   }
 }
 
-async function waitFor(cond: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** The fuzzer's wait: the state in the message is taken at the timeout. */
+const waitFor = (cond: () => boolean, timeoutMs: number, what: () => string) =>
+  waitUntil(cond, what, timeoutMs, 20);
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;

@@ -22,4 +22,5 @@ export { type TestCertificate, type TestPki, testPki } from './pki.js';
 export { ChildHandle, serveParent, settledHeap } from './process.js';
 export { handshakeSlotCases, type SlotCase } from './slots.js';
 export { type SnapshotCase, snapshotTransferCases } from './snapshots.js';
+export { waitUntil } from './wait.js';
 export { type HandshakeParams, WireClient } from './wire-client.js';

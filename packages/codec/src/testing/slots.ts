@@ -8,6 +8,7 @@
 import type { NodeId } from '@quorate/raft';
 import type { Connection } from '../net/stream.js';
 import type { TransportKit } from './config.js';
+import { waitUntil } from './wait.js';
 
 export interface SlotCase {
   readonly name: string;
@@ -17,14 +18,6 @@ export interface SlotCase {
 
 function check(cond: unknown, message: string): asserts cond {
   if (!cond) throw new Error(message);
-}
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 export function handshakeSlotCases(kit: TransportKit): SlotCase[] {
@@ -66,11 +59,11 @@ export function handshakeSlotCases(kit: TransportKit): SlotCase[] {
             });
             silent.push(s);
           }
-          await until(
+          await waitUntil(
             () => silent.filter((s) => s.closed).length >= 3,
             'the connections over the limit to close',
           );
-          await until(() => a.stats().handshakeFailures >= 3, 'the refusals to be counted');
+          await waitUntil(() => a.stats().handshakeFailures >= 3, 'the refusals to be counted');
           check(
             silent.slice(0, PER_HOST).every((s) => !s.closed),
             'a connection within the limit was closed before its handshake timed out',
