@@ -6,9 +6,11 @@
  *
  *   pnpm --filter @quorate/node bench [-- --keys 1000000]
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { LmdbStorage } from '@quorate/storage-lmdb';
 import { encodeCommand } from '../src/state/commands.js';
@@ -42,6 +44,10 @@ try {
 
   const store = await LmdbStorage.open({ dir: join(dir, 'a'), clusterId: 'bench', nodeId: 'n1' });
   const meta = { index: n, term: 1, conf: { voters: ['n1'], learners: [], votersOutgoing: [] } } as never;
+  // How long the event loop went without a turn while the snapshot was serialised and
+  // stored: a turn-less stretch longer than the election timeout is a missed heartbeat.
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  loop.enable();
   t = performance.now();
   const w = await store.snapshots.create(meta);
   let bytes = 0;
@@ -53,9 +59,13 @@ try {
   }
   await w.commit();
   const written = performance.now() - t;
+  loop.disable();
   await store.close();
   console.log(
     `snapshot: writes paused ${pause.toFixed(1)} ms; serialised and stored durably (LMDB, fsync) in ${written.toFixed(0)} ms; ${mb(bytes)} in ${count} chunks`,
+  );
+  console.log(
+    `event loop while serialising and storing: delay p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
   );
 
   // A restart: open the store, stream the snapshot into a fresh machine.
