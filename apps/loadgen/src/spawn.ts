@@ -90,8 +90,14 @@ export class LocalCluster {
     const nodes: SpawnedNode[] = [];
     for (let i = 1; i <= opts.n; i++) nodes.push(await newNode(base, i));
     const c = new LocalCluster(opts, nodes, ownDir);
-    for (const n of nodes) c.launch(n);
-    await c.waitForLeader(30_000);
+    try {
+      for (const n of nodes) c.launch(n);
+      await c.waitForLeader(30_000);
+    } catch (err) {
+      // No process outlives a cluster that failed to start.
+      await c.stop();
+      throw err;
+    }
     return c;
   }
 

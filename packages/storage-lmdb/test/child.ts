@@ -16,16 +16,16 @@ export class Child {
   readonly exited: Promise<void>;
   private done = false;
 
-  /** `as` runs the child as another user (the parent must be root). */
-  constructor(
-    mode: 'append' | 'hold' | 'try' | 'snapshot',
-    dir: string,
-    as: { uid: number; gid: number } | null = null,
-  ) {
-    this.proc = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', fixture, mode, dir], {
+  /**
+   * `wrap` is a command (and its arguments) the child runs under, e.g. one that drops
+   * privileges before it executes Node.
+   */
+  constructor(mode: 'append' | 'hold' | 'try' | 'snapshot', dir: string, wrap: readonly string[] = []) {
+    const argv = [process.execPath, '--import', 'tsx', '--conditions=source', fixture, mode, dir];
+    const [cmd, ...args] = [...wrap, ...argv] as [string, ...string[]];
+    this.proc = spawn(cmd, args, {
       cwd: pkgDir,
       stdio: ['ignore', 'pipe', 'pipe'],
-      ...(as ?? {}),
     });
     live.add(this);
     let partial = '';

@@ -1,18 +1,10 @@
-import {
-  chmodSync,
-  readdirSync,
-  readFileSync,
-  realpathSync,
-  statSync,
-  truncateSync,
-  writeFileSync,
-} from 'node:fs';
-import { dirname, join } from 'node:path';
+import { chmodSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { EntryType, type HardState } from '@quorate/raft';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FORMAT_VERSION, isStorageError, LmdbStorage, StorageErrorCode } from '../src/index.js';
-import { Child, fixture, killAll, pkgDir } from './child.js';
+import { Child, killAll } from './child.js';
 import { openStore, tempDir } from './helpers.js';
 
 const cleanups: (() => unknown)[] = [];
@@ -22,32 +14,19 @@ afterEach(async () => {
 });
 
 const isRoot = process.getuid?.() === 0;
-/** The unprivileged user a root test run opens directories as. */
-const NOBODY = { uid: 65534, gid: 65534 };
 
 /**
- * What a child running as nobody cannot read or traverse on the way to `paths` (and,
- * for directories, in them): it loads the fixture, this package's sources and its
- * dependencies from the repository, so they must be world-readable.
+ * Root writes anywhere because it holds CAP_DAC_OVERRIDE. A child run under this
+ * command keeps root's uid (so it still reads a checkout that only root may enter, such
+ * as a mode-700 temporary directory or /root) but loses the capabilities that bypass
+ * file permissions, so a directory of mode 0500 is as read-only to it as to any user.
  */
-function notWorldReadable(paths: string[], deep = true): string[] {
-  const bad = new Set<string>();
-  const check = (p: string, deep: boolean) => {
-    const st = statSync(p);
-    const need = st.isDirectory() ? 0o005 : 0o004;
-    if ((st.mode & need) !== need) bad.add(`${p} (mode ${(st.mode & 0o777).toString(8)})`);
-    if (deep && st.isDirectory()) for (const e of readdirSync(p)) check(join(p, e), true);
-  };
-  for (const p of paths) {
-    const real = realpathSync(p);
-    for (let d = dirname(real); ; d = dirname(d)) {
-      check(d, false);
-      if (d === dirname(d)) break;
-    }
-    check(real, deep);
-  }
-  return [...bad];
-}
+const WITHOUT_OVERRIDE = [
+  'setpriv',
+  '--inh-caps=-dac_override,-dac_read_search,-fowner',
+  '--bounding-set=-dac_override,-dac_read_search,-fowner',
+  '--',
+];
 
 function dir(): string {
   const d = tempDir();
@@ -245,41 +224,26 @@ describe('opening a data directory', () => {
     expect(r.message).toContain(join(path, 'file', 'data'));
   });
 
-  it('refuses a read-only directory (as root: from a child process running as nobody)', async () => {
+  it('refuses a read-only directory (as root: from a child without the override capabilities)', async () => {
+    const path = dir();
     if (!isRoot) {
-      const path = dir();
       await populated(path);
       chmodSync(path, 0o500);
       cleanups.push(() => chmodSync(path, 0o700));
       expect((await refusal(openStore(path))).code).toBe(StorageErrorCode.ReadOnly);
       return;
     }
-    // Root may write anywhere, so the open is tried by a child running with nobody's uid
-    // and gid, on a store root created (under the ids the child opens with) in a directory
-    // owned by root with mode 0755: nobody can read it, not write it.
-    const path = dir();
+    // The identity the child opens with (see fixtures/crash-child.ts).
     const s = await LmdbStorage.open({ dir: path, clusterId: 'crash', nodeId: 'n1' });
     await s.close();
-    chmodSync(path, 0o755);
-    expect(statSync(path).uid).toBe(0);
-    const pkgOf = (name: string) => join(pkgDir, 'node_modules', name);
-    const sources = [
-      fixture,
-      join(pkgDir, 'src'),
-      join(pkgDir, 'package.json'),
-      join(pkgOf('@quorate/raft'), 'src'),
-      join(pkgOf('@quorate/raft'), 'package.json'),
-      pkgOf('lmdb'),
-      pkgOf('tsx'),
-      process.execPath,
-    ];
-    expect(notWorldReadable(sources), 'files the child needs must be readable by nobody').toEqual([]);
-    // The store's directory itself: nobody reaches it (so the refusal is about writing it).
-    expect(notWorldReadable([path], false), 'the temp directory must be reachable by nobody').toEqual([]);
+    chmodSync(path, 0o500);
+    cleanups.push(() => chmodSync(path, 0o700));
+    // Root may write anywhere, so the open is tried by a child that keeps root's uid (it
+    // reads the checkout, wherever it lives) without the capabilities that bypass file
+    // permissions: for it, the mode-0500 directory is read-only.
     const before = readdirSync(path).sort();
     const data = readFileSync(join(path, 'data.mdb'));
-
-    const child = new Child('try', path, NOBODY);
+    const child = new Child('try', path, WITHOUT_OVERRIDE);
     await child.exited;
     const line = child.lines.find((l) => l.startsWith('refused ') || l === 'opened');
     expect(line, `the child printed no outcome; its stderr:\n${child.errors}`).toBeDefined();
