@@ -150,10 +150,12 @@ export class LocalCluster {
       this.opts.transport,
       '--log.level',
       'warn',
+      // stdin is a pipe from this process: if it dies, however, its nodes stop too.
+      '--stop-with-stdin',
       ...(this.opts.extraArgs ?? []),
     ];
     const proc = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...this.opts.env },
     });
     const keep = (d: Buffer) => {

@@ -9,8 +9,10 @@
 import { configFields, loadConfigOrExit } from '@quorate/config';
 import { Command } from 'commander';
 import { joinCluster } from './join.js';
+import { closeLog, createLogger } from './logging.js';
 import { NodeStartError } from './plugs.js';
-import { createLogger, runNode, stopOnSignals } from './run.js';
+import { runNode } from './run.js';
+import { stopOnSignals } from './shutdown.js';
 
 const program = new Command('quorate')
   .description('quorate: a replicated key-value and lease service on Raft')
@@ -30,6 +32,9 @@ program
       process.stdout.write(startHelp());
       return;
     }
+    // The launcher's nodes: stop when the launcher, which holds the other end of stdin, is gone.
+    const withStdin = argv.indexOf('--stop-with-stdin');
+    if (withStdin >= 0) argv.splice(withStdin, 1);
     const joinAt = argv.indexOf('--join');
     let join: string | null = null;
     if (joinAt >= 0) {
@@ -50,17 +55,23 @@ program
     } catch (err) {
       const e = err as Error & { code?: string; path?: string };
       log.fatal({ code: e.code, path: e.path }, e.message);
-      log.flush();
+      await closeLog(log, 300);
       process.stderr.write(`quorate: ${e.message}\n`);
       process.exit(err instanceof NodeStartError || e.code ? 2 : 1);
     }
-    stopOnSignals(running);
+    stopOnSignals(running, { stopWithStdin: withStdin >= 0 });
     if (join) await joinCluster(join, config, running);
   });
 
 function startHelp(): string {
   const lines = configFields().map((f) => `  ${f.flag.padEnd(38)} ${f.env.padEnd(40)} ${f.description}`);
-  return `Usage: quorate start [--config <file.yaml>] [--join <member url>] [--print-config] [settings]
+  return `Usage: quorate start [--config <file.yaml>] [--join <member url>] [--print-config]
+                     [--stop-with-stdin] [settings]
+
+--stop-with-stdin stops the node (as SIGTERM does) when its standard input ends: a parent
+that gives it a pipe takes it along however the parent dies. On SIGTERM or SIGINT a node
+exits within 5 s: status 0 after a clean stop, 1 when it had to force its way out; a
+second signal exits at once.
 
 Every setting can come from the YAML file, an environment variable or a flag; a flag
 wins over the environment, which wins over the file. A single node needs none.

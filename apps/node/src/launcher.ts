@@ -28,11 +28,14 @@ for (let i = 1; i <= n; i++) {
       join('data', id),
       '--transport.kind',
       transport,
+      '--stop-with-stdin',
       ...process.argv.slice(2),
     ],
-    // Own process group: a terminal's Ctrl-C reaches the launcher only, which then stops
-    // each node once, in order, instead of every node seeing two signals.
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    // Own process group: a terminal's Ctrl-C (or a supervisor's signal to the launcher's
+    // group) reaches the launcher only, which then stops each node once. Each node's
+    // stdin is a pipe from the launcher: when the launcher dies, however it dies (SIGKILL
+    // included), the pipe closes and the node stops by itself.
+    { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
   );
   procs.set(id, p);
   // Whole lines only: a line split across two reads gets its prefix once.
@@ -73,10 +76,11 @@ const stopAll = (sig: NodeJS.Signals) => {
   process.stdout.write(`\nlauncher: ${sig}: stopping ${procs.size} node(s)...\n`);
   if (procs.size === 0) process.exit(0);
   for (const p of procs.values()) p.kill('SIGTERM');
+  // A node exits within 5 s of SIGTERM by itself; this is the launcher's own backstop.
   setTimeout(() => {
     for (const p of procs.values()) p.kill('SIGKILL');
     process.exit(1);
-  }, 10_000).unref();
+  }, 6_000).unref();
 };
 process.on('SIGINT', stopAll);
 // Whatever ends the launcher, no node outlives it.

@@ -4,7 +4,8 @@
  */
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
-import { type Logger, pino } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './logging.js';
 import { QuorateNode } from './node.js';
 import { openStorage, openTransport } from './plugs.js';
 
@@ -13,14 +14,6 @@ export interface RunningNode {
   readonly log: Logger;
   /** Stop once (later calls return the same promise): hand over, close HTTP, Raft, transport, storage. */
   stop(): Promise<void>;
-}
-
-export function createLogger(config: Config): Logger {
-  return pino({
-    level: config.log.level,
-    base: { nodeId: config.nodeId },
-    ...(config.log.format === 'pretty' ? { formatters: { level: (label) => ({ level: label }) } } : {}),
-  });
 }
 
 /**
@@ -124,26 +117,4 @@ export function hostPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
   return { host, port: Number(listen.slice(i + 1)) };
-}
-
-/** Stop cleanly on SIGTERM/SIGINT; a second signal exits at once. */
-export function stopOnSignals(running: RunningNode): void {
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      running.log.warn(`second ${sig}: exiting now`);
-      process.exit(1);
-    }
-    running.log.info(`${sig}: stopping (a leader hands over first)`);
-    running.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        running.log.error({ err: (err as Error).message }, 'stop failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
 }

@@ -23,7 +23,12 @@ describe('health and cluster', () => {
   it('GET /health describes the node', async () => {
     const { status, body } = await j(await fetch(`${leaderUrl}/health`));
     expect(status).toBe(200);
-    expect(body).toMatchObject({ state: 'leader', isLeader: true, leaderAddress: leaderUrl });
+    expect(body).toMatchObject({
+      state: 'leader',
+      isLeader: true,
+      leaderAddress: leaderUrl,
+      snapshotting: false,
+    });
     expect(Object.keys(body).sort()).toEqual(
       [
         'nodeId',
@@ -34,6 +39,7 @@ describe('health and cluster', () => {
         'term',
         'commitIndex',
         'appliedIndex',
+        'snapshotting',
       ].sort(),
     );
   });

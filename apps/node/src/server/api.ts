@@ -617,6 +617,7 @@ export function health(ctx: ApiContext) {
     term: s.term,
     commitIndex: s.commit,
     appliedIndex: ctx.raft.applied,
+    snapshotting: ctx.raft.snapshotting,
   };
 }
 

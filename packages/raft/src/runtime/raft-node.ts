@@ -456,6 +456,11 @@ export class RaftNode<R = unknown> {
     return this.appliedIndex;
   }
 
+  /** A snapshot of this node's own is being written (or recorded), or one is being installed. */
+  get snapshotting(): boolean {
+    return this.snapshotTask !== null || this.installing;
+  }
+
   /**
    * Stop: optionally hand leadership over first, finish the write in progress, fail
    * whatever is still pending (proposals with an unknown outcome), and close the
