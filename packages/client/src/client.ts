@@ -4,8 +4,15 @@
  * writes exactly-once by giving each one a (client id, sequence) the cluster remembers.
  */
 import { randomBytes } from 'node:crypto';
-import { ClientError, NotLeaderError, RejectedError, TimeoutError, UnavailableError } from './errors.js';
-import { HttpWire, type Wire, WireError, type WireResponse } from './wire.js';
+import {
+  ClientError,
+  NotLeaderError,
+  OutcomeUnknownError,
+  RejectedError,
+  TimeoutError,
+  UnavailableError,
+} from './errors.js';
+import { HttpWire, type Wire, WireError, type WireRequest, type WireResponse } from './wire.js';
 
 export interface ClientOptions {
   /** Client URLs of any members, e.g. `['http://127.0.0.1:8081', ...]`. */
@@ -16,6 +23,15 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Deadline of one HTTP attempt. Default 3,000 ms. */
   attemptTimeoutMs?: number;
+  /**
+   * An attempt that has heard nothing for this long asks the other members who leads
+   * (`/health`), and again every half of this while it waits; when another member leads,
+   * the attempt is abandoned and the operation retried there with the same exactly-once
+   * identity. So a leader that is paused (a stopped VM, a long GC) costs about an
+   * election, not `attemptTimeoutMs`. Default 300 ms (twice the default election
+   * timeout); 0 turns it off.
+   */
+  silentLeaderMs?: number;
   /**
    * Backoff between retries: starts at `baseMs`, doubles up to `maxMs`, with jitter.
    * While the cluster has no leader (an election: unreachable members, `NO_LEADER`) the
@@ -99,6 +115,8 @@ export class QuorateClient {
   private leader: string | null = null;
   private seq = 0;
   private rr = 0;
+  /** The last round of `/health` asked of every member, shared by concurrent calls. */
+  private probing: { at: number; claims: Promise<{ endpoint: string; term: number }[]> } | null = null;
 
   constructor(opts: ClientOptions) {
     if (!opts.endpoints || opts.endpoints.length === 0) {
@@ -301,6 +319,12 @@ export class QuorateClient {
   /**
    * One operation: attempts until a definite answer or the deadline. A write keeps the
    * same (client id, sequence) across attempts, so retrying cannot apply it twice.
+   *
+   * What the caller is told follows one rule: an error is definite (`ambiguous: false`)
+   * only when no attempt of this write can have reached a member that could propose it.
+   * A refused connection and a follower's redirect (421) reach nobody who proposes; an
+   * attempt that was sent and got no answer, a timeout (504) or an unknown outcome may
+   * have been applied, and from then on every error of this call is ambiguous.
    */
   private async call(
     a: Attempt,
@@ -321,7 +345,12 @@ export class QuorateClient {
     let delay = base;
     let ambiguous = false;
     let last: unknown = null;
+    let redirect: { leaderId: string | null; hint: string | null } | null = null;
     let redirects = 0;
+    const pause = async (cap: number) => {
+      await sleep(jitter(Math.min(delay, cap, Math.max(0, deadline - performance.now()))));
+      delay = Math.min(max, delay * 2);
+    };
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw new TimeoutError('the operation was aborted', a.write && ambiguous);
       const left = deadline - performance.now();
@@ -330,7 +359,7 @@ export class QuorateClient {
       headers['x-quorate-timeout-ms'] = String(Math.max(1, Math.floor(Math.min(left, 60_000))));
       let res: WireResponse;
       try {
-        res = await this.wire.request({
+        res = await this.attempt({
           endpoint,
           method: a.method,
           path: a.path,
@@ -339,14 +368,21 @@ export class QuorateClient {
           timeoutMs: Math.min(left, this.opts.attemptTimeoutMs ?? 3000),
         });
       } catch (err) {
+        if (err instanceof LeaderMoved) {
+          // The attempt was sent to a member that has stopped answering while another
+          // leads: its outcome is open; retry at once where the cluster now leads.
+          ambiguous = true;
+          redirect = null;
+          last = err.cause;
+          this.leader = err.to;
+          continue;
+        }
         if (!(err instanceof WireError)) throw err;
         last = err;
+        redirect = null;
         if (err.sent) ambiguous = true;
         if (this.leader === endpoint) this.leader = null;
-        if (attempt % this.endpoints.length === this.endpoints.length - 1) {
-          await sleep(jitter(Math.min(delay, electionMax, Math.max(0, deadline - performance.now()))));
-          delay = Math.min(max, delay * 2);
-        }
+        if (attempt % this.endpoints.length === this.endpoints.length - 1) await pause(electionMax);
         continue;
       }
       const s = res.status;
@@ -356,18 +392,16 @@ export class QuorateClient {
       }
       const err = errorBody(res);
       last = err;
+      redirect = null;
       if (s === 421) {
-        // Definite: the follower proposed nothing. Go where it points.
+        // Definite for this attempt: the follower proposed nothing. Go where it points.
+        // During an election members point at the old leader or at each other; that is
+        // not a failure while the deadline lasts, but every round of redirects waits a
+        // little (at most electionMaxMs) so that the client does not spin.
         const hint = res.headers['x-quorate-leader'] ?? (err.leaderAddress as string | undefined) ?? null;
+        redirect = { leaderId: (err.leaderId as string | undefined) ?? null, hint };
         this.leader = hint && hint !== endpoint ? hint.replace(/\/+$/, '') : null;
-        if (++redirects > 10) {
-          throw new NotLeaderError(
-            (err.leaderId as string) ?? null,
-            hint,
-            'the cluster kept redirecting; the leader may be changing — retry later',
-          );
-        }
-        if (!this.leader) await sleep(jitter(delay));
+        if (!this.leader || ++redirects % this.endpoints.length === 0) await pause(electionMax);
         continue;
       }
       if (s === 503 || s === 429 || s === 504 || s >= 500) {
@@ -376,12 +410,19 @@ export class QuorateClient {
         if (s === 504 || err.code === 'OUTCOME_UNKNOWN' || (s >= 500 && s !== 503)) ambiguous = true;
         const electing = err.code === 'NO_LEADER' || err.code === 'UNAVAILABLE';
         if (electing) this.leader = null;
-        const cap = electing ? electionMax : delay;
-        await sleep(jitter(Math.min(delay, cap, Math.max(0, deadline - performance.now()))));
-        delay = Math.min(max, delay * 2);
+        await pause(electing ? electionMax : delay);
         continue;
       }
-      // 4xx: a definite refusal.
+      if (a.write && ambiguous && err.code === 'STALE_SEQUENCE') {
+        // The cluster retired this sequence before the retry came: whether an earlier
+        // attempt was applied can no longer be learned from it.
+        throw new OutcomeUnknownError(
+          `an earlier attempt of this write may have been applied, and the cluster no longer remembers its sequence (${String(err.message ?? '')}); read the key to find out`,
+        );
+      }
+      // 4xx: a definite refusal, decided by the state machine (or before proposing). An
+      // earlier attempt of the same write, if applied, would have made this one a
+      // duplicate answered with the original result: so nothing was applied.
       throw new RejectedError(s, String(err.code ?? `HTTP_${s}`), String(err.message ?? ''), err);
     }
     const why = last instanceof Error ? last.message : last ? JSON.stringify(last) : 'no answer';
@@ -392,6 +433,13 @@ export class QuorateClient {
         { cause: last },
       );
     }
+    if (redirect) {
+      throw new NotLeaderError(
+        redirect.leaderId,
+        redirect.hint,
+        `no member accepted the request as leader within ${timeoutMs} ms (a leader election may be under way); nothing was applied — retry later`,
+      );
+    }
     throw new UnavailableError(
       `no member could serve the request within ${timeoutMs} ms (last: ${why})`,
       false,
@@ -399,6 +447,97 @@ export class QuorateClient {
         cause: last,
       },
     );
+  }
+
+  /**
+   * One attempt. While it waits on a member that says nothing, it asks the others who
+   * leads (see `silentLeaderMs`) and gives up the attempt with `LeaderMoved` when it is
+   * someone else.
+   */
+  private async attempt(req: WireRequest): Promise<WireResponse> {
+    const silentMs = this.opts.silentLeaderMs ?? 300;
+    if (silentMs <= 0 || this.endpoints.length < 2) return this.wire.request(req);
+    const ctrl = new AbortController();
+    let moved: string | null = null;
+    let settled = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ask = async () => {
+      const to = await this.leaderOtherThan(req.endpoint, Math.min(silentMs, 1000)).catch(() => null);
+      if (settled) return;
+      if (to) {
+        moved = to;
+        ctrl.abort();
+      } else timer = setTimeout(ask, silentMs / 2);
+    };
+    timer = setTimeout(ask, silentMs);
+    try {
+      return await this.wire.request({ ...req, signal: ctrl.signal });
+    } catch (err) {
+      if (moved) throw new LeaderMoved(moved, err);
+      throw err;
+    } finally {
+      settled = true;
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * The member the cluster says leads (the highest term claimed in a round of `/health`
+   * answers: a leader's own, or a follower's `leaderAddress`), if it is not `silent`.
+   * Rounds are shared by concurrent calls and asked at most every `everyMs / 2`.
+   */
+  private async leaderOtherThan(silent: string, everyMs: number): Promise<string | null> {
+    const now = performance.now();
+    if (!this.probing || now - this.probing.at >= everyMs / 2) {
+      this.probing = { at: now, claims: this.askWhoLeads(everyMs) };
+    }
+    const claims = await this.probing.claims;
+    let best: { endpoint: string; term: number } | null = null;
+    for (const c of claims) if (!best || c.term > best.term) best = c;
+    return best && best.endpoint !== silent ? best.endpoint : null;
+  }
+
+  private async askWhoLeads(timeoutMs: number): Promise<{ endpoint: string; term: number }[]> {
+    const answers = await Promise.all(
+      this.endpoints.map(async (endpoint) => {
+        try {
+          const r = await this.wire.request({
+            endpoint,
+            method: 'GET',
+            path: '/health',
+            headers: this.baseHeaders(),
+            timeoutMs,
+            // The wire's own timeouts may be coarse (undici's tick is about a second).
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+          if (r.status !== 200) return null;
+          const h = JSON.parse(dec.decode(r.body)) as {
+            isLeader?: boolean;
+            leaderAddress?: string | null;
+            term?: number;
+          };
+          if (typeof h.term !== 'number') return null;
+          if (h.isLeader) return { endpoint, term: h.term };
+          if (typeof h.leaderAddress === 'string' && h.leaderAddress) {
+            return { endpoint: h.leaderAddress.replace(/\/+$/, ''), term: h.term };
+          }
+          return null;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    return answers.filter((x): x is { endpoint: string; term: number } => x !== null);
+  }
+}
+
+/** An attempt given up because another member leads (see `silentLeaderMs`). */
+class LeaderMoved extends Error {
+  constructor(
+    readonly to: string,
+    cause: unknown,
+  ) {
+    super(`the leader moved to ${to}`, { cause });
   }
 }
 

@@ -3,15 +3,23 @@
  *
  * - `RejectedError`: the cluster answered and refused (a failed compare-and-set, a lease
  *   held by someone else, bad input). **Definite**: nothing changed.
- * - `NotLeaderError`: no member accepted the request as leader within the redirects
- *   allowed. Definite: nothing was proposed.
+ * - `NotLeaderError`: the deadline passed while members answered only "not the leader"
+ *   (an election that outlasted it). Definite: nothing was proposed.
+ * - `OutcomeUnknownError`: a write's earlier attempt may have been applied and the
+ *   cluster can no longer tell (its exactly-once window moved on). Always ambiguous.
  * - `UnavailableError`: no member could serve within the deadline (no leader, all down).
  *   `ambiguous` tells whether a write may still have been applied.
  * - `TimeoutError`: the deadline passed while an attempt was in flight. For a write the
  *   outcome is unknown (`ambiguous: true`) — but writes carry exactly-once ids, so
  *   retrying the same call later cannot apply it twice.
  */
-export type ClientErrorCode = 'REJECTED' | 'NOT_LEADER' | 'UNAVAILABLE' | 'TIMEOUT' | 'INVALID_ARGUMENT';
+export type ClientErrorCode =
+  | 'REJECTED'
+  | 'NOT_LEADER'
+  | 'UNAVAILABLE'
+  | 'TIMEOUT'
+  | 'OUTCOME_UNKNOWN'
+  | 'INVALID_ARGUMENT';
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode;
@@ -62,5 +70,12 @@ export class TimeoutError extends ClientError {
   constructor(message: string, ambiguous: boolean, options?: { cause?: unknown }) {
     super('TIMEOUT', message, ambiguous, options);
     this.name = 'TimeoutError';
+  }
+}
+
+export class OutcomeUnknownError extends ClientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('OUTCOME_UNKNOWN', message, true, options);
+    this.name = 'OutcomeUnknownError';
   }
 }

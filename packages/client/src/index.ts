@@ -19,6 +19,7 @@ export {
   ClientError,
   type ClientErrorCode,
   NotLeaderError,
+  OutcomeUnknownError,
   RejectedError,
   TimeoutError,
   UnavailableError,

@@ -14,6 +14,8 @@ export interface WireRequest {
   readonly headers: Record<string, string>;
   readonly body?: Uint8Array | string;
   readonly timeoutMs: number;
+  /** Gives the attempt up (it then fails with a `WireError`, `sent` unless refused). */
+  readonly signal?: AbortSignal;
 }
 
 export interface WireResponse {
@@ -74,6 +76,7 @@ export class HttpWire implements Wire {
         body: req.body ?? null,
         headersTimeout: req.timeoutMs,
         bodyTimeout: req.timeoutMs,
+        ...(req.signal ? { signal: req.signal } : {}),
       });
       sent = true;
       const body = new Uint8Array(await res.body.arrayBuffer());

@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type ClientError,
   HttpWire,
+  OutcomeUnknownError,
   QuorateClient,
   RejectedError,
   TimeoutError,
@@ -63,6 +64,22 @@ async function member(handler: Handler): Promise<{ url: string; seen: Seen[] }> 
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
+}
+
+/** Stop a scripted member for good: its port refuses connections from now on. */
+async function closeMember(url: string): Promise<void> {
+  const i = servers.findIndex((s) => url.endsWith(`:${(s.address() as AddressInfo).port}`));
+  const [s] = servers.splice(i, 1);
+  s!.closeAllConnections();
+  await new Promise<void>((r) => s!.close(() => r()));
+}
+
+async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** A port nothing listens on: bind one, note it, close it. */
@@ -205,7 +222,7 @@ describe('QuorateClient against scripted members', () => {
     expect(t).toBeLessThanOrEqual(5000);
   });
 
-  it('endless redirects end with a definite NotLeader error', async () => {
+  it('redirects until the deadline (members pointing at each other) end with a definite NotLeader error', async () => {
     let a = '';
     let b = '';
     const ma = await member((_r, res) =>
@@ -216,9 +233,116 @@ describe('QuorateClient against scripted members', () => {
     );
     a = ma.url;
     b = mb.url;
-    const c = client([a]);
+    const c = client([a], { timeoutMs: 300 });
     const err = await c.put('k', 'v').catch((e: unknown) => e);
     expect((err as ClientError).code).toBe('NOT_LEADER');
+    expect((err as ClientError).ambiguous).toBe(false);
+    // It kept trying for the whole deadline, without spinning.
+    const tries = ma.seen.length + mb.seen.length;
+    expect(tries).toBeGreaterThan(2);
+    expect(tries).toBeLessThan(300);
+  });
+
+  it('sent, connection lost, then only redirects to the dead old leader: the write is ambiguous, never a definite failure', async () => {
+    // The sequence of the bug: the leader reads the write (and may commit it) and dies;
+    // the followers still name it as leader until they elect; the deadline passes.
+    let oldLeader = '';
+    const leader = await member((_r, res) => res.socket?.destroy());
+    oldLeader = leader.url;
+    const follower = await member((_r, res) =>
+      send(res, 421, { error: { code: 'NOT_LEADER', leaderId: 'n1' } }, { 'x-quorate-leader': oldLeader }),
+    );
+    const c = client([leader.url, follower.url], { timeoutMs: 400 });
+    const first = c.put('k', 'v').catch((e: unknown) => e);
+    await waitUntil(() => leader.seen.length > 0);
+    // The old leader is gone for good: its port now refuses connections.
+    await closeMember(leader.url);
+    const err = await first;
+    expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as ClientError).ambiguous).toBe(true);
+    expect(follower.seen.length).toBeGreaterThan(0);
+  });
+
+  it('redirects during an election are not failures: the write lands once a leader appears, with the same identity', async () => {
+    let elected = false;
+    const next = await member((_r, res) => send(res, 200, written, { 'x-quorate-duplicate': 'true' }));
+    const follower = await member((_r, res) =>
+      elected
+        ? send(res, 421, { error: { code: 'NOT_LEADER', leaderId: 'n2' } }, { 'x-quorate-leader': next.url })
+        : send(res, 421, { error: { code: 'NOT_LEADER', leaderId: null } }),
+    );
+    const c = client([follower.url]);
+    setTimeout(() => {
+      elected = true;
+    }, 200);
+    const r = await c.put('k', 'v');
+    expect(r.duplicate).toBe(true);
+    expect(next.seen).toHaveLength(1);
+    const seqs = new Set([...follower.seen, ...next.seen].map((s) => s.headers['x-quorate-seq']));
+    expect(seqs.size).toBe(1);
+  });
+
+  it('a silent leader is abandoned once another member says it leads: the write is retried there within about silentLeaderMs', async () => {
+    const paused = await member(() => {
+      /* stopped (SIGSTOP): reads the request, never answers */
+    });
+    const next = await member((r, res) => {
+      if (r.url === '/health') send(res, 200, { isLeader: true, leaderAddress: null, term: 7 });
+      else send(res, 200, written, { 'x-quorate-duplicate': 'true' });
+    });
+    const c = client([paused.url, next.url], {
+      timeoutMs: 20_000,
+      attemptTimeoutMs: 8000,
+      silentLeaderMs: 100,
+    });
+    const t0 = performance.now();
+    const r = await c.put('k', 'v');
+    // Done before the attempt on the paused member could have timed out.
+    expect(performance.now() - t0).toBeLessThan(8000);
+    expect(r.duplicate).toBe(true);
+    expect(c.knownLeader).toBe(next.url);
+    const writes = next.seen.filter((s) => s.method === 'PUT');
+    expect(writes).toHaveLength(1);
+    expect(writes[0]?.headers['x-quorate-seq']).toBe(paused.seen[0]?.headers['x-quorate-seq']);
+  });
+
+  it('a silent member that others still name as leader is waited for (a slow leader is not abandoned)', async () => {
+    let slowUrl = '';
+    const slow = await member((r, res) => {
+      if (r.url === '/health') send(res, 200, { isLeader: true, leaderAddress: slowUrl, term: 3 });
+      else setTimeout(() => send(res, 200, written), 400);
+    });
+    slowUrl = slow.url;
+    const other = await member((r, res) => {
+      if (r.url === '/health') send(res, 200, { isLeader: false, leaderAddress: slowUrl, term: 3 });
+      else send(res, 500, { error: { code: 'INTERNAL' } });
+    });
+    const c = client([slow.url, other.url], { silentLeaderMs: 50 });
+    expect((await c.put('k', 'v')).duplicate).toBe(false);
+    expect(other.seen.filter((s) => s.method === 'PUT')).toHaveLength(0);
+    expect(slow.seen.filter((s) => s.method === 'PUT')).toHaveLength(1);
+  });
+
+  it('a retired sequence after an attempt that may have been applied is an unknown outcome, not a refusal', async () => {
+    const leader = await member((_r, res, n) => {
+      if (n === 1) send(res, 504, { error: { code: 'TIMEOUT', message: 'commit took too long' } });
+      else
+        send(res, 409, { error: { code: 'STALE_SEQUENCE', message: 'older than the window', highest: 9 } });
+    });
+    const c = client([leader.url]);
+    const err = await c.put('k', 'v').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OutcomeUnknownError);
+    expect((err as ClientError).ambiguous).toBe(true);
+  });
+
+  it('a refusal on the first attempt stays definite', async () => {
+    const leader = await member((_r, res) =>
+      send(res, 409, { error: { code: 'STALE_SEQUENCE', message: 'older than the window', highest: 9 } }),
+    );
+    const err = await client([leader.url])
+      .put('k', 'v')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RejectedError);
     expect((err as ClientError).ambiguous).toBe(false);
   });
 
