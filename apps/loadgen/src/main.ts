@@ -294,6 +294,7 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       errorRate: s.ops > 0 ? s.errorCount / s.ops : 0,
       errorsByKind: Object.fromEntries(s.errors),
       casMisses: s.casMisses,
+      ambiguous: s.ambiguous,
       faults: faults?.faults ?? [],
       timeline: s.timeline,
       loadgenCpuMicrosPerOp: result.cpuMicrosPerOp,

@@ -25,6 +25,8 @@ export interface Report {
   errorRate: number;
   errorsByKind: Record<string, number>;
   casMisses: number;
+  /** Of the errors, those whose outcome is open (`info` in the history). */
+  ambiguous: number;
   faults: FaultRecord[];
   timeline: SecondLine[];
   loadgenCpuMicrosPerOp: number;
@@ -56,6 +58,8 @@ export function formatTable(r: Report): string {
         : ''
     }`,
   ];
+  if (r.errors > 0)
+    lines.push(`  ambiguous    ${r.ambiguous} of the errors (outcome open: info in the history)`);
   if (r.casMisses > 0) lines.push(`  cas misses   ${r.casMisses} (precondition false: expected, not errors)`);
   lines.push(`  loadgen CPU  ${r.loadgenCpuMicrosPerOp.toFixed(0)} µs per operation`);
   if (r.faults.length > 0) {

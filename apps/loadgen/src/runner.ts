@@ -150,6 +150,7 @@ export async function run(o: RunOptions): Promise<RunResult> {
                 : 'INTERNAL';
           // A write whose outcome is open is `info`; definite failures and reads are `fail`.
           type = err instanceof ClientError && err.ambiguous && kind !== 'get' ? 'info' : 'fail';
+          if (type === 'info') stats.ambiguous++;
           if (kind === 'get') value = null;
           o.onError?.(performance.now(), error);
         }

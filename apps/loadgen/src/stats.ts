@@ -43,6 +43,8 @@ export class Stats {
   errorCount = 0;
   /** Operations that failed definitely because the precondition was false (cas): not errors. */
   casMisses = 0;
+  /** Errors whose outcome is open (the write may have been applied): `info` in the history. */
+  ambiguous = 0;
   private readonly started: number;
   private secondStart: number;
 
