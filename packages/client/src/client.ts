@@ -407,7 +407,7 @@ export class QuorateClient {
       if (s === 503 || s === 429 || s === 504 || s >= 500) {
         // 504 TIMEOUT and OUTCOME_UNKNOWN leave a write's outcome open; retrying with the
         // same sequence settles it (the cluster returns the original result).
-        if (s === 504 || err.code === 'OUTCOME_UNKNOWN' || (s >= 500 && s !== 503)) ambiguous = true;
+        if (answerLeavesOutcomeOpen(s, String(err.code ?? ''))) ambiguous = true;
         const electing = err.code === 'NO_LEADER' || err.code === 'UNAVAILABLE';
         if (electing) this.leader = null;
         await pause(electing ? electionMax : delay);
@@ -539,6 +539,16 @@ class LeaderMoved extends Error {
   ) {
     super(`the leader moved to ${to}`, { cause });
   }
+}
+
+/**
+ * Whether an error answer of the API leaves a write's outcome open (it may have been, or
+ * may still be, applied): 504 `TIMEOUT`, 503 `OUTCOME_UNKNOWN`, and any 5xx but 503 (an
+ * internal error can strike after the proposal). Every other 503 (`NO_LEADER`,
+ * `PROPOSAL_DROPPED`, `UNAVAILABLE`...) and every 4xx is definite.
+ */
+export function answerLeavesOutcomeOpen(status: number, code: string): boolean {
+  return status === 504 || code === 'OUTCOME_UNKNOWN' || (status >= 500 && status !== 503);
 }
 
 function jitter(ms: number): number {

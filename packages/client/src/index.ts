@@ -1,4 +1,5 @@
 export {
+  answerLeavesOutcomeOpen,
   type CallOptions,
   type ClientOptions,
   type DeleteResult,
