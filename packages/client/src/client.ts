@@ -501,15 +501,21 @@ export class QuorateClient {
     const answers = await Promise.all(
       this.endpoints.map(async (endpoint) => {
         try {
-          const r = await this.wire.request({
-            endpoint,
-            method: 'GET',
-            path: '/health',
-            headers: this.baseHeaders(),
+          // Bounded here: the wire's own timeouts may be coarse (undici's tick is about a
+          // second), and a request queued behind a silent member's busy connections is not
+          // even given up when aborted until a connection frees.
+          const r = await withDeadline(
+            this.wire.request({
+              endpoint,
+              method: 'GET',
+              path: '/health',
+              headers: this.baseHeaders(),
+              timeoutMs,
+              signal: AbortSignal.timeout(timeoutMs),
+            }),
             timeoutMs,
-            // The wire's own timeouts may be coarse (undici's tick is about a second).
-            signal: AbortSignal.timeout(timeoutMs),
-          });
+          );
+          if (r === null) return null;
           if (r.status !== 200) return null;
           const h = JSON.parse(dec.decode(r.body)) as {
             isLeader?: boolean;
@@ -549,6 +555,17 @@ class LeaderMoved extends Error {
  */
 export function answerLeavesOutcomeOpen(status: number, code: string): boolean {
   return status === 504 || code === 'OUTCOME_UNKNOWN' || (status >= 500 && status !== 503);
+}
+
+/** `p`'s value, or null if it has not settled within `ms` (it is left to settle unheard). */
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), ms);
+    }),
+  ]);
 }
 
 function jitter(ms: number): number {

@@ -290,10 +290,13 @@ describe('QuorateClient against scripted members', () => {
       if (r.url === '/health') send(res, 200, { isLeader: true, leaderAddress: null, term: 7 });
       else send(res, 200, written, { 'x-quorate-duplicate': 'true' });
     });
+    // One connection per member: the question to the paused member queues behind the
+    // write it holds (as when many clients share a pool), and must not hold the probe up.
     const c = client([paused.url, next.url], {
       timeoutMs: 20_000,
       attemptTimeoutMs: 8000,
       silentLeaderMs: 100,
+      wire: new HttpWire({ connections: 1 }),
     });
     const t0 = performance.now();
     const r = await c.put('k', 'v');
