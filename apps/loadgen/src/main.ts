@@ -175,10 +175,24 @@ class FaultInjector {
 
   private record(kind: FaultRecord['kind'], n: SpawnedNode): void {
     const t = performance.now();
-    const f = { kind, at: (t - this.t0) / 1000, node: n.id, gapMs: null, errors: 0, t };
+    const f = { kind, at: (t - this.t0) / 1000, node: n.id, gapMs: null, electedMs: null, errors: 0, t };
     this.faults.push(f);
     this.open.push(f);
     this.say(`${f.at.toFixed(1)}s: ${kind} ${n.id}`);
+    void this.watchElection(f, n);
+  }
+
+  /** Poll the members until one other than `faulted` says it leads; record when. */
+  private async watchElection(f: FaultRecord & { t: number }, faulted: SpawnedNode): Promise<void> {
+    const giveUp = f.t + 30_000;
+    while (!this.stopped && performance.now() < giveUp) {
+      const l = await this.cluster.leader().catch(() => null);
+      if (l && l !== faulted) {
+        f.electedMs = performance.now() - f.t;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   private async killLeader(): Promise<void> {

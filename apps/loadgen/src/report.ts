@@ -11,6 +11,8 @@ export interface FaultRecord {
   node: string;
   /** ms from the fault to the next acknowledged write (null: none before the end). */
   gapMs: number | null;
+  /** ms from the fault until another member said it leads (null: none seen). */
+  electedMs: number | null;
   /** Errors between the fault and that write. */
   errors: number;
 }
@@ -63,10 +65,11 @@ export function formatTable(r: Report): string {
   if (r.casMisses > 0) lines.push(`  cas misses   ${r.casMisses} (precondition false: expected, not errors)`);
   lines.push(`  loadgen CPU  ${r.loadgenCpuMicrosPerOp.toFixed(0)} µs per operation`);
   if (r.faults.length > 0) {
-    lines.push('', '  faults       at (s)  node  next write after  errors meanwhile');
+    const ms = (x: number | null) => (x === null ? 'none' : `${x.toFixed(0)} ms`);
+    lines.push('', '  faults       at (s)  node  new leader after  next write after  errors meanwhile');
     for (const f of r.faults) {
       lines.push(
-        `  ${f.kind.padEnd(12)} ${f.at.toFixed(1).padStart(6)}  ${f.node.padEnd(4)}  ${(f.gapMs === null ? 'none' : `${f.gapMs.toFixed(0)} ms`).padStart(16)}  ${String(f.errors).padStart(6)}`,
+        `  ${f.kind.padEnd(12)} ${f.at.toFixed(1).padStart(6)}  ${f.node.padEnd(4)}  ${ms(f.electedMs).padStart(16)}  ${ms(f.gapMs).padStart(16)}  ${String(f.errors).padStart(6)}`,
       );
     }
   }

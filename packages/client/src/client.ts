@@ -461,13 +461,17 @@ export class QuorateClient {
     let moved: string | null = null;
     let settled = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    // Asked every half of silentMs; each round of answers waits at most that long (a
+    // member that answers /health slower than that is as good as silent here).
+    const every = Math.min(silentMs, 2000) / 2;
     const ask = async () => {
-      const to = await this.leaderOtherThan(req.endpoint, Math.min(silentMs, 1000)).catch(() => null);
+      const started = performance.now();
+      const to = await this.leaderOtherThan(req.endpoint, every).catch(() => null);
       if (settled) return;
       if (to) {
         moved = to;
         ctrl.abort();
-      } else timer = setTimeout(ask, silentMs / 2);
+      } else timer = setTimeout(ask, Math.max(0, every - (performance.now() - started)));
     };
     timer = setTimeout(ask, silentMs);
     try {
@@ -484,11 +488,12 @@ export class QuorateClient {
   /**
    * The member the cluster says leads (the highest term claimed in a round of `/health`
    * answers: a leader's own, or a follower's `leaderAddress`), if it is not `silent`.
-   * Rounds are shared by concurrent calls and asked at most every `everyMs / 2`.
+   * Rounds wait at most `everyMs` for answers, are shared by concurrent calls, and are
+   * asked at most every `everyMs`.
    */
   private async leaderOtherThan(silent: string, everyMs: number): Promise<string | null> {
     const now = performance.now();
-    if (!this.probing || now - this.probing.at >= everyMs / 2) {
+    if (!this.probing || now - this.probing.at >= everyMs) {
       this.probing = { at: now, claims: this.askWhoLeads(everyMs) };
     }
     const claims = await this.probing.claims;
