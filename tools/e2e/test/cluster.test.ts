@@ -24,6 +24,15 @@ for (const transport of ['tcp', 'ws'] as const) {
     it('forms, and a follower names the leader when asked to write', async () => {
       const leader = (await cluster.waitForLeader(20_000))!;
       const follower = cluster.nodes.find((n) => n !== leader)!;
+      // A follower learns who leads from the leader's first message, a moment after the
+      // leader itself knows: until then it answers 503 NO_LEADER, which is also right.
+      await waitFor(
+        async () =>
+          ((await (await fetch(`${follower.clientAddress}/health`)).json()) as { leaderId: string | null })
+            .leaderId === leader.id,
+        'the follower to know the leader',
+        20_000,
+      );
       const r = await fetch(`${follower.clientAddress}/kv/x`, { method: 'PUT', body: '1' });
       expect(r.status).toBe(421);
       expect(r.headers.get('x-quorate-leader')).toBe(leader.clientAddress);
