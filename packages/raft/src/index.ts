@@ -11,19 +11,17 @@ export type {
   TransportHandler,
 } from './contracts/index.js';
 export { canSendSnapshots } from './contracts/index.js';
-export { applyChange, bootstrapEntries, decodeConfChange, encodeConfChange } from './core/confchange.js';
+// The options RaftNode takes for its core (`raft:`), and their validation.
 export { type CoreConfig, type CoreOptions, coreConfigIssues, defaultCoreOptions } from './core/config.js';
+// What RaftNode's status and events carry; the core itself is `@quorate/raft/core`.
 export type { RaftEvent, RaftEventType } from './core/events.js';
-export { type MergedBatch, mergeReadies } from './core/merge.js';
-export { jointIndex, jointVote, majorityIndex, majorityVote, type VoteResult } from './core/quorum.js';
-export { type ProposeResult, RaftCore } from './core/raft.js';
-export { type RandomInt, seededRandom } from './core/random.js';
-export type { CoreStatus, ProgressStatus, ReadState, Ready } from './core/ready.js';
+export type { RandomInt } from './core/random.js';
+export type { CoreStatus, ProgressStatus, ReadState } from './core/ready.js';
 export * from './errors.js';
 export { MemorySnapshotStore } from './memory/memory-snapshot-store.js';
 export { emptyConfState, MemoryStorage } from './memory/memory-storage.js';
 export { MemoryNetwork, MemoryTransport } from './memory/memory-transport.js';
-export { Emitter } from './runtime/emitter.js';
+export type { Emitter } from './runtime/emitter.js';
 export {
   type NodeStatus,
   RaftNode,

@@ -12,3 +12,12 @@ it('the README example runs and prints what it promises', () => {
   expect(out).toMatch(/^new leader: n\d, total after \+2: 7$/m);
   expect(out).toMatch(/^n\d reads 7$/m);
 });
+
+it("the README's core example (@quorate/raft/core, no runtime) elects itself and applies a write", () => {
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=source', join(import.meta.dirname, '../examples/core.ts')],
+    { encoding: 'utf8', cwd: join(import.meta.dirname, '..'), timeout: 30_000 },
+  );
+  expect(out.trim()).toBe("leader [ 'hello' ]");
+});

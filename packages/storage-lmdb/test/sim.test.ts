@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bootstrapEntries, type ConfState } from '@quorate/raft';
+import type { ConfState } from '@quorate/raft';
+import { bootstrapEntries } from '@quorate/raft/core';
 import { formatFailure, runSeeds, type SimStorage } from '@quorate/raft/sim';
 import { afterEach, expect, it } from 'vitest';
 import { LmdbStorage } from '../src/index.js';
