@@ -17,8 +17,8 @@ import {
 import type { Logger } from 'pino';
 import { type ApiOptions, createApi, type Member, type MetricsEndpoint } from './server/api.js';
 import { dashboardHtml } from './server/dashboard.js';
-import { LeaseKeeper } from './server/lease-keeper.js';
 import { PeerMonitor } from './server/peer-monitor.js';
+import { LeaseKeeper } from './state/lease-keeper.js';
 import { type Applied, type MachineOptions, QuorateMachine } from './state/machine.js';
 
 export interface QuorateNodeOptions {

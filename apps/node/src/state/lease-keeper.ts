@@ -10,8 +10,8 @@
  * time (see `LeaderElector` in `@quorate/client`).
  */
 import type { RaftNode } from '@quorate/raft';
-import { encodeCommand } from '../state/commands.js';
-import type { Applied, LeaseRecord, QuorateMachine } from '../state/machine.js';
+import { encodeCommand } from './commands.js';
+import type { Applied, LeaseRecord, QuorateMachine } from './machine.js';
 
 export class LeaseKeeper {
   /** name -> the grant (token, last renewal's index) and its monotonic deadline in ms */

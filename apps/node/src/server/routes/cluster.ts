@@ -1,0 +1,91 @@
+/** Health, cluster status, its event stream, metrics, the dashboard and the state hash. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ApiContext } from '../api.js';
+import { HttpError } from '../errors.js';
+import { sendJson } from '../http.js';
+
+export function health(ctx: ApiContext) {
+  const s = ctx.raft.status();
+  const leader = s.leaderId;
+  return {
+    nodeId: s.id,
+    state: s.role,
+    isLeader: s.role === 'leader',
+    leaderId: leader,
+    leaderAddress: leader ? (ctx.members().find((m) => m.id === leader)?.clientAddress ?? null) : null,
+    term: s.term,
+    commitIndex: s.commit,
+    appliedIndex: ctx.raft.applied,
+    snapshotting: ctx.raft.snapshotting,
+  };
+}
+
+export function clusterStatus(ctx: ApiContext) {
+  const s = ctx.raft.status();
+  const last = s.lastIndex;
+  return {
+    nodeId: s.id,
+    leaderId: s.leaderId,
+    term: s.term,
+    members: ctx.members().map((m) => {
+      const pr = s.progress?.[m.id];
+      const seen = ctx.peers.get(m.id);
+      const self = m.id === s.id;
+      return {
+        id: m.id,
+        role: self ? s.role : (seen?.state ?? (pr ? (pr.isLearner ? 'learner' : 'follower') : 'unknown')),
+        healthy: self ? true : pr ? pr.recentActive : (seen?.healthy ?? false),
+        peerAddress: m.peerAddress,
+        clientAddress: m.clientAddress,
+        term: self ? s.term : (seen?.term ?? null),
+        commitIndex: self ? s.commit : (seen?.commitIndex ?? null),
+        appliedIndex: self ? ctx.raft.applied : (seen?.appliedIndex ?? null),
+        matchIndex: pr ? pr.match : null,
+        lag: pr ? Math.max(0, last - pr.match) : null,
+      };
+    }),
+  };
+}
+
+export function streamEvents(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, {
+    'Content-Type': 'text/event-stream',
+    'Cache-Control': 'no-store',
+    Connection: 'keep-alive',
+    'Access-Control-Allow-Origin': '*',
+  });
+  const push = () => {
+    res.write(
+      `event: status\ndata: ${JSON.stringify({ at: Date.now(), health: health(ctx), cluster: clusterStatus(ctx) })}\n\n`,
+    );
+  };
+  push();
+  const timer = setInterval(push, 1000);
+  const stop = () => clearInterval(timer);
+  req.on('close', stop);
+  res.on('error', stop);
+}
+
+export function ready(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): void {
+  const h = health(ctx);
+  sendJson(res, h.leaderId !== null && h.appliedIndex >= h.commitIndex ? 200 : 503, h);
+}
+
+export async function metrics(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!ctx.metrics)
+    throw new HttpError(404, 'ROUTE_NOT_FOUND', "metrics are disabled in this node's configuration");
+  const body = await ctx.metrics.render();
+  res.writeHead(200, { 'Content-Type': ctx.metrics.contentType });
+  res.end(body);
+}
+
+export function dashboard(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): void {
+  if (!ctx.dashboardHtml) throw new HttpError(404, 'ROUTE_NOT_FOUND', 'no dashboard');
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(ctx.dashboardHtml);
+}
+
+/** A digest of the replicated state, to compare replicas at the same applied index. */
+export function stateHash(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): void {
+  sendJson(res, 200, { appliedIndex: ctx.raft.applied, hash: ctx.machine.hash() });
+}
