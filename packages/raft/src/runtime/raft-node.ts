@@ -7,8 +7,8 @@
  */
 
 import type { StateMachine } from '../contracts/state-machine.js';
-import type { LogStorage, SnapshotStore, SnapshotWriter } from '../contracts/storage.js';
-import { canSendSnapshots, type Transport } from '../contracts/transport.js';
+import type { LogStorage, SnapshotStore } from '../contracts/storage.js';
+import type { Transport } from '../contracts/transport.js';
 import { bootstrapEntries, decodeConfChange } from '../core/confchange.js';
 import type { CoreOptions } from '../core/config.js';
 import type { RaftEvent } from '../core/events.js';
@@ -28,6 +28,8 @@ import {
   type SnapshotMeta,
 } from '../types.js';
 import { Emitter } from './emitter.js';
+import { PendingRequests } from './pending.js';
+import { Snapshotter } from './snapshotter.js';
 import { systemTimers, type TimerProvider } from './timers.js';
 
 export interface RaftNodeOptions<R = unknown> {
@@ -91,21 +93,6 @@ export interface NodeStatus extends CoreStatus {
   readonly running: boolean;
 }
 
-interface PendingProposal<R> {
-  readonly term: number;
-  readonly deadline: number;
-  resolve(r: R): void;
-  reject(e: Error): void;
-}
-
-interface PendingRead {
-  readonly deadline: number;
-  /** Sent to a leader elsewhere: lost if the leader changes. */
-  readonly forwarded: boolean;
-  resolve(): void;
-  reject(e: Error): void;
-}
-
 const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
 export class RaftNode<R = unknown> {
@@ -129,45 +116,27 @@ export class RaftNode<R = unknown> {
 
   // Apply: committed entries (or a snapshot to restore) waiting for the state machine, in order.
   private readonly toApply: (Entry[] | SnapshotMeta)[] = [];
-  private lastSnapshotIndex = 0;
-  /**
-   * Our own snapshot (or the adoption of one) while it runs, else null: no second one
-   * starts meanwhile, and a received snapshot waits for it.
-   */
-  private snapshotTask: Promise<void> | null = null;
-  /** A snapshot from the leader is being received or installed: take none of our own. */
-  private installing = false;
-  /**
-   * A snapshot from the leader that the core declined (it had the entries already) after
-   * the store took it. The store keeps only its latest snapshot, so the log must name
-   * that one as its own once the state machine has applied that far — as if it had been
-   * taken here. Until then no snapshot of our own is taken (it would replace it).
-   */
-  private adoptPending: SnapshotMeta | null = null;
-  /** Bytes of entry data applied since the last snapshot (for `snapshots.everyBytes`). */
-  private bytesSinceSnapshot = 0;
-  private readonly sendingSnapshot = new Set<NodeId>();
+  /** Own snapshots, compaction, and snapshots sent to and received from other members. */
+  private readonly snapshots: Snapshotter<R>;
   private applying = false;
   private appliedIndex = 0;
 
-  private readonly proposals = new Map<number, PendingProposal<R>>();
-  private readonly proposalOrder: number[] = [];
-  private readonly reads = new Map<number, PendingRead>();
-  private readonly readWaits: { index: number; id: number }[] = [];
-  private readSeq = 0;
+  /** Proposals, reads and transfers waiting for an outcome. */
+  private readonly pending = new PendingRequests((o) => this.events.emit({ type: 'proposal', ...o }));
   private lastCommit = 0;
   private electionStartedAt: number | null = null;
-  private readonly transfers: {
-    to: NodeId | null;
-    resolve(): void;
-    reject(e: Error): void;
-    deadline: number;
-  }[] = [];
 
   constructor(opts: RaftNodeOptions<R>) {
     this.opts = opts;
     this.id = opts.id;
     this.timers = opts.timers ?? systemTimers;
+    this.snapshots = new Snapshotter(opts, this.events, this.timers, {
+      id: this.id,
+      core: () => this.core,
+      running: () => this.running,
+      applied: () => this.appliedIndex,
+      schedule: () => this.schedule(),
+    });
   }
 
   private get tickMs(): number {
@@ -196,7 +165,8 @@ export class RaftNode<R = unknown> {
     if (issues.length > 0) throw new InvalidConfigError(issues);
 
     await this.bootstrap();
-    const applied = await this.restoreSnapshot();
+    const applied = await this.snapshots.restoreAtStart();
+    this.appliedIndex = applied;
     this.core = new RaftCore(
       {
         ...o.raft,
@@ -216,7 +186,7 @@ export class RaftNode<R = unknown> {
       onUnreachable: (peer) => {
         if (this.running) this.core.reportUnreachable(peer);
       },
-      onSnapshot: (m, data) => this.receiveSnapshot(m, data),
+      onSnapshot: (m, data) => this.snapshots.receive(m, data),
     });
     this.ticker = this.timers.setInterval(() => this.onTick(), tick);
     this.sweeper = this.timers.setInterval(
@@ -224,42 +194,6 @@ export class RaftNode<R = unknown> {
       Math.max(20, Math.min(100, tick * 5)),
     );
     this.schedule();
-  }
-
-  /**
-   * Bring the state machine to the latest snapshot, if any, and make the log agree with
-   * it. Returns the applied index to start from.
-   */
-  private async restoreSnapshot(): Promise<number> {
-    const store = this.opts.snapshots?.store;
-    const meta = store?.latest() ?? null;
-    if (!store || !meta || meta.index === 0) return 0;
-    const sm = this.opts.stateMachine;
-    if (!sm.restore) {
-      throw new InvalidConfigError([
-        'the snapshot store holds a snapshot but the state machine has no restore()',
-      ]);
-    }
-    const s = this.opts.storage;
-    let t: number | undefined;
-    try {
-      t = meta.index <= s.lastIndex() && meta.index >= s.firstIndex() - 1 ? s.term(meta.index) : undefined;
-    } catch {
-      t = undefined;
-    }
-    if (t === meta.term) {
-      // The log holds the snapshot's last entry: just record the snapshot.
-      if (s.snapshot().index < meta.index) await s.compact(s.firstIndex() - 1, meta);
-    } else if (s.snapshot().index !== meta.index) {
-      // A snapshot installed from the leader, but the crash came before the log was reset.
-      await s.persist({ snapshot: meta, entries: [], hardState: null, mustSync: true });
-    }
-    const t0 = this.timers.now();
-    await sm.restore(meta, store.read(meta));
-    this.appliedIndex = meta.index;
-    this.lastSnapshotIndex = meta.index;
-    this.events.emit({ type: 'snapshotInstalled', index: meta.index, ms: this.timers.now() - t0 });
-    return meta.index;
   }
 
   private async bootstrap(): Promise<void> {
@@ -298,26 +232,7 @@ export class RaftNode<R = unknown> {
       return Promise.reject(this.withAddress(err));
     }
     this.schedule();
-    return new Promise<R>((resolve, reject) => {
-      const deadline = this.timers.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
-      this.proposals.set(slot.index, { term: slot.term, deadline, resolve, reject });
-      this.proposalOrder.push(slot.index);
-      opts.signal?.addEventListener(
-        'abort',
-        () => {
-          const p = this.proposals.get(slot.index);
-          if (!p) return;
-          this.proposals.delete(slot.index);
-          p.reject(
-            new RaftError(
-              RaftErrorCode.OutcomeUnknown,
-              'the proposal was abandoned; it may still be applied',
-            ),
-          );
-        },
-        { once: true },
-      );
-    });
+    return this.pending.proposal<R>(slot.index, slot.term, this.deadline(opts), opts.signal);
   }
 
   /**
@@ -335,16 +250,7 @@ export class RaftNode<R = unknown> {
       return Promise.reject(this.withAddress(err));
     }
     this.schedule();
-    return new Promise<ConfState>((resolve, reject) => {
-      const deadline = this.timers.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
-      this.proposals.set(slot.index, {
-        term: slot.term,
-        deadline,
-        resolve: resolve as unknown as (r: R) => void,
-        reject,
-      });
-      this.proposalOrder.push(slot.index);
-    });
+    return this.pending.proposal<ConfState>(slot.index, slot.term, this.deadline(opts));
   }
 
   /**
@@ -355,7 +261,7 @@ export class RaftNode<R = unknown> {
   read(opts: RequestOptions = {}): Promise<void> {
     const early = this.checkRunning();
     if (early) return Promise.reject(early);
-    const id = ++this.readSeq;
+    const id = this.pending.nextReadId();
     const forwarded = this.core.currentRole !== 'leader';
     try {
       this.core.readIndex(id);
@@ -363,17 +269,7 @@ export class RaftNode<R = unknown> {
       return Promise.reject(this.withAddress(err));
     }
     this.schedule();
-    return new Promise<void>((resolve, reject) => {
-      const deadline = this.timers.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
-      this.reads.set(id, { deadline, forwarded, resolve, reject });
-      opts.signal?.addEventListener(
-        'abort',
-        () => this.failRead(id, new RaftError(RaftErrorCode.Timeout, 'the read was abandoned')),
-        {
-          once: true,
-        },
-      );
-    });
+    return this.pending.read(id, this.deadline(opts), forwarded, opts.signal);
   }
 
   /**
@@ -396,14 +292,12 @@ export class RaftNode<R = unknown> {
     }
     this.schedule();
     const et = this.opts.electionTimeoutMs ?? 150;
-    return new Promise<void>((resolve, reject) => {
-      this.transfers.push({
-        to: target,
-        resolve,
-        reject,
-        deadline: this.timers.now() + (opts.timeoutMs ?? et * 4),
-      });
-    });
+    return this.pending.transfer(target, this.timers.now() + (opts.timeoutMs ?? et * 4));
+  }
+
+  /** When a request given `opts` times out. */
+  private deadline(opts: RequestOptions): number {
+    return this.timers.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
   }
 
   /** The voter (other than us) with the highest match index, as the leader sees it. */
@@ -458,7 +352,7 @@ export class RaftNode<R = unknown> {
 
   /** A snapshot of this node's own is being written (or recorded), or one is being installed. */
   get snapshotting(): boolean {
-    return this.snapshotTask !== null || this.installing;
+    return this.snapshots.busy;
   }
 
   /**
@@ -488,19 +382,7 @@ export class RaftNode<R = unknown> {
     await this.opts.transport.close().catch(() => {});
     // Let the write in progress finish, so storage closes on a batch boundary.
     await this.persistIdle.catch(() => {});
-    for (const p of this.proposals.values()) {
-      p.reject(
-        new RaftError(
-          error ? RaftErrorCode.OutcomeUnknown : RaftErrorCode.OutcomeUnknown,
-          `node ${this.id} stopped before the proposal was applied; it may still be committed by the cluster`,
-          { cause: stopped },
-        ),
-      );
-    }
-    this.proposals.clear();
-    for (const r of this.reads.values()) r.reject(stopped);
-    this.reads.clear();
-    for (const t of this.transfers.splice(0)) t.reject(stopped);
+    this.pending.stopped(this.id, stopped);
     await this.opts.storage.close().catch(() => {});
     this.events.emit({ type: 'stopped', error });
   }
@@ -550,21 +432,15 @@ export class RaftNode<R = unknown> {
         this.electionStartedAt = null;
       }
     }
-    if (e.type === 'leaderChanged') this.onLeaderChanged(e.leaderId);
+    if (e.type === 'leaderChanged') {
+      const leader = e.leaderId;
+      this.pending.leaderChanged(
+        leader,
+        this.id,
+        () => this.withAddress(new NotLeaderError(leader, this.term)) as NotLeaderError,
+      );
+    }
     this.events.emit(e);
-  }
-
-  private onLeaderChanged(leader: NodeId | null): void {
-    // Reads forwarded to the old leader will not be answered.
-    for (const [id, r] of this.reads) {
-      if (r.forwarded) this.failRead(id, this.withAddress(new NotLeaderError(leader, this.term)) as Error);
-    }
-    if (leader !== this.id) {
-      for (const t of this.transfers.splice(0)) {
-        if (leader !== null) t.resolve();
-        else this.transfers.push(t);
-      }
-    }
   }
 
   // ---------------------------------------------------------------- the ready loop
@@ -585,13 +461,14 @@ export class RaftNode<R = unknown> {
       while (core.hasReady()) {
         const rd = core.ready();
         for (const m of rd.messages) {
-          if (m.type === 'snapshot') void this.sendSnapshot(m);
+          if (m.type === 'snapshot') void this.snapshots.send(m);
           else this.opts.transport.send(m);
         }
         this.toPersist.push(rd);
         if (rd.snapshot) this.toApply.push(rd.snapshot);
         if (rd.committedEntries.length > 0) this.toApply.push(rd.committedEntries as Entry[]);
-        for (const rs of rd.readStates) this.onReadState(rs.requestId, rs.index, rs.failed);
+        for (const rs of rd.readStates)
+          this.pending.readState(rs.requestId, rs.index, rs.failed, this.appliedIndex);
       }
     } catch (err) {
       void this.die(err);
@@ -664,18 +541,15 @@ export class RaftNode<R = unknown> {
           // A snapshot from the leader replaces the state (its data is in the store).
           await sm.restore!(item, this.opts.snapshots!.store.read(item));
           this.appliedIndex = item.index;
-          this.lastSnapshotIndex = item.index;
-          this.bytesSinceSnapshot = 0;
-          this.installing = false;
-          this.adoptPending = null;
+          this.snapshots.installed(item);
           this.events.emit({ type: 'snapshotInstalled', index: item.index, ms: this.timers.now() - t0 });
-          this.serveReads();
+          this.pending.serveReads(this.appliedIndex);
           this.schedule();
           continue;
         }
         const ents = item;
         for (const e of ents) {
-          this.bytesSinceSnapshot += e.data.byteLength;
+          this.snapshots.counted(e.data.byteLength);
           let result: R | undefined;
           if (e.type === EntryType.Normal && e.data.byteLength > 0) {
             const r = sm.apply(e);
@@ -687,22 +561,7 @@ export class RaftNode<R = unknown> {
             result = conf as R;
           }
           this.appliedIndex = e.index;
-          const p = this.proposals.get(e.index);
-          if (p) {
-            this.proposals.delete(e.index);
-            if (p.term === e.term) {
-              this.events.emit({ type: 'proposal', ok: true });
-              p.resolve(result as R);
-            } else {
-              this.events.emit({ type: 'proposal', ok: false, code: RaftErrorCode.ProposalDropped });
-              p.reject(
-                new RaftError(
-                  RaftErrorCode.ProposalDropped,
-                  `the proposal at index ${e.index} was replaced by another leader's entry; it was not applied and is safe to retry`,
-                ),
-              );
-            }
-          }
+          this.pending.applied(e, result);
         }
         const last = ents[ents.length - 1]!;
         if (!this.running) break;
@@ -713,8 +572,8 @@ export class RaftNode<R = unknown> {
           index: last.index,
           ms: this.timers.now() - t0,
         });
-        this.serveReads();
-        this.maybeSnapshot();
+        this.pending.serveReads(this.appliedIndex);
+        this.snapshots.maybeTake();
         this.schedule();
       }
     } catch (err) {
@@ -730,268 +589,9 @@ export class RaftNode<R = unknown> {
     }
   }
 
-  // ---------------------------------------------------------------- snapshots
-
-  /** Take a snapshot when enough was applied since the last, then compact the log. */
-  private maybeSnapshot(): void {
-    const cfg = this.opts.snapshots;
-    const sm = this.opts.stateMachine;
-    if (!cfg || this.snapshotTask || this.installing) return;
-    if (this.adoptPending) {
-      this.maybeAdopt();
-      return;
-    }
-    if (!sm.snapshot) return;
-    const byCount = this.appliedIndex - this.lastSnapshotIndex >= (cfg.everyEntries ?? 100_000);
-    const bySize = cfg.everyBytes !== undefined && this.bytesSinceSnapshot >= cfg.everyBytes;
-    if (!byCount && !bySize) return;
-    const meta = this.core.snapshotMetaAt(this.appliedIndex);
-    if (!meta) return;
-    // Counted from the view the snapshot takes now: what is applied while it is written
-    // counts toward the next one.
-    this.bytesSinceSnapshot = 0;
-    this.runSnapshotTask(() => this.takeSnapshot(meta));
-  }
-
-  private runSnapshotTask(task: () => Promise<void>): void {
-    // Set before the task starts, so that even its synchronous part counts as running.
-    let done: () => void = () => {};
-    this.snapshotTask = new Promise<void>((resolve) => {
-      done = resolve;
-    });
-    const end = () => {
-      this.snapshotTask = null;
-      done();
-    };
-    // The tasks report their own failures (an `anomaly` event); none may escape here.
-    task().then(end, end);
-  }
-
-  /** Record a declined leader's snapshot (see `adoptPending`) once applied that far. */
-  private maybeAdopt(): void {
-    const meta = this.adoptPending;
-    if (!meta || this.appliedIndex < meta.index) return;
-    this.adoptPending = null;
-    this.runSnapshotTask(async () => {
-      const s = this.opts.storage;
-      try {
-        if (s.snapshot().index < meta.index) {
-          const keep = this.opts.snapshots?.keepEntries ?? 10_000;
-          await s.compact(Math.max(s.firstIndex() - 1, meta.index - keep), meta);
-        }
-        this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, meta.index);
-        this.bytesSinceSnapshot = 0;
-      } catch (err) {
-        this.events.emit({
-          type: 'anomaly',
-          detail: `recording the snapshot at ${meta.index} in the log failed: ${(err as Error).message}`,
-        });
-      }
-    });
-  }
-
-  /** Write a snapshot as of `meta.index` (the state machine's current view). */
-  async takeSnapshot(meta: SnapshotMeta): Promise<void> {
-    const cfg = this.opts.snapshots!;
-    const t0 = this.timers.now();
-    // The synchronous part (taking a consistent view) is the only pause for writes.
-    const data = this.opts.stateMachine.snapshot!();
-    const pauseMs = this.timers.now() - t0;
-    let writer: SnapshotWriter | null = null;
-    let bytes = 0;
-    try {
-      writer = await cfg.store.create(meta);
-      for await (const chunk of data as AsyncIterable<Uint8Array>) {
-        bytes += chunk.byteLength;
-        await writer.write(chunk);
-      }
-      await writer.commit();
-      writer = null;
-      // The store's latest is now ours: a declined leader's snapshot is no longer there.
-      this.adoptPending = null;
-      const s = this.opts.storage;
-      const to = Math.max(s.firstIndex() - 1, meta.index - (cfg.keepEntries ?? 10_000));
-      await s.compact(to, meta);
-      this.lastSnapshotIndex = meta.index;
-      this.events.emit({
-        type: 'snapshotTaken',
-        index: meta.index,
-        bytes,
-        ms: this.timers.now() - t0,
-        pauseMs,
-      });
-    } catch (err) {
-      await writer?.abort().catch(() => {});
-      this.events.emit({
-        type: 'anomaly',
-        detail: `snapshot at ${meta.index} failed: ${(err as Error).message}`,
-      });
-    }
-  }
-
-  /** Stream our latest snapshot to a follower that needs it. */
-  private async sendSnapshot(m: Extract<Message, { type: 'snapshot' }>): Promise<void> {
-    const store = this.opts.snapshots?.store;
-    const t = this.opts.transport;
-    if (!store || !canSendSnapshots(t) || this.sendingSnapshot.has(m.to)) {
-      if (!this.sendingSnapshot.has(m.to)) this.core.reportSnapshot(m.to, false);
-      return;
-    }
-    this.sendingSnapshot.add(m.to);
-    const t0 = this.timers.now();
-    let ok = false;
-    try {
-      await t.sendSnapshot(m, store.read(m.snapshot));
-      ok = true;
-    } catch {
-      ok = false;
-    } finally {
-      this.sendingSnapshot.delete(m.to);
-    }
-    if (!this.running) return;
-    this.core.reportSnapshot(m.to, ok);
-    this.events.emit({
-      type: 'snapshotSent',
-      to: m.to,
-      index: m.snapshot.index,
-      ok,
-      ms: this.timers.now() - t0,
-    });
-    this.schedule();
-  }
-
-  /** A snapshot arrives from the leader: store it whole, then let the core take it. */
-  private async receiveSnapshot(
-    m: Extract<Message, { type: 'snapshot' }>,
-    data: AsyncIterable<Uint8Array>,
-  ): Promise<void> {
-    const store = this.opts.snapshots?.store;
-    if (!this.running) throw new RaftError(RaftErrorCode.Stopped, `node ${this.id} is stopping`);
-    if (!store || !this.opts.stateMachine.restore) {
-      throw new RaftError(
-        RaftErrorCode.InvalidArgument,
-        `node ${this.id} cannot install snapshots (no snapshot store)`,
-      );
-    }
-    let stored = false;
-    if (m.term < this.core.currentTerm || m.snapshot.index <= this.core.commitIndex) {
-      // Stale, or already covered: drain the data and let the core answer.
-      for await (const _ of data) {
-        // discard
-      }
-    } else {
-      if (this.installing) {
-        throw new RaftError(
-          RaftErrorCode.Overloaded,
-          `node ${this.id} is already receiving or installing a snapshot; the leader retries`,
-        );
-      }
-      this.installing = true;
-      try {
-        // The store keeps only its latest snapshot: a snapshot of our own still being
-        // written must finish first, or it would replace this newer one.
-        if (this.snapshotTask) await this.snapshotTask;
-        const w = await store.create(m.snapshot);
-        try {
-          for await (const chunk of data) await w.write(chunk);
-          await w.commit();
-        } catch (err) {
-          await w.abort().catch(() => {});
-          throw err;
-        }
-      } catch (err) {
-        this.installing = false;
-        throw err;
-      }
-      stored = true;
-      this.adoptPending = null;
-    }
-    if (!this.running) return;
-    this.core.step(m);
-    if (stored && this.core.pendingSnapshot?.index !== m.snapshot.index) {
-      // Declined: the log caught up with it while it streamed. The store holds it now,
-      // so the log must name it once applied that far.
-      this.installing = false;
-      this.adoptPending = m.snapshot;
-      this.maybeSnapshot();
-    }
-    this.schedule();
-  }
-
-  private onReadState(id: number, index: number, failed: boolean): void {
-    const r = this.reads.get(id);
-    if (!r) return;
-    if (failed) {
-      this.failRead(
-        id,
-        new RaftError(
-          RaftErrorCode.ReadIndexFailed,
-          'leadership changed before the read was confirmed; retry',
-        ),
-      );
-      return;
-    }
-    this.readWaits.push({ index, id });
-    this.serveReads();
-  }
-
-  private serveReads(): void {
-    if (this.readWaits.length === 0) return;
-    let keep = 0;
-    for (const w of this.readWaits) {
-      if (w.index <= this.appliedIndex) {
-        const r = this.reads.get(w.id);
-        this.reads.delete(w.id);
-        r?.resolve();
-      } else {
-        this.readWaits[keep++] = w;
-      }
-    }
-    this.readWaits.length = keep;
-  }
-
-  private failRead(id: number, err: Error): void {
-    const r = this.reads.get(id);
-    if (!r) return;
-    this.reads.delete(id);
-    r.reject(err);
-  }
-
-  /** Fail what passed its deadline. Proposals time out with an unknown outcome. */
+  /** Fail what passed its deadline. */
   private sweepDeadlines(): void {
-    const now = this.timers.now();
-    while (this.proposalOrder.length > 0) {
-      const idx = this.proposalOrder[0]!;
-      const p = this.proposals.get(idx);
-      if (!p) {
-        this.proposalOrder.shift();
-        continue;
-      }
-      if (p.deadline > now) break;
-      this.proposalOrder.shift();
-      this.proposals.delete(idx);
-      this.events.emit({ type: 'proposal', ok: false, code: RaftErrorCode.Timeout });
-      p.reject(
-        new RaftError(
-          RaftErrorCode.Timeout,
-          `the proposal at index ${idx} was not applied within its deadline; it may still be committed`,
-        ),
-      );
-    }
-    for (const [id, r] of this.reads) {
-      if (r.deadline <= now)
-        this.failRead(
-          id,
-          new RaftError(RaftErrorCode.Timeout, 'the read was not confirmed within its deadline; retry'),
-        );
-    }
-    for (let i = this.transfers.length - 1; i >= 0; i--) {
-      const t = this.transfers[i]!;
-      if (t.deadline <= now) {
-        this.transfers.splice(i, 1);
-        t.reject(new RaftError(RaftErrorCode.Timeout, `leadership did not move to ${t.to} in time`));
-      }
-    }
+    this.pending.sweep(this.timers.now());
   }
 
   private async die(err: unknown): Promise<void> {
