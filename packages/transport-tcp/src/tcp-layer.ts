@@ -17,7 +17,7 @@ import {
   type TlsOptions,
   connect as tlsConnect,
 } from 'node:tls';
-import type { Connection, ConnectionEvents, StreamLayer } from '@quorate/codec';
+import type { Connection, ConnectionEvents, StreamLayer } from '@quorate/transport-engine';
 import { formatHostPort, parseHostPort } from './address.js';
 
 /** TLS for the TCP transport. Every member presents a certificate signed by `ca`. */

@@ -1,4 +1,4 @@
-import { NetworkTransport, type NetworkTransportOptions } from '@quorate/codec';
+import { NetworkTransport, type NetworkTransportOptions } from '@quorate/transport-engine';
 import { parseHostPort } from './address.js';
 import { TcpStreamLayer, type TcpTlsOptions } from './tcp-layer.js';
 

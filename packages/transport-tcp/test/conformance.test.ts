@@ -1,5 +1,5 @@
-import { networkHarness } from '@quorate/codec/testing';
 import { transportConformanceCases } from '@quorate/raft/testing';
+import { networkHarness } from '@quorate/transport-kit';
 import { describe, it } from 'vitest';
 import { tcpKit } from './kit.js';
 

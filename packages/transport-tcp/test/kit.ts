@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { MemberConfig, TestTls, TransportKit } from '@quorate/codec/testing';
+import type { MemberConfig, TestTls, TransportKit } from '@quorate/transport-kit';
 import { TcpStreamLayer, type TcpTlsOptions, TcpTransport } from '../src/index.js';
 
 const tlsOf = (t: TestTls): TcpTlsOptions => ({

@@ -1,4 +1,4 @@
-import { handshakeSlotCases } from '@quorate/codec/testing';
+import { handshakeSlotCases } from '@quorate/transport-kit';
 import { describe, it } from 'vitest';
 import { tcpKit } from './kit.js';
 

@@ -1,4 +1,4 @@
-import { snapshotTransferCases } from '@quorate/codec/testing';
+import { snapshotTransferCases } from '@quorate/transport-kit';
 import { describe, it } from 'vitest';
 import { tcpKit } from './kit.js';
 

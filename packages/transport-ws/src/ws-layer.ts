@@ -7,14 +7,9 @@ import { createServer as createHttpServer, type Server as HttpServer, type Incom
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Connection, ConnectionEvents, StreamLayer } from '@quorate/codec';
-import {
-  FRAME_HEADER_BYTES,
-  FrameError,
-  HANDSHAKE_MAX_FRAME_BYTES,
-  TransportConfigError,
-  TransportErrorCode,
-} from '@quorate/codec';
+import { FRAME_HEADER_BYTES, FrameError, TransportConfigError, TransportErrorCode } from '@quorate/codec';
+import type { Connection, ConnectionEvents, StreamLayer } from '@quorate/transport-engine';
+import { HANDSHAKE_MAX_FRAME_BYTES } from '@quorate/transport-engine';
 import { WebSocket, WebSocketServer } from 'ws';
 
 /** TLS for `wss`. Every member presents a certificate signed by `ca`. */

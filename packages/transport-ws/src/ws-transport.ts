@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { NetworkTransport, type NetworkTransportOptions } from '@quorate/codec';
+import { NetworkTransport, type NetworkTransportOptions } from '@quorate/transport-engine';
 import { WsStreamLayer, type WsTlsOptions } from './ws-layer.js';
 
 export const DEFAULT_WS_PATH = '/raft';

@@ -1,4 +1,4 @@
-import { fuzzCases } from '@quorate/codec/testing';
+import { fuzzCases } from '@quorate/transport-kit';
 import { describe, it } from 'vitest';
 import { wsKit } from './kit.js';
 

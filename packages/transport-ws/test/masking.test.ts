@@ -3,7 +3,7 @@
  * by default (RFC 6455), and unmasked (a zero key) only when `maskFrames: false`. The
  * bytes are read off a relay between two real transports on loopback.
  */
-import { cutProxy, portOf, waitUntil, withPort } from '@quorate/codec/testing';
+import { cutProxy, portOf, waitUntil, withPort } from '@quorate/transport-kit';
 import { describe, expect, it } from 'vitest';
 import { WsTransport } from '../src/index.js';
 

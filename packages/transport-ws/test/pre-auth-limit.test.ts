@@ -4,7 +4,7 @@
  * limit, which `ws` exposes only as an internal field. If an upgrade of `ws` renames it,
  * a stranger could make every member buffer 16 MiB per connection; this test fails then.
  */
-import { HANDSHAKE_MAX_FRAME_BYTES } from '@quorate/codec';
+import { HANDSHAKE_MAX_FRAME_BYTES } from '@quorate/transport-engine';
 import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { WsTransport } from '../src/index.js';

@@ -3,9 +3,10 @@
  * WebSocket transport that answers every AppendEntries with an AppendEntries response,
  * as a follower would (without storage, so only the transport is measured).
  */
-import type { NetworkTransport } from '@quorate/codec';
-import { serveParent } from '@quorate/codec/testing';
+
 import type { Message } from '@quorate/raft';
+import type { NetworkTransport } from '@quorate/transport-engine';
+import { serveParent } from '@quorate/transport-kit';
 import { TcpTransport } from '@quorate/transport-tcp';
 import { WsTransport } from '@quorate/transport-ws';
 import type { PeerConfig } from './transports.js';

@@ -10,15 +10,10 @@
  *   pnpm --filter @quorate/e2e bench:transports [-- --reps 3 --duration 2 --window 256]
  */
 import { parseArgs } from 'node:util';
-import {
-  decodeMessage,
-  defaultWireLimits,
-  encodeMessageFrame,
-  FRAME_HEADER_BYTES,
-  type NetworkTransport,
-} from '@quorate/codec';
-import { ChildHandle, testPki } from '@quorate/codec/testing';
+import { decodeMessage, defaultWireLimits, encodeMessageFrame, FRAME_HEADER_BYTES } from '@quorate/codec';
 import type { AppendRequest, Message } from '@quorate/raft';
+import type { NetworkTransport } from '@quorate/transport-engine';
+import { ChildHandle, testPki } from '@quorate/transport-kit';
 import { TcpTransport } from '@quorate/transport-tcp';
 import { WsTransport } from '@quorate/transport-ws';
 

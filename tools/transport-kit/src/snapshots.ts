@@ -6,8 +6,7 @@
  * Framework-agnostic: each case is a name, a deadline and a function that throws on failure.
  */
 import type { Message, NodeId, TransportHandler } from '@quorate/raft';
-import type { NetworkTransport } from '../net/network-transport.js';
-import { SNAPSHOT_WINDOW } from '../net/snapshots.js';
+import { type NetworkTransport, SNAPSHOT_WINDOW } from '@quorate/transport-engine';
 import type { TransportKit } from './config.js';
 import { type CutProxy, cutProxy, portOf, withPort } from './cut-proxy.js';
 

@@ -2,19 +2,21 @@
  * A bare client of the wire protocol for tests: it dials through a transport's stream
  * layer and can send anything, well-formed or not, then report what the listener did.
  */
-import type { Message, NodeId } from '@quorate/raft';
-import { freshNonce, handshakeProof } from '../net/handshake.js';
-import type { Connection, StreamLayer } from '../net/stream.js';
+
 import {
   decodeHandshake,
   encodeAuth,
   encodeHello,
   encodeMessageFrame,
   FrameKind,
+  FrameReader,
+  freshNonce,
   type HandshakeFrame,
+  handshakeProof,
   PROTOCOL_VERSION,
-} from '../wire/envelope.js';
-import { FrameReader } from '../wire/frames.js';
+} from '@quorate/codec';
+import type { Message, NodeId } from '@quorate/raft';
+import type { Connection, StreamLayer } from '@quorate/transport-engine';
 
 export interface HandshakeParams {
   readonly clusterId: string;

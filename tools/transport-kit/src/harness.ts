@@ -3,6 +3,8 @@
  * 127.0.0.1 with OS-chosen ports, members in-process or in child processes, TLS from a
  * test PKI, and intruders that speak the wire protocol wrongly on purpose.
  */
+
+import { FRAME_HEADER_BYTES, FrameKind, frame, PROTOCOL_VERSION, secretBytes } from '@quorate/codec';
 import type { Message, NodeId } from '@quorate/raft';
 import {
   type HarnessCluster,
@@ -14,10 +16,7 @@ import {
   recordTransport,
   type TransportHarness,
 } from '@quorate/raft/testing';
-import { secretBytes } from '../net/handshake.js';
-import type { NetworkTransport } from '../net/network-transport.js';
-import { FrameKind, PROTOCOL_VERSION } from '../wire/envelope.js';
-import { FRAME_HEADER_BYTES, frame } from '../wire/frames.js';
+import type { NetworkTransport } from '@quorate/transport-engine';
 import type { MemberConfig, TestTls, TransportKit } from './config.js';
 import { MemberProcess } from './member-process.js';
 import { testPki } from './pki.js';

@@ -1,7 +1,5 @@
 import type { NodeId } from '@quorate/raft';
-import type { NetworkTransport } from '../net/network-transport.js';
-import type { NetworkTransportOptions } from '../net/options.js';
-import type { StreamLayer } from '../net/stream.js';
+import type { NetworkTransport, NetworkTransportOptions, StreamLayer } from '@quorate/transport-engine';
 
 /** TLS material for one side of a test connection (PEM strings, so it crosses process boundaries). */
 export interface TestTls {

@@ -6,7 +6,7 @@
  * each case is a name, a deadline and a function that throws on failure.
  */
 import type { NodeId } from '@quorate/raft';
-import type { Connection } from '../net/stream.js';
+import type { Connection } from '@quorate/transport-engine';
 import type { TransportKit } from './config.js';
 import { waitUntil } from './wait.js';
 

@@ -4,11 +4,23 @@
  * down, messages are dropped and the peer reported unreachable rather than queued without
  * bound. Everything queued goes out in send order on this one connection.
  */
+
+import {
+  decodeHandshake,
+  encodeAuth,
+  encodeHello,
+  FRAME_HEADER_BYTES,
+  type FrameError,
+  FrameKind,
+  FrameReader,
+  freshNonce,
+  handshakeProof,
+  PROTOCOL_VERSION,
+  type ProofInput,
+  TransportErrorCode,
+  verifyProof,
+} from '@quorate/codec';
 import type { NodeId } from '@quorate/raft';
-import { type FrameError, TransportErrorCode } from '../errors.js';
-import { decodeHandshake, encodeAuth, encodeHello, FrameKind, PROTOCOL_VERSION } from '../wire/envelope.js';
-import { FRAME_HEADER_BYTES, FrameReader } from '../wire/frames.js';
-import { freshNonce, handshakeProof, type ProofInput, verifyProof } from './handshake.js';
 import type { RateLimitedLog } from './log.js';
 import { HANDSHAKE_MAX_FRAME_BYTES, type ResolvedOptions } from './options.js';
 import type { Counters, LinkState, PeerStats } from './stats.js';

@@ -22,14 +22,15 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import type { NodeId, TransportHandler } from '@quorate/raft';
-import { TransportError, TransportErrorCode } from '../errors.js';
 import {
   encodeSnapshotFrame,
   type SnapshotFrame,
   SnapshotFrameKind,
   type SnapshotMessage,
-} from '../wire/snapshot-frames.js';
+  TransportError,
+  TransportErrorCode,
+} from '@quorate/codec';
+import type { NodeId, TransportHandler } from '@quorate/raft';
 import type { RateLimitedLog } from './log.js';
 
 /** Chunks in flight beyond the receiver's last acknowledgement. */

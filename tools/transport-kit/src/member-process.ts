@@ -4,8 +4,7 @@
  */
 import type { Message, NodeId } from '@quorate/raft';
 import type { HarnessMember } from '@quorate/raft/testing';
-import type { NetworkTransport } from '../net/network-transport.js';
-import type { TransportStats } from '../net/stats.js';
+import type { NetworkTransport, TransportStats } from '@quorate/transport-engine';
 import type { MemberConfig } from './config.js';
 import { ChildHandle, serveParent, settledHeap } from './process.js';
 

@@ -21,36 +21,40 @@
  * are) within a bound of its value after a warm-up round.
  */
 
-import type { Message, NodeId } from '@quorate/raft';
-import { Packr } from 'msgpackr';
-import { secretBytes } from '../net/handshake.js';
-import type { NetworkTransport } from '../net/network-transport.js';
-import { HANDSHAKE_MAX_FRAME_BYTES, MIN_FRAME_BYTES } from '../net/options.js';
-import type { TransportStats } from '../net/stats.js';
-import type { StreamLayer } from '../net/stream.js';
 import {
   decodeHandshake,
+  decodeSnapshotFrame,
+  defaultWireLimits,
   type EnvelopeContext,
   encodeAuth,
   encodeChallenge,
   encodeHello,
   encodeMessageFrame,
   encodeRefuse,
+  encodeSnapshotFrame,
   encodeWelcome,
+  FRAME_HEADER_BYTES,
   FrameKind,
+  FrameReader,
+  frame,
+  isSnapshotFrameKind,
   messageFromEnvelope,
+  messageToTuple,
   NONCE_BYTES,
   PROTOCOL_VERSION,
-  unpackPayload,
-} from '../wire/envelope.js';
-import { FRAME_HEADER_BYTES, FrameReader, frame } from '../wire/frames.js';
-import { defaultWireLimits, messageToTuple } from '../wire/messages.js';
-import {
-  decodeSnapshotFrame,
-  encodeSnapshotFrame,
-  isSnapshotFrameKind,
   SnapshotFrameKind,
-} from '../wire/snapshot-frames.js';
+  secretBytes,
+  unpackPayload,
+} from '@quorate/codec';
+import type { Message, NodeId } from '@quorate/raft';
+import {
+  HANDSHAKE_MAX_FRAME_BYTES,
+  MIN_FRAME_BYTES,
+  type NetworkTransport,
+  type StreamLayer,
+  type TransportStats,
+} from '@quorate/transport-engine';
+import { Packr } from 'msgpackr';
 import type { TransportKit } from './config.js';
 import { MemberProcess } from './member-process.js';
 import { waitUntil } from './wait.js';

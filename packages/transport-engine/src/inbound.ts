@@ -5,23 +5,31 @@
  * closes the connection, counts, and is logged with the peer's address; nothing from a
  * connection that failed the handshake is ever delivered.
  */
-import type { Message, NodeId } from '@quorate/raft';
-import { FrameError, TransportErrorCode } from '../errors.js';
+
 import {
   decodeHandshake,
+  decodeSnapshotFrame,
   type EnvelopeContext,
   encodeChallenge,
   encodeRefuse,
   encodeWelcome,
+  FRAME_HEADER_BYTES,
+  FrameError,
   FrameKind,
+  FrameReader,
+  freshNonce,
   type Hello,
+  handshakeProof,
+  isSnapshotFrameKind,
   messageFromEnvelope,
   PROTOCOL_VERSION,
+  type ProofInput,
+  type SnapshotFrame,
+  TransportErrorCode,
   unpackPayload,
-} from '../wire/envelope.js';
-import { FRAME_HEADER_BYTES, FrameReader } from '../wire/frames.js';
-import { decodeSnapshotFrame, isSnapshotFrameKind, type SnapshotFrame } from '../wire/snapshot-frames.js';
-import { freshNonce, handshakeProof, type ProofInput, verifyProof } from './handshake.js';
+  verifyProof,
+} from '@quorate/codec';
+import type { Message, NodeId } from '@quorate/raft';
 import type { RateLimitedLog } from './log.js';
 import { HANDSHAKE_MAX_FRAME_BYTES, type ResolvedOptions } from './options.js';
 import type { Counters } from './stats.js';

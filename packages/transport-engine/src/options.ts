@@ -2,11 +2,16 @@
  * Options shared by the network transports: defaults, a pure validator that lists every
  * problem, and the resolved form the engine runs on.
  */
+
+import {
+  defaultWireLimits,
+  isNodeId,
+  MAX_FRAME_LIMIT,
+  secretBytes,
+  TransportConfigError,
+  type WireLimits,
+} from '@quorate/codec';
 import type { NodeId } from '@quorate/raft';
-import { TransportConfigError } from '../errors.js';
-import { MAX_FRAME_LIMIT } from '../wire/frames.js';
-import { defaultWireLimits, isNodeId, type WireLimits } from '../wire/messages.js';
-import { secretBytes } from './handshake.js';
 
 /** Where a member is reached: its Raft address, and the address its clients use. */
 export interface PeerAddress {

@@ -4,11 +4,16 @@
  * coalescing and the counters. The TCP and WebSocket transports are this class with their
  * own `StreamLayer`.
  */
+
+import {
+  encodeMessageFrame,
+  FRAME_HEADER_BYTES,
+  type SnapshotFrame,
+  type SnapshotMessage,
+  TransportError,
+  TransportErrorCode,
+} from '@quorate/codec';
 import type { Message, NodeId, SnapshotTransport, TransportHandler } from '@quorate/raft';
-import { TransportError, TransportErrorCode } from '../errors.js';
-import { encodeMessageFrame } from '../wire/envelope.js';
-import { FRAME_HEADER_BYTES } from '../wire/frames.js';
-import type { SnapshotFrame, SnapshotMessage } from '../wire/snapshot-frames.js';
 import { InboundConnection, type InboundHost } from './inbound.js';
 import { RateLimitedLog } from './log.js';
 import {

@@ -20,7 +20,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NodeId } from '@quorate/raft';
-import { NONCE_BYTES } from '../wire/envelope.js';
+import { NONCE_BYTES } from './envelope.js';
 
 const encoder = new TextEncoder();
 const LABEL_INITIATOR = encoder.encode('quorate/1 initiator');

@@ -1,0 +1,17 @@
+export { type CloseReport, NetworkTransport } from './network-transport.js';
+export {
+  defaultNetworkOptions,
+  HANDSHAKE_MAX_FRAME_BYTES,
+  MIN_FRAME_BYTES,
+  MIN_SECRET_BYTES,
+  type NetworkTransportOptions,
+  networkOptionIssues,
+  type PeerAddress,
+  type ResolvedOptions,
+  resolveNetworkOptions,
+  type TransportLogger,
+} from './options.js';
+/** Snapshot chunks a sender may have unacknowledged (flow control of a transfer). */
+export { SNAPSHOT_WINDOW } from './snapshots.js';
+export type { LinkState, PeerStats, TransportStats } from './stats.js';
+export type { Connection, ConnectionEvents, StreamLayer } from './stream.js';
