@@ -1,13 +1,7 @@
 export { childExecArgv, type MemberConfig, type TestTls, type TransportKit } from './config.js';
 export { type CutProxy, type CutProxyOptions, cutProxy, portOf, withPort } from './cut-proxy.js';
-export {
-  type FuzzCase,
-  type FuzzOptions,
-  type FuzzReport,
-  FuzzRng,
-  fuzzCases,
-  fuzzListener,
-} from './fuzz.js';
+export { fuzzCases, fuzzListener } from './fuzz/runner.js';
+export { type FuzzCase, type FuzzOptions, type FuzzReport, FuzzRng } from './fuzz/shared.js';
 export {
   clusterTls,
   intrude,
