@@ -28,15 +28,18 @@ it("a lease holder's lease survives a leader failover, and expires once it stops
     20_000,
   );
   // Renewals keep it, through the new leader, with the same token.
+  let lastRenewalSent = 0;
   for (let i = 0; i < 3; i++) {
+    lastRenewalSent = performance.now();
     expect((await client.renewLease('svc', 'holder-1', lease.token)).token).toBe(lease.token);
     await new Promise((r) => setTimeout(r, 500));
   }
   await cluster.restart(leader);
-  // The holder stops renewing: the lease goes within about its TTL.
-  const stoppedAt = performance.now();
+  // The holder stops renewing: the lease goes, and never before its TTL has passed since
+  // the holder sent its last renewal (the promise holders rely on; the time the restart
+  // above takes on a loaded machine is no part of it).
   await waitFor(async () => (await client.getLease('svc')) === null, 'the lease to expire', 15_000);
-  expect(performance.now() - stoppedAt).toBeGreaterThanOrEqual(2500);
+  expect(performance.now() - lastRenewalSent).toBeGreaterThanOrEqual(3000);
   const next = await client.acquireLease('svc', 'holder-2', 3000);
   expect(next.token).toBeGreaterThan(lease.token);
 });
