@@ -68,8 +68,3 @@ export function closeLog(log: Logger, ms: number): Promise<boolean> {
     });
   }).finally(d.abandon);
 }
-
-/** Give up on what the log holds at once (an exit that must not wait). */
-export function abandonLog(log: Logger): void {
-  destinations.get(log)?.abandon();
-}

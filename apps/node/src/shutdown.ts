@@ -12,7 +12,7 @@
  * way the process ends; only the clean stop hands leadership over first.
  */
 import { Worker } from 'node:worker_threads';
-import { abandonLog, closeLog } from './logging.js';
+import { closeLog } from './logging.js';
 import type { RunningNode } from './run.js';
 
 export interface ShutdownOptions {
@@ -85,8 +85,9 @@ export function stopOnSignals(running: RunningNode, opts: ShutdownOptions = {}):
   const onSignal = (sig: NodeJS.Signals) => {
     if (++signals > 1) {
       log.warn(`second ${sig}: exiting now`);
-      abandonLog(log);
-      process.exit(1);
+      // At once: the log gets a tenth of a second to write its last lines, no more.
+      void closeLog(log, 100).then(() => process.exit(1));
+      return;
     }
     stop(sig);
   };

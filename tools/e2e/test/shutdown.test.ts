@@ -136,6 +136,28 @@ it('the leader under write load exits cleanly (status 0) within 5 s of SIGTERM',
   expect(r, leader.log.join('\n')).toMatchObject({ code: 0, signal: null });
 });
 
+it('a second SIGTERM exits at once (status 1) while the first is still handing over', async () => {
+  const cluster = await LocalCluster.start({ n: 3, transport: 'tcp', extraArgs: ['--log.level', 'info'] });
+  cleanups.push(() => cluster.stop());
+  const leader = await cluster.waitForLeader(20_000);
+  // With its followers stopped, the leader's hand-over cannot complete: its clean stop
+  // waits out the transfer timeout (1 s) — the window for the second signal.
+  for (const n of cluster.nodes) if (n !== leader) cluster.pause(n);
+  const p = leader.proc!;
+  const exited = new Promise<{ code: number | null; at: number }>((r) =>
+    p.once('exit', (code) => r({ code, at: performance.now() })),
+  );
+  p.kill('SIGTERM');
+  await waitFor(() => leader.log.some((l) => l.includes('SIGTERM: stopping')), 'the first stop to begin');
+  const second = performance.now();
+  p.kill('SIGTERM');
+  const r = await exited;
+  expect(r.code, leader.log.join('\n')).toBe(1);
+  expect(r.at - second).toBeLessThan(1000);
+  expect(leader.log.join('\n')).toMatch(/second SIGTERM: exiting now/);
+  for (const n of cluster.nodes) cluster.resume(n);
+});
+
 it('a node writing a snapshot exits within 5 s of SIGTERM', async () => {
   // Large values and a snapshot every 8 MiB applied: the leader snapshots all the time.
   const cluster = await LocalCluster.start({
