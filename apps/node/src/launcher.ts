@@ -11,6 +11,8 @@ const bin = join(import.meta.dirname, '..', 'bin', 'quorate.js');
 const n = Number(process.env.QUORATE_LOCAL_NODES ?? 3);
 const transport = process.env.QUORATE_TRANSPORT_KIND ?? 'tcp';
 const procs = new Map<string, ChildProcess>();
+// QUORATE_LOCAL_NODES is the launcher's own; a node refuses QUORATE_* variables it does not know.
+const { QUORATE_LOCAL_NODES: _ownSetting, ...nodeEnv } = process.env;
 let stopping = false;
 
 for (let i = 1; i <= n; i++) {
@@ -35,7 +37,7 @@ for (let i = 1; i <= n; i++) {
     // group) reaches the launcher only, which then stops each node once. Each node's
     // stdin is a pipe from the launcher: when the launcher dies, however it dies (SIGKILL
     // included), the pipe closes and the node stops by itself.
-    { stdio: ['pipe', 'pipe', 'pipe'], detached: true },
+    { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: nodeEnv },
   );
   procs.set(id, p);
   // Whole lines only: a line split across two reads gets its prefix once.
