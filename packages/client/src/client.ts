@@ -115,8 +115,6 @@ export class QuorateClient {
   private leader: string | null = null;
   private seq = 0;
   private rr = 0;
-  /** The last round of `/health` asked of every member, shared by concurrent calls. */
-  private probing: { at: number; claims: Promise<{ endpoint: string; term: number }[]> } | null = null;
 
   constructor(opts: ClientOptions) {
     if (!opts.endpoints || opts.endpoints.length === 0) {
@@ -488,15 +486,25 @@ export class QuorateClient {
   /**
    * The member the cluster says leads (the highest term claimed in a round of `/health`
    * answers: a leader's own, or a follower's `leaderAddress`), if it is not `silent`.
-   * Rounds wait at most `everyMs` for answers, are shared by concurrent calls, and are
-   * asked at most every `everyMs`.
+   * Rounds wait at most `everyMs` for answers, are shared by every call on the same wire
+   * and members, and are asked at most every `everyMs`.
    */
   private async leaderOtherThan(silent: string, everyMs: number): Promise<string | null> {
     const now = performance.now();
-    if (!this.probing || now - this.probing.at >= everyMs) {
-      this.probing = { at: now, claims: this.askWhoLeads(everyMs) };
+    // Shared by every client on this wire with the same members (a load generator's
+    // hundreds of clients ask once per round, not once each).
+    let rounds = probeRounds.get(this.wire);
+    if (!rounds) {
+      rounds = new Map();
+      probeRounds.set(this.wire, rounds);
     }
-    const claims = await this.probing.claims;
+    const key = this.endpoints.join(' ');
+    let round = rounds.get(key);
+    if (!round || now - round.at >= everyMs) {
+      round = { at: now, claims: this.askWhoLeads(everyMs) };
+      rounds.set(key, round);
+    }
+    const claims = await round.claims;
     let best: { endpoint: string; term: number } | null = null;
     for (const c of claims) if (!best || c.term > best.term) best = c;
     return best && best.endpoint !== silent ? best.endpoint : null;
@@ -541,6 +549,12 @@ export class QuorateClient {
     return answers.filter((x): x is { endpoint: string; term: number } => x !== null);
   }
 }
+
+/** The last round of "who leads?" per wire and member list (see `leaderOtherThan`). */
+const probeRounds = new WeakMap<
+  Wire,
+  Map<string, { at: number; claims: Promise<{ endpoint: string; term: number }[]> }>
+>();
 
 /** An attempt given up because another member leads (see `silentLeaderMs`). */
 class LeaderMoved extends Error {
