@@ -3,7 +3,7 @@
  * into a project outside the workspace, and imports there — at run time and with types.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,12 @@ describe('packed packages install and import outside the workspace', () => {
     );
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     run('node', [tsc, '-p', 'tsconfig.json'], app);
+
+    // Every installed package carries its license text.
+    for (const p of pkgs) {
+      const dir = join(app, 'node_modules', ...p.name.split('/'));
+      expect(readFileSync(join(dir, 'LICENSE'), 'utf8'), `${p.name} ships LICENSE`).toMatch(/^MIT License/);
+    }
 
     // The binaries run from the installed tarballs.
     for (const p of pkgs) {
