@@ -100,10 +100,21 @@ describe('packed packages install and import outside the workspace', () => {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
     run('node', [tsc, '-p', 'tsconfig.json'], app);
 
-    // Every installed package carries its license text.
+    // Every installed package carries its license text, and a manifest whose exports map
+    // the same subpaths as in the workspace with no `source` condition (it points at src/,
+    // which is not shipped: `node --conditions=source` would fail).
     for (const p of pkgs) {
       const dir = join(app, 'node_modules', ...p.name.split('/'));
       expect(readFileSync(join(dir, 'LICENSE'), 'utf8'), `${p.name} ships LICENSE`).toMatch(/^MIT License/);
+      const shipped = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        exports: Record<string, unknown>;
+      };
+      expect(JSON.stringify(shipped.exports), `${p.name}'s shipped exports`).not.toContain('"source"');
+      expect(
+        Object.keys(shipped.exports)
+          .filter((k) => k !== './package.json')
+          .sort(),
+      ).toEqual([...p.entries].sort());
     }
 
     // The binaries run from the installed tarballs.
