@@ -13,27 +13,41 @@ import { type Logger, pino } from 'pino';
 
 /** Log bytes held for a reader that does not keep up; beyond this, lines are dropped. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
+/** How long a synchronous flush (at exit) keeps trying to write to a full pipe. */
+const EXIT_FLUSH_MS = 300;
 
 type Destination = ReturnType<typeof pino.destination>;
 const destinations = new WeakMap<Logger, { dest: Destination; abandon(): void }>();
 
 export function createLogger(config: Config, fd = 1): Logger {
   let abandoned = false;
+  /** When a synchronous flush began (at exit), or null. */
+  let flushingSince: number | null = null;
   const dest = pino.destination({
     fd,
     sync: false,
     // Written at once all the same; a minimum above 0 makes flush(cb) wait for the writes.
     minLength: 1,
     maxLength: MAX_BUFFERED_BYTES,
-    // A full pipe: try again later (a timer, never a blocking wait) until abandoned.
-    retryEAGAIN: () => !abandoned,
+    // A full pipe: try again later (a timer, never a blocking wait) until abandoned; a
+    // synchronous flush (at exit) retries for at most EXIT_FLUSH_MS.
+    retryEAGAIN: () =>
+      !abandoned && (flushingSince === null || performance.now() - flushingSince < EXIT_FLUSH_MS),
   });
   // A failing log sink is not a reason to stop serving (pino handles EPIPE itself).
   dest.on('error', () => {});
-  // pino flushes synchronously at exit; once the sink was given up on, that must not block.
+  // pino flushes synchronously at exit, however the process exits: bounded, never fatal.
   const flushSync = dest.flushSync.bind(dest);
   dest.flushSync = () => {
-    if (!abandoned) flushSync();
+    if (abandoned) return;
+    flushingSince = performance.now();
+    try {
+      flushSync();
+    } catch {
+      // The reader is gone or stuck: what is left cannot be written.
+    } finally {
+      flushingSince = null;
+    }
   };
   const log = pino(
     {
