@@ -55,7 +55,7 @@ program
     } catch (err) {
       const e = err as Error & { code?: string; path?: string };
       log.fatal({ code: e.code, path: e.path }, e.message);
-      await closeLog(log, 300);
+      await closeLog(log);
       process.stderr.write(`quorate: ${e.message}\n`);
       process.exit(err instanceof NodeStartError || e.code ? 2 : 1);
     }

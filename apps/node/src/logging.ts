@@ -13,7 +13,7 @@ import { type Logger, pino } from 'pino';
 
 /** Log bytes held for a reader that does not keep up; beyond this, lines are dropped. */
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
-/** How long a synchronous flush (at exit) keeps trying to write to a full pipe. */
+/** How long the last lines may take to be written before exit (async or synchronous flush). */
 const EXIT_FLUSH_MS = 300;
 
 type Destination = ReturnType<typeof pino.destination>;
@@ -71,7 +71,7 @@ export function createLogger(config: Config, fd = 1): Logger {
  * not read gets no more), then close it so that exiting cannot block on it. Resolves true
  * if everything was written.
  */
-export function closeLog(log: Logger, ms: number): Promise<boolean> {
+export function closeLog(log: Logger, ms = EXIT_FLUSH_MS): Promise<boolean> {
   const d = destinations.get(log);
   if (!d) return Promise.resolve(true);
   return new Promise<boolean>((resolve) => {

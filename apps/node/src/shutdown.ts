@@ -46,9 +46,6 @@ function armWatchdog(ms: number, why: string): void {
   w.unref();
 }
 
-/** How long the last log lines may take to be written before the process exits. */
-const LOG_FLUSH_MS = 300;
-
 export function stopOnSignals(running: RunningNode, opts: ShutdownOptions = {}): void {
   const graceMs = opts.graceMs ?? 3500;
   const killMs = opts.killMs ?? 4500;
@@ -57,7 +54,7 @@ export function stopOnSignals(running: RunningNode, opts: ShutdownOptions = {}):
   const exit = async (code: number) => {
     if (exiting) return;
     exiting = true;
-    await closeLog(log, LOG_FLUSH_MS);
+    await closeLog(log);
     process.exit(code);
   };
   let stopping = false;
