@@ -1,17 +1,15 @@
 /**
- * `pnpm bench` for @quorate/raft: election timing on the simulator, and core throughput
- * beside etcd's raft core (shared/anchors/etcdraft-bench) measured alternately in the
- * same run when Go and Debian's etcd sources are installed.
+ * `pnpm bench` for @quorate/raft: core throughput beside etcd's raft core
+ * (shared/anchors/etcdraft-bench) measured alternately in the same run when Go and
+ * Debian's etcd sources are installed. Election timing is `@quorate/sim`'s benchmark.
  *
- *   pnpm --filter @quorate/raft bench [-- --reps 3 --duration 3 --bs 1,16,64,256 --seeds 60]
+ *   pnpm --filter @quorate/raft bench [-- --reps 3 --duration 3 --bs 1,16,64,256]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { pct } from '../src/sim/run.js';
-import { runElections } from './elections.js';
 import { runRuntime } from './runtime.js';
 import { runThroughput } from './throughput.js';
 
@@ -22,7 +20,6 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     duration: { type: 'string', default: '3' },
     bs: { type: 'string', default: '1,16,64,256' },
-    seeds: { type: 'string', default: '60' },
     'no-etcd': { type: 'boolean', default: false },
   },
 });
@@ -35,21 +32,6 @@ const median = (xs: number[]) => {
   return s[Math.floor(s.length / 2)]!;
 };
 const fmt = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(0)}k` : x.toFixed(0));
-
-// ---------------------------------------------------------------- elections
-console.log(
-  '## Election timing (simulator, virtual time, default timeouts: 50 ms heartbeat, 150 ms election)\n',
-);
-const el = await runElections(Number(values.seeds));
-const row = (name: string, xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return `| ${name} | ${s.length} | ${s[0]!.toFixed(0)} | ${pct(s, 50).toFixed(0)} | ${pct(s, 90).toFixed(0)} | ${pct(s, 99).toFixed(0)} | ${s[s.length - 1]!.toFixed(0)} |`;
-};
-console.log('| from → to | samples | min ms | p50 | p90 | p99 | max |');
-console.log('|---|---|---|---|---|---|---|');
-console.log(row('cold start → first leader', el.firstLeader));
-console.log(row('leader crash → new leader', el.failover));
-console.log(row('leader crash → next acknowledged write', el.failoverWrite));
 
 // ---------------------------------------------------------------- throughput
 const anchorDir = resolve(import.meta.dirname, '../../../../shared/anchors/etcdraft-bench');

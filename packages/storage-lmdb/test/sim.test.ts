@@ -1,14 +1,12 @@
 /**
- * The core's simulator over real LMDB files: every node's log and hard state live in
- * their own data directory, and a simulated crash closes the store and opens it again
- * from disk. Fewer seeds than the in-memory sweep (packages/raft/test/sim-sweep-*).
+ * The simulator (real `RaftNode`s) over real LMDB files: every node's log and hard state
+ * live in their own data directory, and a simulated crash closes the store and opens it
+ * again from disk. Fewer seeds than the in-memory sweep (packages/sim/test/sim-sweep-*).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ConfState } from '@quorate/raft';
-import { bootstrapEntries } from '@quorate/raft/core';
-import { formatFailure, runSeeds, type SimStorage } from '@quorate/raft/sim';
+import { formatFailure, runSeeds, type SimStorage } from '@quorate/sim';
 import { afterEach, expect, it } from 'vitest';
 import { LmdbStorage } from '../src/index.js';
 
@@ -23,15 +21,8 @@ function lmdbSimStorage(): SimStorage {
   roots.push(root);
   const open = (id: string) => LmdbStorage.open({ dir: join(root, id), clusterId: 'sim', nodeId: id });
   return {
-    async create(id: string, conf: ConfState) {
-      const s = await open(id);
-      if (conf.voters.length > 0) {
-        // A founding member: its log starts with the membership, as MemoryStorage(conf) does.
-        const b = bootstrapEntries(conf);
-        await s.persist({ snapshot: null, entries: b.entries, hardState: b.hardState });
-      }
-      return s;
-    },
+    // Empty: the runtime bootstraps founding members itself.
+    create: (id: string) => open(id),
     async reopen(id, previous) {
       await previous.close();
       return open(id);

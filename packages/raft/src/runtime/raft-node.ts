@@ -7,10 +7,10 @@
  */
 
 import type { StateMachine } from '../contracts/state-machine.js';
-import type { LogStorage, SnapshotStore } from '../contracts/storage.js';
+import type { LogReader, LogStorage, SnapshotStore } from '../contracts/storage.js';
 import type { Transport } from '../contracts/transport.js';
 import { bootstrapEntries, decodeConfChange } from '../core/confchange.js';
-import type { CoreOptions } from '../core/config.js';
+import type { CoreConfig, CoreOptions } from '../core/config.js';
 import type { RaftEvent } from '../core/events.js';
 import { mergeReadies } from '../core/merge.js';
 import { RaftCore } from '../core/raft.js';
@@ -67,6 +67,18 @@ export interface RaftNodeOptions<R = unknown> {
    * followers, who otherwise need the snapshot).
    */
   snapshots?: { store: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
+  /**
+   * A tap on every `Ready` the runtime takes from the core, called synchronously before
+   * anything in it is sent, persisted or applied. For tracing and for checkers (the
+   * simulator in `@quorate/sim` checks Raft's invariants through it); it must not
+   * mutate the ready or call into the node.
+   */
+  onReady?: (rd: Readonly<Ready>) => void;
+  /**
+   * Builds the core (default: `new RaftCore(config, storage)`). A seam for fault
+   * injection: the simulator's own tests plant known bugs through a subclass here.
+   */
+  createCore?: (config: CoreConfig, storage: LogReader) => RaftCore;
 }
 
 /** What the runtime reports, for metrics and logs (see `@quorate/metrics`). */
@@ -167,18 +179,16 @@ export class RaftNode<R = unknown> {
     await this.bootstrap();
     const applied = await this.snapshots.restoreAtStart();
     this.appliedIndex = applied;
-    this.core = new RaftCore(
-      {
-        ...o.raft,
-        id: this.id,
-        applied,
-        random: o.random ?? defaultRandom,
-        electionTicks: Math.max(2, Math.round(et / tick)),
-        heartbeatTicks: Math.max(1, Math.round(hb / tick)),
-        onEvent: (e) => this.onCoreEvent(e),
-      },
-      o.storage,
-    );
+    const config: CoreConfig = {
+      ...o.raft,
+      id: this.id,
+      applied,
+      random: o.random ?? defaultRandom,
+      electionTicks: Math.max(2, Math.round(et / tick)),
+      heartbeatTicks: Math.max(1, Math.round(hb / tick)),
+      onEvent: (e) => this.onCoreEvent(e),
+    };
+    this.core = o.createCore ? o.createCore(config, o.storage) : new RaftCore(config, o.storage);
     this.lastCommit = this.core.commitIndex;
     this.running = true;
     await o.transport.start({
@@ -350,6 +360,11 @@ export class RaftNode<R = unknown> {
     return this.appliedIndex;
   }
 
+  /** The highest log index this node knows to be committed. */
+  get commitIndex(): number {
+    return this.core ? this.core.commitIndex : 0;
+  }
+
   /** A snapshot of this node's own is being written (or recorded), or one is being installed. */
   get snapshotting(): boolean {
     return this.snapshots.busy;
@@ -457,9 +472,11 @@ export class RaftNode<R = unknown> {
   private processReady(): void {
     if (!this.running) return;
     const core = this.core;
+    const tap = this.opts.onReady;
     try {
       while (core.hasReady()) {
         const rd = core.ready();
+        tap?.(rd);
         for (const m of rd.messages) {
           if (m.type === 'snapshot') void this.snapshots.send(m);
           else this.opts.transport.send(m);

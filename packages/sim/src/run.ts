@@ -35,7 +35,7 @@ export async function runSeeds(
 /** A failing run as the operator needs it: what broke, how to replay it, what led there. */
 export function formatFailure(r: SimResult, extraFlags = ''): string {
   const lines = [
-    `seed ${r.seed} (${r.nodes} nodes, ${r.steps} steps): ${r.violations.length} violation(s)`,
+    `seed ${r.seed} (${r.nodes} nodes, ${r.steps} steps, ${r.election}, digest ${r.digest}): ${r.violations.length} violation(s)`,
     ...r.violations.map(
       (v) => `  [${v.kind}] at ${(v.time / 1000).toFixed(3)}ms${v.node ? ` on ${v.node}` : ''}: ${v.detail}`,
     ),
@@ -78,7 +78,10 @@ export function summarize(results: readonly SimResult[]): string[] {
       ),
     ),
     `totals: ${sum((r) => r.stats.crashes)} crashes, ${sum((r) => r.stats.partitions)} partitions, ${sum((r) => r.stats.pauses)} pauses, ` +
-      `${sum((r) => r.stats.elections)} elections, ${sum((r) => r.stats.confChanges)} membership changes, ${sum((r) => r.stats.snapshotsStored)} snapshots stored (${sum((r) => r.stats.snapshotsLostToCrash)} more lost to a crash while being written), ${sum((r) => r.stats.snapshotsSent)} sent, ${sum((r) => r.stats.writesAcked)} writes and ${sum((r) => r.stats.readsAcked)} reads acknowledged, ` +
-      `${sum((r) => r.stats.messages)} messages`,
+      `${sum((r) => r.stats.elections)} elections, ${sum((r) => r.stats.confChanges)} membership changes, ` +
+      `${sum((r) => r.stats.snapshotsStored)} snapshots taken (${sum((r) => r.stats.snapshotsLostToCrash)} writes torn by a crash), ${sum((r) => r.stats.snapshotsSent)} sent, ${sum((r) => r.stats.snapshotsInstalled)} installed, ` +
+      `${sum((r) => r.stats.messages)} messages delivered`,
+    `clients: ${sum((r) => r.stats.writesAcked)} writes acknowledged, ${sum((r) => r.stats.writesFailed)} failed, ${sum((r) => r.stats.writesUnknown)} with an unknown outcome; ${sum((r) => r.stats.readsAcked)} reads; ` +
+      `${sum((r) => r.stats.opsChecked)} operations checked for linearizability (${sum((r) => r.stats.keysUndecided)} keys undecided within the search budget)`,
   ];
 }

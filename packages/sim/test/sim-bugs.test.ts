@@ -3,11 +3,11 @@
  * simulator. Each bug is planted through a subclass, at the seams the core exposes for
  * exactly this purpose.
  */
+
+import type { Message } from '@quorate/raft';
+import { RaftCore, type VoteResult } from '@quorate/raft/core';
 import { describe, expect, it } from 'vitest';
-import type { VoteResult } from '../src/core/quorum.js';
-import { RaftCore } from '../src/core/raft.js';
-import { runSeeds } from '../src/sim/index.js';
-import type { Message } from '../src/types.js';
+import { runSeeds } from '../src/index.js';
 
 /** Counts every granted vote twice: a candidate with a minority believes it won. */
 class DoubleCountingVotes extends RaftCore {
@@ -36,15 +36,29 @@ class AcksBeforeDurable extends RaftCore {
   }
 }
 
-// Leaders crash often and come back fast, messages get lost, and every append carries
-// one entry: the interleavings these bugs need become likely.
+/** Answers a read at once from the local commit index: no leadership check, no forwarding. */
+class ReadsLocally extends RaftCore {
+  override readIndex(requestId: number): void {
+    (this as unknown as { readStates: unknown[] }).readStates.push({
+      requestId,
+      index: this.log.committed,
+      failed: false,
+    });
+  }
+}
+
+// Leaders crash often and come back fast, messages get lost, every append carries one
+// entry, and eight clients contend for one key: the interleavings these bugs need
+// become likely.
 const harsh = {
   steps: 1000,
   quietSteps: 0,
   nodes: 3,
-  clientRate: 2,
+  clientRate: 6,
+  clients: 8,
+  keys: 1,
   faults: { crashLeader: 0.05, crash: 0.02, partition: 0.02, drop: 0.3, downSteps: [2, 30] as const },
-  core: { maxEntriesPerMsg: 1 },
+  core: { maxEntriesPerMsg: 1, maxInflightMsgs: 1 },
 };
 
 // Crashes come every few hundred milliseconds and nodes come back fast: a crash often
@@ -99,6 +113,13 @@ describe('the simulator catches injected bugs', () => {
         (k) => k === 'committed-changed' || k === 'leader-completeness' || k === 'apply-diverged',
       ),
     ).toBe(true);
+  });
+
+  it("reads served locally: the clients' history is not linearizable, and the report names seed and key", async () => {
+    const s = await runSeeds(1, 20, { coreFactory: (c, st) => new ReadsLocally(c, st) });
+    const lin = s.failed.flatMap((r) => r.violations.filter((v) => v.kind === 'linearizability'));
+    expect(lin.length).toBeGreaterThan(0);
+    expect(lin[0]!.detail).toMatch(/^seed \d+, key k\d: get/);
   });
 
   it('the correct core passes the same harsh and crashy runs', async () => {

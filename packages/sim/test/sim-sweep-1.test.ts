@@ -3,7 +3,7 @@
  * that the test runner spreads them over the cores. `pnpm sim -- --seeds N` runs more.
  */
 import { expect, it } from 'vitest';
-import { formatFailure, runSeeds } from '../src/sim/index.js';
+import { formatFailure, runSeeds } from '../src/index.js';
 
 it('seeds 251..500 hold every invariant and recover after faults', async () => {
   const s = await runSeeds(251, 250, { steps: 2000 });

@@ -4,7 +4,7 @@
  * the next acknowledged write. The network is clean (0.1–1.6 ms one way, no loss) and
  * the only fault is the leader crashing about every two seconds.
  */
-import { runSeeds } from '../src/sim/run.js';
+import { runSeeds } from '../src/run.js';
 
 export async function runElections(seeds = 60) {
   const s = await runSeeds(1, seeds, {

@@ -3,7 +3,7 @@
  * incrementally as the simulation runs, so every step is checked without rescanning
  * whole logs.
  */
-import type { Entry, HardState, NodeId } from '../types.js';
+import type { Entry, HardState, NodeId } from '@quorate/raft';
 
 export type ViolationKind =
   | 'election-safety'
@@ -16,6 +16,7 @@ export type ViolationKind =
   | 'apply-order'
   | 'apply-diverged'
   | 'stale-read'
+  | 'linearizability'
   | 'liveness'
   | 'anomaly'
   | 'crash';
@@ -201,6 +202,19 @@ export class SafetyChecker {
       this.fail('apply-diverged', node, `applied ${e.index}, which no node has committed`);
     } else if (c.term !== e.term || c.key !== entryKey(e)) {
       this.fail('apply-diverged', node, `applied ${e.term}/${e.index} but ${c.term}/${e.index} is committed`);
+    }
+  }
+
+  /**
+   * The runtime hands the state machine only entries with data: the ones it skipped on
+   * the way to the next must be the leader's no-ops or membership changes.
+   */
+  onApplySkipped(node: NodeId, index: number): void {
+    const c = this.committed[index - 1];
+    if (!c) {
+      this.fail('apply-diverged', node, `applied past ${index}, which no node has committed`);
+    } else if (c.key !== '0:' && !c.key.startsWith('1:')) {
+      this.fail('apply-order', node, `skipped committed entry ${c.term}/${index} (${c.key})`);
     }
   }
 

@@ -2,8 +2,9 @@
 /**
  * `pnpm sim -- --seeds N [--steps M] [--seed S] [--nodes K] [--verbose]`
  *
- * Runs seeds S, S+1, ... (default S = 1, N = 100) and ends with the line
- * `sim: N seeds, V violations`. Exit status 1 when any seed failed.
+ * Runs seeds S, S+1, ... (default S = 1, N = 100) of real `RaftNode` clusters and ends
+ * with the line `sim: N seeds, V violations`; a single seed also prints `digest: <hex>`,
+ * a hash of its whole event trace. Exit status 1 when any seed failed.
  */
 import { parseArgs } from 'node:util';
 import { formatFailure, runSeeds, summarize } from './run.js';
@@ -61,9 +62,11 @@ const summary = await runSeeds(first, count, { steps, nodes, quietSteps }, (r) =
   if (r.violations.length > 0) console.log(formatFailure(r, extra));
   else if (values.verbose) {
     console.log(
-      `seed ${r.seed}: ok (${r.nodes} nodes, ${r.stats.elections} elections, max term ${r.stats.maxTerm}, ${r.stats.committed} committed)`,
+      `seed ${r.seed}: ok (${r.nodes} nodes, ${r.stats.elections} elections, max term ${r.stats.maxTerm}, ${r.stats.committed} committed, ${r.stats.opsChecked} client operations linearizable, digest ${r.digest})`,
     );
   }
+  // One seed: its digest identifies the run (the same seed must print the same digest).
+  if (count === 1) console.log(`digest: ${r.digest}`);
   if (!values.verbose && process.stdout.isTTY && done % 50 === 0) process.stderr.write(`\r${done}/${count}`);
 });
 if (process.stdout.isTTY && !values.verbose) process.stderr.write('\r');
