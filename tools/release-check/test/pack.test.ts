@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { publicPackages, root } from './packages.js';
 
@@ -116,6 +116,60 @@ describe('packed packages install and import outside the workspace', () => {
           .sort(),
       ).toEqual([...p.entries].sort());
     }
+
+    // What a registry page and tools read: where the code lives and where bugs go, and a
+    // README whose links work away from the repository (no relative ones).
+    for (const p of pkgs) {
+      const dir = join(app, 'node_modules', ...p.name.split('/'));
+      const m = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+        repository?: { url?: string; directory?: string };
+        homepage?: string;
+        bugs?: { url?: string };
+        main?: string;
+        types?: string;
+      };
+      expect(m.repository?.url, `${p.name} repository`).toMatch(/^git\+https:\/\//);
+      expect(m.repository?.directory, `${p.name} repository.directory`).toBe(relative(root, p.dir));
+      expect(m.homepage, `${p.name} homepage`).toMatch(/^https:\/\//);
+      expect(m.bugs?.url, `${p.name} bugs`).toMatch(/^https:\/\//);
+      const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+      const relativeLinks = [...readme.matchAll(/\]\(([^)\s]+)\)/g)]
+        .map((x) => x[1]!)
+        .filter((t) => !/^(https?:|#|mailto:)/.test(t));
+      expect(relativeLinks, `${p.name} README links that break on a registry page`).toEqual([]);
+    }
+
+    // ESM only, said in a way tools understand: require() of a package names the reason
+    // (ERR_REQUIRE_ESM on Node 20; newer Node loads it) instead of "not exported".
+    writeFileSync(
+      join(app, 'require.cjs'),
+      `for (const s of ${JSON.stringify(specifiers)}) {
+  try { require(s); } catch (e) {
+    if (e.code !== 'ERR_REQUIRE_ESM' && e.code !== 'ERR_REQUIRE_ASYNC_MODULE') throw new Error(s + ': ' + e.code + ' ' + e.message);
+  }
+}
+console.log('ok');
+`,
+    );
+    expect(run('node', ['require.cjs'], app).trim()).toBe('ok');
+
+    // A TypeScript project on the old `moduleResolution: node` finds every entry's types.
+    writeFileSync(
+      join(app, 'tsconfig.node10.json'),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'ES2022',
+          moduleResolution: 'node',
+          target: 'ES2022',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+        },
+        files: ['check.ts'],
+      }),
+    );
+    run('node', [tsc, '-p', 'tsconfig.node10.json'], app);
 
     // The binaries run from the installed tarballs.
     for (const p of pkgs) {
