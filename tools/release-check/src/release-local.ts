@@ -85,6 +85,21 @@ async function request(url: string, init?: RequestInit): Promise<Response> {
   }
 }
 
+async function retry(times: number, log: (l: string) => void, fn: () => void): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      fn();
+      return;
+    } catch (err) {
+      if (attempt >= times) throw err;
+      log(
+        `retrying after: ${(err as Error).message.split('\n').find((l) => /error|ERR/.test(l)) ?? (err as Error).message.slice(0, 200)}`,
+      );
+      await new Promise((r) => setTimeout(r, 2000 * attempt));
+    }
+  }
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
     const s = createServer();
@@ -136,7 +151,11 @@ async function startVerdaccio(dir: string): Promise<{ url: string; proc: ChildPr
       'uplinks:',
       '  upstream:',
       `    url: ${upstream}`,
-      '    timeout: 60s',
+      // On a busy machine an upstream request can fail now and then: never mark the
+      // upstream offline for minutes over it (Verdaccio's default after two failures).
+      '    timeout: 120s',
+      '    max_fails: 1000',
+      '    fail_timeout: 1s',
       'packages:',
       "  '@quorate/*':",
       '    access: $all',
@@ -335,16 +354,20 @@ export async function releaseLocal(opts: ReleaseOptions = {}): Promise<ReleaseRe
       );
       writeFileSync(join(app, '.npmrc'), `registry=${registry}/\n`);
       const extra = opts.examples === false ? [] : ['tsx@4.23.15'];
-      if (pm === 'npm')
-        sh('npm', ['install', '--no-audit', '--no-fund', ...specs, ...extra], app, env, 900_000);
-      else
-        sh(
-          'pnpm',
-          ['add', ...specs, ...extra],
-          app,
-          { ...env, npm_config_store_dir: join(work, 'pnpm-store') },
-          900_000,
-        );
+      // Third-party dependencies come from the public registry through Verdaccio: a
+      // network hiccup there is not a release failure, so an install is tried three times.
+      await retry(3, log, () => {
+        if (pm === 'npm')
+          sh('npm', ['install', '--no-audit', '--no-fund', ...specs, ...extra], app, env, 900_000);
+        else
+          sh(
+            'pnpm',
+            ['add', ...specs, ...extra],
+            app,
+            { ...env, npm_config_store_dir: join(work, 'pnpm-store') },
+            900_000,
+          );
+      });
       for (const p of published) {
         try {
           const v = JSON.parse(
