@@ -20,14 +20,8 @@ const nodes = ids.map((id) => {
 });
 await Promise.all(nodes.map((n) => n.start()));
 
-const electLeader = async (): Promise<RaftNode> => {
-  for (;;) {
-    const l = nodes.find((n) => n.isLeader);
-    if (l) return l;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
-const leader = await electLeader();
+const leaderId = await nodes[0]!.waitForLeader();
+const leader = nodes.find((n) => n.id === leaderId)!;
 for (let i = 0; i < 100; i++) await leader.propose(new TextEncoder().encode(`write ${i}`));
 
 const server = await startMetricsServer(metrics.registry, { host: '127.0.0.1', port: 0 });

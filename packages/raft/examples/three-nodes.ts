@@ -25,19 +25,14 @@ const nodes = ids.map(
 );
 await Promise.all(nodes.map((n) => n.start()));
 
-const leader = async () => {
-  for (;;) {
-    const l = nodes.find((n) => n.isLeader);
-    if (l) return l;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
-
-let l = await leader();
+// Who leads, as the first node sees it (waitForLeader also keeps the process alive).
+const byId = (id: string) => nodes.find((n) => n.id === id)!;
+let l = byId(await nodes[0]!.waitForLeader());
 console.log(`leader: ${l.id}, total after +5: ${await l.propose(new TextEncoder().encode('5'))}`);
 
 await l.stop(); // the leader goes away...
-l = await leader(); // ...and another takes over
+const survivor = nodes.find((n) => n !== l)!;
+l = byId(await survivor.waitForLeader({ excluding: l.id })); // ...and another takes over
 console.log(`new leader: ${l.id}, total after +2: ${await l.propose(new TextEncoder().encode('2'))}`);
 
 const follower = nodes.find((n) => n !== l && n.status().running)!;

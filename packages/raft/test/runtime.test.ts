@@ -52,6 +52,36 @@ describe('RaftNode', () => {
     }
   });
 
+  it('waitForLeader: resolves with the leader, waits out an excluded one, times out, and fails on stop', async () => {
+    current = await cluster(3);
+    const c = current;
+    const [a, b] = [...c.nodes.values()];
+    const id = await a!.waitForLeader({ timeoutMs: 10_000 });
+    expect(c.nodes.has(id)).toBe(true);
+    await waitFor(() => b!.leaderId === id, 'b to know the leader');
+    const other = b!.waitForLeader({ excluding: id, timeoutMs: 10_000 });
+    await c.nodes.get(id)!.stop();
+    const next = await other;
+    expect(next).not.toBe(id);
+    // A lone node knows no leader: its wait times out, with TIMEOUT.
+    const net = new MemoryNetwork();
+    const lonely = new RaftNode({
+      id: 'x1',
+      members: ['x1', 'x2', 'x3'],
+      storage: new MemoryStorage(),
+      transport: net.transport('x1'),
+      stateMachine: new KV(),
+    });
+    await lonely.start();
+    const err = await lonely.waitForLeader({ timeoutMs: 200 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RaftError);
+    expect(err.code).toBe('TIMEOUT');
+    const pending = lonely.waitForLeader({ timeoutMs: 10_000 }).catch((e) => e);
+    await lonely.stop();
+    expect((await pending).code).toBe('STOPPED');
+    expect((await lonely.waitForLeader().catch((e) => e)).code).toBe('STOPPED');
+  });
+
   it('a single-node cluster elects itself at once', async () => {
     const net = new MemoryNetwork();
     const node = new RaftNode({

@@ -305,6 +305,47 @@ export class RaftNode<R = unknown> {
     return this.pending.transfer(target, this.timers.now() + (opts.timeoutMs ?? et * 4));
   }
 
+  /**
+   * Resolves with the leader's id once this node knows one (other than `excluding`, for
+   * waiting out a leader known to be gone). Rejects with `TIMEOUT` after `timeoutMs`
+   * (default: the request timeout) and with `STOPPED` if the node stops first. While it
+   * waits it holds a timer of the node's `TimerProvider`, which (unlike the node's own
+   * ticks) keeps a Node.js process alive: a program with only in-memory plugs can simply
+   * `await` it.
+   */
+  waitForLeader(opts: RequestOptions & { excluding?: NodeId } = {}): Promise<NodeId> {
+    const early = this.checkRunning();
+    if (early) return Promise.reject(early);
+    const known = this.core.currentLeader;
+    if (known !== null && known !== opts.excluding) return Promise.resolve(known);
+    const ms = opts.timeoutMs ?? this.requestTimeoutMs;
+    return new Promise<NodeId>((resolve, reject) => {
+      const done = (fn: () => void) => {
+        offLeader();
+        offStopped();
+        this.timers.clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const offLeader = this.events.on('leaderChanged', (e) => {
+        if (e.leaderId !== null && e.leaderId !== opts.excluding) done(() => resolve(e.leaderId!));
+      });
+      const offStopped = this.events.on('stopped', (e) =>
+        done(() => reject(e.error ?? new RaftError(RaftErrorCode.Stopped, `node ${this.id} stopped`))),
+      );
+      const timer = this.timers.setTimeout(
+        () =>
+          done(() =>
+            reject(new RaftError(RaftErrorCode.Timeout, `node ${this.id} knew no leader within ${ms} ms`)),
+          ),
+        ms,
+      );
+      const onAbort = () =>
+        done(() => reject(new RaftError(RaftErrorCode.Timeout, 'the wait was abandoned')));
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   /** When a request given `opts` times out. */
   private deadline(opts: RequestOptions): number {
     return this.timers.now() + (opts.timeoutMs ?? this.requestTimeoutMs);
