@@ -3,6 +3,7 @@
  * injected, report, check the history, stop everything.
  */
 import { writeFile } from 'node:fs/promises';
+import { resolve as resolvePath } from 'node:path';
 import { HistoryFile } from './history.js';
 import type { LoadgenOptions } from './options.js';
 import { type FaultRecord, formatTable, type Report, toHtml, toJson } from './report.js';
@@ -333,8 +334,14 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       }
     }
     process.stdout.write(formatTable(report));
-    if (o.json) await writeFile(o.json, toJson(report));
-    if (o.html) await writeFile(o.html, toHtml(report));
+    if (o.json) {
+      await writeFile(o.json, toJson(report));
+      out(`wrote the JSON report to ${resolvePath(o.json)}`);
+    }
+    if (o.html) {
+      await writeFile(o.html, toHtml(report));
+      out(`wrote the HTML report to ${resolvePath(o.html)}`);
+    }
     let exitCode = 0;
     if (o.maxErrorRate !== undefined && report.errorRate > o.maxErrorRate) {
       out(

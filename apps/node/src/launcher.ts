@@ -69,12 +69,18 @@ process.stdout.write(
     `  dashboard: http://127.0.0.1:8081/\n  Ctrl-C stops all nodes.\n`,
 );
 
+let stoppingSince = 0;
 const stopAll = (sig: NodeJS.Signals) => {
   if (stopping) {
+    // One Ctrl-C can arrive twice: from the terminal, and forwarded by a package manager
+    // (`pnpm start`). Only a second signal a while later means "stop now".
+    if (performance.now() - stoppingSince < 1_000) return;
+    process.stdout.write(`launcher: ${sig} again: killing the nodes\n`);
     for (const p of procs.values()) p.kill('SIGKILL');
     process.exit(1);
   }
   stopping = true;
+  stoppingSince = performance.now();
   process.stdout.write(`\nlauncher: ${sig}: stopping ${procs.size} node(s)...\n`);
   if (procs.size === 0) process.exit(0);
   for (const p of procs.values()) p.kill('SIGTERM');

@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { type ApiOptions, createApi, type Member, type MetricsEndpoint } from './server/api.js';
 import { dashboardHtml } from './server/dashboard.js';
 import { PeerMonitor } from './server/peer-monitor.js';
+import { StatusHistory } from './server/status-history.js';
 import { LeaseKeeper } from './state/lease-keeper.js';
 import { type Applied, type MachineOptions, QuorateMachine } from './state/machine.js';
 
@@ -56,6 +57,7 @@ export class QuorateNode {
   private readonly server: Server;
   private readonly leases: LeaseKeeper;
   private readonly peers: PeerMonitor;
+  private readonly history: StatusHistory;
   private readonly log: Logger | undefined;
   private stopped: Promise<void> | null = null;
 
@@ -77,6 +79,7 @@ export class QuorateNode {
       ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
     });
     this.leases = new LeaseKeeper(this.raft, this.machine);
+    this.history = new StatusHistory(this.raft as RaftNode<unknown>);
     const token = opts.api?.token ?? null;
     this.peers = new PeerMonitor(() => this.members().filter((m) => m.id !== opts.id), token);
     const api = createApi({
@@ -94,6 +97,7 @@ export class QuorateNode {
       },
       metrics: opts.metrics?.(this.raft),
       dashboardHtml: dashboardHtml(opts.id),
+      history: this.history,
     });
     this.server = createServer({ keepAliveTimeout: 65_000 }, api);
     this.raft.events.on('membershipApplied', (e) => {
@@ -194,6 +198,7 @@ export class QuorateNode {
     this.stopped ??= (async () => {
       this.leases.stop();
       this.peers.stop();
+      this.history.close();
       const wasLeader = this.raft.isLeader && this.raft.status().voters.length > 1;
       const term = this.raft.term;
       await this.raft.stop({ transferLeadership: opts.transferLeadership ?? true, timeoutMs: 1000 });

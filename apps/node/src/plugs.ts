@@ -59,7 +59,7 @@ const LOOPBACK = /^(127\.|localhost$|\[?::1\]?$)/;
 
 /**
  * The shared secret of the transport handshake. A cluster on loopback may run without
- * one (a fixed development secret, with a warning); anything reachable from another
+ * one (a fixed development secret, said at info level); anything reachable from another
  * machine must set `transport.clusterSecret`.
  */
 export function clusterSecret(config: Config, log: Logger): string {
@@ -68,8 +68,9 @@ export function clusterSecret(config: Config, log: Logger): string {
     a.slice(0, a.lastIndexOf(':')),
   );
   if (hosts.every((h) => LOOPBACK.test(h))) {
-    log.warn(
-      'transport.clusterSecret is not set: using a development secret, acceptable only because every member is on loopback',
+    // Said, not warned: this is the normal local setup (`pnpm start`), and nothing is at risk.
+    log.info(
+      'transport.clusterSecret is not set: every member is on loopback, so a development secret is used (set one before any member listens beyond loopback)',
     );
     return `quorate-development-secret/${config.clusterId}`;
   }

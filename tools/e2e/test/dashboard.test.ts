@@ -36,12 +36,36 @@ it('shows exactly one leader, then the new one after the leader is killed', asyn
   // Open the page on a follower, so the page's own server survives the kill.
   const follower = cluster.nodes.find((n) => n !== leader)!;
   const page = await browser.newPage();
+  const openedAt = Date.now();
   await page.goto(`${follower.clientAddress}/`);
   await page.waitForFunction(() => document.querySelectorAll('tr[data-role="leader"]').length === 1, null, {
     timeout: 20_000,
   });
   expect(await page.locator('tr[data-role="leader"]').count()).toBe(1);
   expect(await page.locator('#leader').getAttribute('data-leader')).toBe(leader.id);
+  // The chart has axes and data from the first status (the node kept the past), not
+  // seconds later.
+  expect(Number(await page.locator('#chart').getAttribute('data-points'))).toBeGreaterThanOrEqual(1);
+  expect(await page.locator('#chart-max').textContent()).toMatch(/^\d+$/);
+  expect(await page.locator('#chart-min').textContent()).toMatch(/^\d+$/);
+  expect(await page.locator('#chart-from').textContent()).toMatch(/s$/);
+  // Leader changes carry the time the election happened (before the page was opened),
+  // not the time the page loaded.
+  const seen = await page.locator(`#events li[data-leader="${leader.id}"]`).first().getAttribute('data-at');
+  expect(Number(seen)).toBeGreaterThan(0);
+  expect(Number(seen)).toBeLessThanOrEqual(openedAt);
+  // A page opened on a follower still shows every member's match index and lag (it
+  // follows the leader's stream, which knows them).
+  await page.waitForFunction(
+    () => {
+      const cells = Array.from(document.querySelectorAll('#members td.match, #members td.lag'));
+      return cells.length >= 6 && cells.every((c) => /^\d+$/.test(c.textContent ?? ''));
+    },
+    null,
+    { timeout: 20_000 },
+  );
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'dashboard-first-minutes.png'), fullPage: true });
   cluster.kill(leader);
   await page.waitForFunction(
     (old) => {

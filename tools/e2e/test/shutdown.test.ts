@@ -12,6 +12,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -295,3 +296,60 @@ it('a supervisor stops the launcher (SIGTERM to its group, SIGKILL a second late
   await waitFor(() => nodes.every(gone), 'every node to exit', 15_000);
   expect(performance.now() - t0).toBeLessThan(EXIT_MS + 1000);
 });
+
+it('Ctrl-C of `pnpm start` in a terminal: the nodes stop, the command exits 0, no ELIFECYCLE', async () => {
+  // As a newcomer meets it: a terminal (a pty, through util-linux `script`), pnpm running a
+  // package script that starts the launcher, and one Ctrl-C typed into the terminal, which
+  // reaches both pnpm and the launcher.
+  const dir = tempDir();
+  const { flag, urls } = await members(3);
+  const root = join(import.meta.dirname, '..', '..', '..');
+  const bin = join(root, 'apps', 'node', 'dist', 'launcher.js');
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({
+      name: 'ctrl-c',
+      private: true,
+      // The repository's pnpm, which corepack has (it would otherwise look for the latest).
+      packageManager: JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).packageManager,
+      scripts: { start: `exec node ${bin} --members ${flag}` },
+    }),
+  );
+  const p = spawn('script', ['-qfec', 'pnpm start', '/dev/null'], {
+    cwd: dir,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let out = '';
+  p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  cleanups.push(() => {
+    try {
+      process.kill(-p.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  });
+  await waitFor(() => leaderOf(urls), 'the cluster started by `pnpm start` to elect a leader', 60_000).catch(
+    (err: Error) => {
+      throw new Error(`${err.message}; output:\n${out}`);
+    },
+  );
+  const exited = new Promise<number | null>((r) => p.once('exit', (code) => r(code)));
+  p.stdin.write('\x03');
+  const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 20_000))]);
+  expect(code, out).toBe(0);
+  expect(out).toContain('stopping 3 node(s)');
+  expect(out).not.toContain('ELIFECYCLE');
+  for (const u of urls) {
+    await waitFor(
+      async () =>
+        (await fetch(`${u}/health/live`).then(
+          () => false,
+          () => true,
+        )) || null,
+      `${u} to stop`,
+      15_000,
+    );
+  }
+}, 120_000);

@@ -21,6 +21,7 @@ import {
 import { kvRoute, listKeys } from './routes/kv.js';
 import { leaseRoute } from './routes/leases.js';
 import { membersRoute, transferLeadership } from './routes/members.js';
+import type { StatusHistory } from './status-history.js';
 
 export interface Member {
   readonly id: NodeId;
@@ -55,6 +56,8 @@ export interface ApiContext {
   readonly options: ApiOptions;
   readonly metrics?: MetricsEndpoint;
   readonly dashboardHtml?: string;
+  /** The commit index and leader changes over time, for the status page. */
+  readonly history?: StatusHistory;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;

@@ -1,7 +1,9 @@
 /**
  * The status page served at `/`: the cluster live, from `/cluster/events` (Server-Sent
- * Events, one status a second). If the node serving the page goes away, the page moves
- * its stream to another member it learned of, so a leader kill stays visible.
+ * Events, one status a second). The page follows the leader's stream (only the leader
+ * knows every member's match index and lag); if that node goes away, it moves to another
+ * member it learned of, so a leader kill stays visible. The commit chart starts with the
+ * last two minutes the node kept, and leader changes carry the time the node saw them.
  */
 export function dashboardHtml(nodeId: string): string {
   return `<!doctype html>
@@ -31,7 +33,10 @@ export function dashboardHtml(nodeId: string): string {
   #events li { padding:4px 0; border-bottom:1px solid #263040; color:var(--muted); }
   #events li b { color:var(--text); }
   #stream { color:var(--muted); }
-  canvas { width:100%; height:120px; }
+  canvas { width:100%; height:140px; display:block; }
+  .chart { display:grid; grid-template-columns: auto minmax(0,1fr); gap:8px; }
+  .yaxis { display:flex; flex-direction:column; justify-content:space-between; color:var(--muted); font-size:12px; text-align:right; min-width:4em; }
+  .xaxis { display:flex; justify-content:space-between; color:var(--muted); font-size:12px; margin-left:calc(4em + 8px); }
   .big { font-size:28px; font-weight:700; }
 </style>
 </head>
@@ -52,8 +57,10 @@ export function dashboardHtml(nodeId: string): string {
     <ul id="events"></ul>
   </section>
   <section style="grid-column: 1 / -1">
-    <h2>Commit index</h2>
-    <canvas id="chart" width="1200" height="120"></canvas>
+    <h2>Commit index <span class="sub" id="chart-rate"></span></h2>
+    <div class="chart"><div class="yaxis"><span id="chart-max"></span><span id="chart-min"></span></div>
+    <canvas id="chart" width="1200" height="140" data-points="0"></canvas></div>
+    <div class="xaxis"><span id="chart-from"></span><span>now</span></div>
   </section>
 </main>
 <script>
@@ -63,10 +70,12 @@ export function dashboardHtml(nodeId: string): string {
   const auth = token ? '?token=' + encodeURIComponent(token) : '';
   const known = new Set([location.origin]);
   let current = location.origin;
-  let lastLeader = null;
-  const points = [];
+  let es = null;
+  const SPAN = 120000;
+  let points = [];
   const $ = (id) => document.getElementById(id);
   const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+  const cell = (v) => (v === null || v === undefined ? '—' : v);
   function render(st) {
     const c = st.cluster;
     for (const m of c.members) if (m.clientAddress) known.add(m.clientAddress);
@@ -74,41 +83,61 @@ export function dashboardHtml(nodeId: string): string {
     $('leader').textContent = leader || 'no leader';
     $('leader').dataset.leader = leader || '';
     $('term').textContent = 'term ' + c.term;
-    $('served').textContent = st.health.nodeId;
     const rows = c.members.map((m) => '<tr data-node="' + esc(m.id) + '" data-role="' + esc(m.role) + '">' +
       '<td>' + esc(m.id) + '</td><td><span class="role ' + esc(m.role) + '">' + esc(m.role) + '</span></td>' +
-      '<td>' + (m.term ?? '') + '</td><td>' + (m.commitIndex ?? '') + '</td><td>' + (m.appliedIndex ?? '') + '</td>' +
-      '<td>' + (m.matchIndex ?? '') + '</td><td>' + (m.lag ?? '') + '</td><td>' + (m.healthy ? 'yes' : 'no') + '</td></tr>').join('');
+      '<td>' + cell(m.term) + '</td><td>' + cell(m.commitIndex) + '</td><td>' + cell(m.appliedIndex) + '</td>' +
+      '<td class="match">' + cell(m.matchIndex) + '</td><td class="lag">' + cell(m.lag) + '</td><td>' + (m.healthy ? 'yes' : 'no') + '</td></tr>').join('');
     $('members').tBodies[0].innerHTML = rows;
-    if (leader !== lastLeader) {
-      const li = document.createElement('li');
-      li.innerHTML = new Date(st.at).toLocaleTimeString() + ' — leader <b>' + esc(leader || 'none') + '</b> (term ' + c.term + ')';
-      $('events').prepend(li);
-      lastLeader = leader;
-    }
-    points.push(st.health.commitIndex);
-    if (points.length > 300) points.shift();
-    draw();
+    // Leader changes as the streaming node saw them, newest first, each at its own time.
+    $('events').innerHTML = (st.leaders || []).slice().reverse().map((l) =>
+      '<li data-at="' + l.at + '" data-leader="' + esc(l.leaderId || '') + '">' + new Date(l.at).toLocaleTimeString() +
+      ' — ' + (l.leaderId ? 'leader <b>' + esc(l.leaderId) + '</b>' : '<b>no leader</b>') + ' (term ' + l.term + ')</li>').join('');
+    if (st.commits) points = st.commits.slice();
+    else points.push({ at: st.at, commit: st.health.commitIndex });
+    const cutoff = st.at - SPAN;
+    while (points.length > 1 && points[0].at < cutoff) points.shift();
+    draw(st.at);
+    // Only the leader knows every member's match index and lag: follow its stream.
+    const addr = leader && leader !== st.health.nodeId ? (c.members.find((m) => m.id === leader) || {}).clientAddress : null;
+    if (addr && addr !== current && /^https?:/.test(addr)) { current = addr; connect(); }
   }
-  function draw() {
+  function draw(now) {
     const cv = $('chart'); const g = cv.getContext('2d');
-    g.clearRect(0, 0, cv.width, cv.height);
-    if (points.length < 2) return;
-    const min = Math.min(...points), max = Math.max(...points) || 1;
-    g.strokeStyle = '#58a6ff'; g.lineWidth = 2; g.beginPath();
-    points.forEach((p, i) => {
-      const x = (i / (points.length - 1)) * cv.width;
-      const y = cv.height - ((p - min) / Math.max(1, max - min)) * (cv.height - 10) - 5;
-      i ? g.lineTo(x, y) : g.moveTo(x, y);
-    });
+    const W = cv.width, H = cv.height;
+    g.clearRect(0, 0, W, H);
+    g.strokeStyle = '#263040'; g.lineWidth = 1;
+    for (let i = 0; i <= 4; i++) { const y = 5 + (i / 4) * (H - 10); g.beginPath(); g.moveTo(0, y); g.lineTo(W, y); g.stroke(); }
+    cv.dataset.points = String(points.length);
+    $('chart-from').textContent = '−' + Math.round(SPAN / 1000) + ' s';
+    if (points.length === 0) { $('chart-max').textContent = ''; $('chart-min').textContent = ''; return; }
+    const vals = points.map((p) => p.commit);
+    const min = Math.min(...vals), max = Math.max(...vals);
+    $('chart-max').textContent = String(max);
+    $('chart-min').textContent = String(min);
+    const first = points[0], last = points[points.length - 1];
+    const secs = (last.at - first.at) / 1000;
+    $('chart-rate').textContent = secs > 0 ? '(' + Math.round((last.commit - first.commit) / secs) + ' entries/s)' : '';
+    const x = (p) => ((p.at - (now - SPAN)) / SPAN) * W;
+    const y = (p) => (max === min ? H / 2 : H - 5 - ((p.commit - min) / (max - min)) * (H - 10));
+    g.strokeStyle = '#58a6ff'; g.fillStyle = '#58a6ff'; g.lineWidth = 2; g.beginPath();
+    points.forEach((p, i) => (i ? g.lineTo(x(p), y(p)) : g.moveTo(x(p), y(p))));
     g.stroke();
+    g.beginPath(); g.arc(x(last), y(last), 3, 0, 2 * Math.PI); g.fill();
   }
   function connect() {
-    const es = new EventSource(current + '/cluster/events' + auth);
+    if (es) es.close();
+    const mine = new EventSource(current + '/cluster/events' + auth);
+    es = mine;
     let alive = false;
-    es.addEventListener('status', (ev) => { alive = true; $('stream').textContent = 'live from ' + current; render(JSON.parse(ev.data)); });
-    es.onerror = () => {
-      es.close();
+    mine.addEventListener('status', (ev) => {
+      if (es !== mine) return;
+      alive = true;
+      $('stream').textContent = 'live from ' + current;
+      render(JSON.parse(ev.data));
+    });
+    mine.onerror = () => {
+      if (es !== mine) return;
+      mine.close();
       $('stream').textContent = 'lost ' + current + ', trying another member…';
       const others = [...known].filter((a) => a !== current);
       if (!alive && others.length === 0) { setTimeout(connect, 1000); return; }
@@ -116,6 +145,7 @@ export function dashboardHtml(nodeId: string): string {
       setTimeout(connect, 300);
     };
   }
+  draw(Date.now());
   connect();
 })();
 </script>

@@ -54,10 +54,19 @@ export function streamEvents(ctx: ApiContext, req: IncomingMessage, res: ServerR
     Connection: 'keep-alive',
     'Access-Control-Allow-Origin': '*',
   });
+  // The first status brings the past (commit index samples); every one brings the leader
+  // changes this node saw, with the time it saw each.
+  let first = true;
   const push = () => {
-    res.write(
-      `event: status\ndata: ${JSON.stringify({ at: Date.now(), health: health(ctx), cluster: clusterStatus(ctx) })}\n\n`,
-    );
+    const status = {
+      at: Date.now(),
+      health: health(ctx),
+      cluster: clusterStatus(ctx),
+      leaders: ctx.history?.leaderChanges() ?? [],
+      ...(first ? { commits: ctx.history?.commitSamples() ?? [] } : {}),
+    };
+    first = false;
+    res.write(`event: status\ndata: ${JSON.stringify(status)}\n\n`);
   };
   push();
   const timer = setInterval(push, 1000);
