@@ -135,6 +135,23 @@ function sh(
   }
 }
 
+/** The certificate authorities for Verdaccio's HTTPS upstream: Node's extra ones, npm's, or the system bundle. */
+function caEnv(dir: string): Record<string, string> {
+  const fromNpm = (() => {
+    try {
+      const v = sh('npm', ['config', 'get', 'cafile'], dir).trim();
+      return v && v !== 'null' && v !== 'undefined' ? v : '';
+    } catch {
+      return '';
+    }
+  })();
+  const ca =
+    process.env.NODE_EXTRA_CA_CERTS ||
+    fromNpm ||
+    (existsSync('/etc/ssl/certs/ca-certificates.crt') ? '/etc/ssl/certs/ca-certificates.crt' : '');
+  return ca ? { NODE_EXTRA_CA_CERTS: ca } : {};
+}
+
 /** Verdaccio with its own storage, publishing allowed to a user created here, the rest proxied. */
 async function startVerdaccio(dir: string): Promise<{ url: string; proc: ChildProcess }> {
   mkdirSync(dir, { recursive: true });
@@ -178,6 +195,9 @@ async function startVerdaccio(dir: string): Promise<{ url: string; proc: ChildPr
     [bin, '--config', join(dir, 'config.yaml'), '--listen', `127.0.0.1:${port}`],
     {
       stdio: ['ignore', fd, fd],
+      // The upstream is HTTPS: trust what npm trusts (a task runner may have dropped the
+      // variable that names the machine's extra certificates).
+      env: { ...process.env, ...caEnv(dir) },
     },
   );
   closeSync(fd);
