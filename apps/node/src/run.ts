@@ -59,7 +59,10 @@ export async function runNode(
       requestTimeoutMs: rt.requestTimeoutMs,
       raft: rt.raft,
     },
-    machine: { sessionTtlEntries: config.kv.sessionExpiryEntries },
+    machine: {
+      sessionTtlEntries: config.kv.sessionExpiryEntries,
+      watch: { maxEvents: config.kv.watchHistoryEvents, maxBytes: config.kv.watchHistoryBytes },
+    },
     leases: { checkIntervalMs: config.leases.checkIntervalMs },
     snapshots: {
       store: storage.snapshots,

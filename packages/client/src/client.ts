@@ -12,6 +12,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+import { type WatchBatch, type WatchOptions, watchChanges } from './watch.js';
 import { HttpWire, type Wire, WireError, type WireRequest, type WireResponse } from './wire.js';
 
 export interface ClientOptions {
@@ -139,6 +140,16 @@ export class QuorateClient {
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ''));
     this.clientId = opts.clientId ?? `c-${randomBytes(9).toString('base64url')}`;
     this.wire = opts.wire ?? new HttpWire();
+  }
+
+  /**
+   * The changes of the replicated state, one log entry's changes per item, in commit
+   * order, from any member; reconnects and resumes after the last index seen (see
+   * `WatchOptions`). Throws `WatchCompactedError` when `fromIndex` is older than every
+   * member keeps.
+   */
+  watch(opts: WatchOptions = {}): AsyncGenerator<WatchBatch> {
+    return watchChanges(this.endpoints, this.baseHeaders(), opts);
   }
 
   /** The member this client currently believes leads, if any. */

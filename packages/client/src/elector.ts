@@ -137,6 +137,73 @@ export class LeaderElector {
   }
 
   /** Whether this instance leads right now (checked against the clock on every read). */
+  /**
+   * Follow who holds this elector's name, without campaigning: yields the current holder
+   * (`null`: nobody), then each change, from the watch stream (`GET /watch?lease=`). Runs
+   * until `signal` aborts. Changes made before the first read may show once more, in
+   * order, right after it; the last item is always the current holder.
+   */
+  async *observe(
+    opts: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<{ holder: string | null; token: number | null }> {
+    const name = this.o.name;
+    const queue: { index: number; holder: string | null; token: number | null }[] = [];
+    const state = { wake: null as (() => void) | null, failure: null as unknown };
+    let started: () => void = () => {};
+    const connected = new Promise<void>((r) => {
+      started = r;
+    });
+    const ctrl = new AbortController();
+    opts.signal?.addEventListener('abort', () => ctrl.abort(), { once: true });
+    const pump = (async () => {
+      try {
+        // The first progress event says the stream is live: only then is the holder read,
+        // so no change falls between the read and the stream.
+        const it = this.o.cluster.watch({ lease: name, signal: ctrl.signal, onProgress: () => started() });
+        for await (const b of it) {
+          for (const c of b.changes) {
+            if (c.type === 'lease' && c.name === name)
+              queue.push({ index: b.index, holder: c.holder, token: c.token });
+          }
+          state.wake?.();
+        }
+      } catch (err) {
+        if (!ctrl.signal.aborted) state.failure = err;
+      } finally {
+        started();
+        state.wake?.();
+      }
+    })();
+    try {
+      await connected;
+      const first = await this.o.cluster.getLease(name);
+      let holder = first?.holder ?? null;
+      let token = first?.token ?? null;
+      // Tokens are the index of the acquiring entry: a change at or before it is older.
+      let since = token ?? 0;
+      yield { holder, token };
+      while (!ctrl.signal.aborted) {
+        while (queue.length > 0) {
+          const c = queue.shift()!;
+          if (c.index <= since) continue;
+          since = c.index;
+          if (c.holder === holder && c.token === token) continue;
+          holder = c.holder;
+          token = c.token;
+          yield { holder, token };
+        }
+        if (state.failure) throw state.failure;
+        await new Promise<void>((r) => {
+          state.wake = r;
+        });
+        state.wake = null;
+      }
+    } finally {
+      ctrl.abort();
+      await pump;
+    }
+  }
+
   get isLeader(): boolean {
     if (this.token === null) return false;
     if (this.o.now() >= this.deadline) {

@@ -25,6 +25,7 @@ export {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+export { type WatchBatch, type WatchChange, WatchCompactedError, type WatchOptions } from './watch.js';
 export {
   HttpWire,
   type HttpWireOptions,

@@ -174,6 +174,14 @@ export const configShape = z.strictObject({
         int(1, 1_000_000_000).default(100_000),
         "A client's exactly-once session expires after this many log entries without a write from it.",
       ),
+      watchHistoryEvents: field(
+        int(1, 100_000_000).default(100_000),
+        'Changes kept in memory for watchers resuming from an index (GET /watch?fromIndex=); older ones answer 410 COMPACTED.',
+      ),
+      watchHistoryBytes: field(
+        int(1024, 16 * 1024 * MiB).default(64 * MiB),
+        'Bytes of keys and values kept for resuming watchers, at most.',
+      ),
     })
     .prefault({}),
   leases: z

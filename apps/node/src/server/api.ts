@@ -21,6 +21,7 @@ import {
 import { kvRoute, listKeys } from './routes/kv.js';
 import { leaseRoute } from './routes/leases.js';
 import { membersRoute, transferLeadership } from './routes/members.js';
+import { watch } from './routes/watch.js';
 import type { StatusHistory } from './status-history.js';
 
 export interface Member {
@@ -80,6 +81,7 @@ const ROUTES: Record<string, Record<string, Route>> = {
   '/': { GET: dashboard },
   '/index.html': { GET: dashboard },
   '/kv': { GET: listKeys },
+  '/watch': { GET: watch },
   '/admin/transfer-leadership': { POST: transferLeadership },
   '/admin/state-hash': { GET: stateHash },
 };

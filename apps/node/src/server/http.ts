@@ -38,7 +38,7 @@ export function notAllowed(allowed: string[]): never {
  * Routes a browser opens without being able to set headers (the dashboard page and its
  * event stream): there, and for GET only, the token may come as `?token=`.
  */
-const TOKEN_IN_QUERY = new Set(['/', '/index.html', '/cluster/events']);
+const TOKEN_IN_QUERY = new Set(['/', '/index.html', '/cluster/events', '/watch']);
 
 export function authorized(req: IncomingMessage, url: URL, method: string, token: string): boolean {
   const h = req.headers.authorization;

@@ -10,6 +10,7 @@ import type { Entry, StateMachine } from '@quorate/raft';
 import { Packr } from 'msgpackr';
 import { type ClientRef, type Command, decodeCommand } from './commands.js';
 import { SortedKeys } from './sorted-keys.js';
+import { WatchHub, type WatchHubOptions } from './watch-hub.js';
 
 export interface KeyRecord {
   readonly value: Uint8Array;
@@ -50,6 +51,8 @@ export interface MachineOptions {
   sessionTtlEntries?: number;
   /** Results remembered per client (in-flight window of one client). Default 64. */
   sessionWindow?: number;
+  /** How much change history watchers can resume from. */
+  watch?: WatchHubOptions;
 }
 
 const snapshotPackr = new Packr({ useRecords: false, moreTypes: false });
@@ -142,12 +145,15 @@ export class QuorateMachine implements StateMachine<Applied> {
   appliedIndex = 0;
   private readonly sessionTtl: number;
   private readonly window: number;
+  /** Every change, by the index that made it, for watchers. */
+  readonly changes: WatchHub;
   /** Called when a lease is granted, renewed or ends, so the leader can track TTLs. */
   onLease?: (name: string, lease: LeaseRecord | null) => void;
 
   constructor(opts: MachineOptions = {}) {
     this.sessionTtl = opts.sessionTtlEntries ?? 1_000_000;
     this.window = opts.sessionWindow ?? 64;
+    this.changes = new WatchHub(opts.watch);
   }
 
   apply(entry: Entry): Applied {
@@ -169,6 +175,7 @@ export class QuorateMachine implements StateMachine<Applied> {
     }
     const result = this.execute(cmd, index);
     if (ref) this.remember(ref, result, index);
+    this.changes.applied(index);
     return { result, duplicate: false };
   }
 
@@ -204,6 +211,7 @@ export class QuorateMachine implements StateMachine<Applied> {
         this.keepForViews(c.key, cur);
         this.keys.set(c.key, rec);
         if (!cur) this.order.add(c.key);
+        this.changes.change({ type: 'put', key: c.key, value: c.value, version: rec.version });
         return {
           ok: true,
           op: 'put',
@@ -221,6 +229,7 @@ export class QuorateMachine implements StateMachine<Applied> {
           this.keepForViews(c.key, cur);
           this.keys.delete(c.key);
           this.order.delete(c.key);
+          this.changes.change({ type: 'delete', key: c.key });
         }
         return { ok: true, op: 'delete', key: c.key, deleted: cur !== undefined, index };
       }
@@ -233,6 +242,7 @@ export class QuorateMachine implements StateMachine<Applied> {
           : { name: c.name, holder: c.holder, token: index, ttlMs: c.ttlMs, renewedIndex: index };
         this.leases.set(c.name, lease);
         this.onLease?.(c.name, lease);
+        if (!cur) this.changes.change({ type: 'lease', name: c.name, holder: c.holder, token: lease.token });
         return { ok: true, op: 'acquire', lease };
       }
       case 'renew': {
@@ -251,6 +261,7 @@ export class QuorateMachine implements StateMachine<Applied> {
           return { ok: true, op: 'release', released: false };
         this.leases.delete(c.name);
         this.onLease?.(c.name, null);
+        this.changes.change({ type: 'lease', name: c.name, holder: null, token: null });
         return { ok: true, op: 'release', released: true };
       }
       case 'expire': {
@@ -262,6 +273,7 @@ export class QuorateMachine implements StateMachine<Applied> {
           return { ok: true, op: 'expire', expired: false };
         this.leases.delete(c.name);
         this.onLease?.(c.name, null);
+        this.changes.change({ type: 'lease', name: c.name, holder: null, token: null });
         return { ok: true, op: 'expire', expired: true };
       }
     }
@@ -381,6 +393,7 @@ export class QuorateMachine implements StateMachine<Applied> {
     for (const [id, peerAddress, clientAddress] of header.members ?? [])
       this.memberAddresses.set(id, { peerAddress, clientAddress });
     this.appliedIndex = header.appliedIndex;
+    this.changes.reset(header.appliedIndex);
     for (const l of this.leases.values()) this.onLease?.(l.name, l);
   }
 
