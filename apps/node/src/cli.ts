@@ -5,9 +5,12 @@
  *   quorate start --join <url> [settings]   a new, empty node: ask the cluster of <url> to add it
  *   quorate status --server <url>           the cluster as one member sees it
  *   quorate members list|add|promote|remove --server <url> ...
+ *   quorate snapshot save <file> --endpoints <url,...>        back the replicated state up
+ *   quorate snapshot restore <file> --data-dir <dir> --node-id <id> --members <...>
  */
-import { configFields, loadConfigOrExit } from '@quorate/config';
+import { configFields, expandMembers, loadConfigOrExit } from '@quorate/config';
 import { Command } from 'commander';
+import { BackupError, restoreBackup, saveBackup } from './backup.js';
 import { joinCluster } from './join.js';
 import { closeLog, createLogger } from './logging.js';
 import { NodeStartError } from './plugs.js';
@@ -169,9 +172,102 @@ withServer(members.command('remove').description('remove a member (a leader hand
     console.log(`${o.id} removed`);
   });
 
+const snapshot = program
+  .command('snapshot')
+  .description('back the replicated state up, or seed a new cluster from a backup');
+snapshot
+  .command('save')
+  .description(
+    'write a consistent, checksummed backup of the replicated state, from the first member that answers',
+  )
+  .argument('<file>', 'where to write the backup')
+  .option('--endpoints <urls>', 'client URLs of members, comma-separated (--server: an alias)')
+  .option('--server <url>', 'one member (alias of --endpoints)')
+  .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN)
+  .option('--json', 'print the result as JSON')
+  .action(
+    async (file: string, o: { endpoints?: string; server?: string; token?: string; json?: boolean }) => {
+      const endpoints = (o.endpoints ?? o.server ?? '').split(',').filter(Boolean);
+      let last: Error | null = null;
+      for (const e of endpoints) {
+        try {
+          const r = await saveBackup(e, file, o.token);
+          const out = {
+            file,
+            endpoint: e,
+            index: r.header.index,
+            bytes: r.bytes,
+            stateHash: r.header.stateHash,
+            clusterId: r.header.clusterId,
+          };
+          console.log(
+            o.json
+              ? JSON.stringify(out)
+              : `saved the state at index ${out.index} from ${e} to ${file} (${out.bytes} bytes, state hash ${out.stateHash})`,
+          );
+          return;
+        } catch (err) {
+          last = err as Error;
+        }
+      }
+      throw new AdminError(`no member could write a backup: ${last?.message ?? 'no endpoints given'}`);
+    },
+  );
+snapshot
+  .command('restore')
+  .description(
+    "seed one member's empty data directory of a new cluster from a backup (run it once per member)",
+  )
+  .argument('<file>', 'the backup')
+  .requiredOption('--data-dir <dir>', "this member's data directory (must be empty or absent)")
+  .requiredOption('--node-id <id>', "this member's id")
+  .requiredOption(
+    '--members <members>',
+    "the new cluster's members, as quorate start takes them (local:3, n1=host:port=url,...)",
+  )
+  .option(
+    '--cluster-id <id>',
+    'the new cluster id (default: a new random one, so the old and new clusters cannot mix)',
+  )
+  .option('--json', 'print the result as JSON')
+  .action(
+    async (
+      file: string,
+      o: { dataDir: string; nodeId: string; members: string; clusterId?: string; json?: boolean },
+    ) => {
+      const expanded = expandMembers(o.members);
+      if (!Array.isArray(expanded))
+        throw new AdminError(`--members ${o.members}: not a member list (local:3, or n1=host:port=url,...)`);
+      const ids = (expanded as { id?: unknown }[]).map((m) => String(m.id));
+      const r = await restoreBackup({
+        file,
+        dataDir: o.dataDir,
+        nodeId: o.nodeId,
+        members: ids,
+        clusterId: o.clusterId,
+      });
+      const out = {
+        dataDir: o.dataDir,
+        nodeId: o.nodeId,
+        index: r.header.index,
+        clusterId: r.clusterId,
+        stateHash: r.header.stateHash,
+      };
+      console.log(
+        o.json
+          ? JSON.stringify(out)
+          : `restored the state at index ${out.index} into ${o.dataDir} for ${o.nodeId}; start every member with --cluster-id ${r.clusterId}`,
+      );
+    },
+  );
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  if (err instanceof BackupError) {
+    process.stderr.write(`quorate: ${err.code}: ${err.message}\n`);
+    process.exit(2);
+  }
   if (!(err instanceof AdminError)) throw err;
   process.stderr.write(`quorate: ${err.message}\n`);
   process.exit(1);

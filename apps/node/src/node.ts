@@ -24,6 +24,8 @@ import { type Applied, type MachineOptions, QuorateMachine } from './state/machi
 
 export interface QuorateNodeOptions {
   id: NodeId;
+  /** The cluster's id, written into backups. Default `quorate`. */
+  clusterId?: string;
   /** The founding voters (used only when the storage is empty). Empty for a joining node. */
   members: readonly Member[];
   /** Addresses of members known from configuration (default: `members`). */
@@ -98,6 +100,7 @@ export class QuorateNode {
       metrics: opts.metrics?.(this.raft),
       dashboardHtml: dashboardHtml(opts.id),
       history: this.history,
+      clusterId: opts.clusterId ?? 'quorate',
     });
     this.server = createServer({ keepAliveTimeout: 65_000 }, api);
     this.raft.events.on('membershipApplied', (e) => {

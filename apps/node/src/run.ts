@@ -39,6 +39,7 @@ export async function runNode(
   const sources = { transport: transport.stats, storage: storage.stats };
   const rt = raftRuntimeOptions(config);
   const node = new QuorateNode({
+    clusterId: config.clusterId,
     id: config.nodeId,
     members: opts.join ? [] : config.members,
     knownMembers: config.members,

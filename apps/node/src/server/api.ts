@@ -9,6 +9,7 @@ import type { Applied, QuorateMachine } from '../state/machine.js';
 import { fromRaftError, HttpError } from './errors.js';
 import { authorized, notAllowed, sendError, sendJson } from './http.js';
 import type { PeerMonitor } from './peer-monitor.js';
+import { backup } from './routes/backup.js';
 import {
   clusterStatus,
   dashboard,
@@ -59,6 +60,8 @@ export interface ApiContext {
   readonly dashboardHtml?: string;
   /** The commit index and leader changes over time, for the status page. */
   readonly history?: StatusHistory;
+  /** The cluster's id (written into backups). */
+  readonly clusterId?: string;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -84,6 +87,7 @@ const ROUTES: Record<string, Record<string, Route>> = {
   '/watch': { GET: watch },
   '/admin/transfer-leadership': { POST: transferLeadership },
   '/admin/state-hash': { GET: stateHash },
+  '/admin/snapshot': { GET: backup },
 };
 
 /** Path families whose routes read the rest of the path (and check the method) themselves. */
