@@ -5,12 +5,15 @@
  *   quorate start --join <url> [settings]   a new, empty node: ask the cluster of <url> to add it
  *   quorate status --server <url>           the cluster as one member sees it
  *   quorate members list|add|promote|remove --server <url> ...
+ *   quorate kv get|put|del|list|watch, lease acquire|renew|release|get, leader move,
+ *   quorate endpoint health|status  --endpoints <url,...> [--json]   (see cli-client.ts)
  *   quorate snapshot save <file> --endpoints <url,...>        back the replicated state up
  *   quorate snapshot restore <file> --data-dir <dir> --node-id <id> --members <...>
  */
 import { configFields, expandMembers, loadConfigOrExit } from '@quorate/config';
 import { Command } from 'commander';
 import { BackupError, restoreBackup, saveBackup } from './backup.js';
+import { CliExit, registerClientCommands } from './cli-client.js';
 import { joinCluster } from './join.js';
 import { closeLog, createLogger } from './logging.js';
 import { NodeStartError } from './plugs.js';
@@ -124,24 +127,32 @@ async function leaderUrl(server: string, token?: string): Promise<string> {
 }
 
 interface ServerOpts {
-  server: string;
+  server?: string;
+  endpoints?: string;
   token?: string;
+}
+/** The member to talk to: --server, or the first of --endpoints. */
+function srv(o: ServerOpts): string {
+  const s = o.server ?? o.endpoints?.split(',').find(Boolean);
+  if (!s) throw new CliExit(2, 'give --server <url> (or --endpoints <url,...>): the client URL of a member');
+  return s;
 }
 const withServer = (c: Command) =>
   c
-    .requiredOption('--server <url>', 'client URL of any member, e.g. http://127.0.0.1:8081')
+    .option('--server <url>', 'client URL of any member, e.g. http://127.0.0.1:8081')
+    .option('--endpoints <urls>', 'client URLs of members (the first is used); alias of --server')
     .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN);
 
 withServer(program.command('status').description('print the cluster as one member sees it')).action(
   async (o: ServerOpts) => {
-    console.log(JSON.stringify(await admin(o.server, 'GET', '/cluster/status', o.token), null, 2));
+    console.log(JSON.stringify(await admin(srv(o), 'GET', '/cluster/status', o.token), null, 2));
   },
 );
 
 const members = program.command('members').description('list or change the membership, one member at a time');
 withServer(members.command('list').description('every member: id, role, addresses')).action(
   async (o: ServerOpts) => {
-    const r = (await admin(o.server, 'GET', '/admin/members', o.token)) as {
+    const r = (await admin(srv(o), 'GET', '/admin/members', o.token)) as {
       members: { id: string; role: string; peerAddress: string; clientAddress: string }[];
     };
     for (const m of r.members) console.log(`${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientAddress}`);
@@ -153,7 +164,7 @@ withServer(members.command('add').description('add a learner; promote it once it
   .requiredOption('--client-address <url>', 'its HTTP API')
   .action(async (o: ServerOpts & { id: string; peerAddress: string; clientAddress: string }) => {
     const body = { id: o.id, peerAddress: o.peerAddress, clientAddress: o.clientAddress };
-    await admin(await leaderUrl(o.server, o.token), 'POST', '/admin/members', o.token, body);
+    await admin(await leaderUrl(srv(o), o.token), 'POST', '/admin/members', o.token, body);
     console.log(`${o.id} added as a learner`);
   });
 withServer(members.command('promote').description('make a caught-up learner a voter'))
@@ -161,16 +172,18 @@ withServer(members.command('promote').description('make a caught-up learner a vo
   .option('--force', 'promote it even if it is more than 1,000 entries behind')
   .action(async (o: ServerOpts & { id: string; force?: boolean }) => {
     const path = `/admin/members/${encodeURIComponent(o.id)}/promote${o.force ? '?force=true' : ''}`;
-    await admin(await leaderUrl(o.server, o.token), 'POST', path, o.token);
+    await admin(await leaderUrl(srv(o), o.token), 'POST', path, o.token);
     console.log(`${o.id} is a voter`);
   });
 withServer(members.command('remove').description('remove a member (a leader hands over first)'))
   .requiredOption('--id <id>', 'the member id')
   .action(async (o: ServerOpts & { id: string }) => {
     const path = `/admin/members/${encodeURIComponent(o.id)}`;
-    await admin(await leaderUrl(o.server, o.token), 'DELETE', path, o.token);
+    await admin(await leaderUrl(srv(o), o.token), 'DELETE', path, o.token);
     console.log(`${o.id} removed`);
   });
+
+registerClientCommands(program);
 
 const snapshot = program
   .command('snapshot')
@@ -264,6 +277,10 @@ snapshot
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
+  if (err instanceof CliExit) {
+    process.stderr.write(`quorate: ${err.message}\n`);
+    process.exit(err.status);
+  }
   if (err instanceof BackupError) {
     process.stderr.write(`quorate: ${err.code}: ${err.message}\n`);
     process.exit(2);
