@@ -8,6 +8,8 @@
  * outcome); 2 bad usage; 3 not found; 4 refused (a failed compare-and-set, a lease held
  * by someone else).
  */
+
+import { readFileSync } from 'node:fs';
 import { ClientError, QuorateClient, RejectedError, type WatchChange } from '@quorate/client';
 import type { Command } from 'commander';
 
@@ -18,6 +20,9 @@ interface Common {
   server?: string;
   token?: string;
   json?: boolean;
+  cacert?: string;
+  cert?: string;
+  key?: string;
 }
 
 export class CliExit extends Error {
@@ -32,8 +37,27 @@ export class CliExit extends Error {
 function connect(o: Common): QuorateClient {
   const list = (o.endpoints ?? o.server ?? '').split(',').filter(Boolean);
   if (list.length === 0) throw new CliExit(EXIT.usage, 'give --endpoints <url,...> (client URLs of members)');
+  const read = (f: string, what: string) => {
+    try {
+      return readFileSync(f);
+    } catch (err) {
+      throw new CliExit(EXIT.usage, `--${what} ${f}: ${(err as Error).message}`);
+    }
+  };
+  const tls =
+    o.cacert || o.cert || o.key
+      ? {
+          ...(o.cacert ? { ca: read(o.cacert, 'cacert') } : {}),
+          ...(o.cert ? { cert: read(o.cert, 'cert') } : {}),
+          ...(o.key ? { key: read(o.key, 'key') } : {}),
+        }
+      : undefined;
   try {
-    return new QuorateClient({ endpoints: list, ...(o.token ? { token: o.token } : {}) });
+    return new QuorateClient({
+      endpoints: list,
+      ...(o.token ? { token: o.token } : {}),
+      ...(tls ? { tls } : {}),
+    });
   } catch (err) {
     throw new CliExit(EXIT.usage, (err as Error).message);
   }
@@ -44,7 +68,10 @@ const common = (c: Command) =>
     .option('--endpoints <urls>', 'client URLs of members, comma-separated')
     .option('--server <url>', 'alias of --endpoints')
     .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN)
-    .option('--json', 'machine-readable output');
+    .option('--json', 'machine-readable output')
+    .option('--cacert <file>', 'PEM of the CA to trust for https:// endpoints')
+    .option('--cert <file>', "PEM of this client's certificate, when members require one")
+    .option('--key <file>', 'PEM of its private key');
 
 /** Run a command with a client; errors become exit statuses and one line on stderr. */
 function run<A extends unknown[]>(fn: (client: QuorateClient, ...args: A) => Promise<void>) {

@@ -4,6 +4,7 @@
  * storage and transport it is given.
  */
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import {
   type LogStorage,
@@ -36,7 +37,12 @@ export interface QuorateNodeOptions {
   leases?: { checkIntervalMs?: number };
   storage: LogStorage;
   transport: Transport;
-  http: { host: string; port: number };
+  http: {
+    host: string;
+    port: number;
+    /** Serve HTTPS; with `requireClientCert`, only to clients with a certificate signed by `ca`. */
+    tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert?: boolean };
+  };
   api?: Partial<ApiOptions>;
   raft?: Pick<
     RaftNodeOptions,
@@ -83,7 +89,13 @@ export class QuorateNode {
     this.leases = new LeaseKeeper(this.raft, this.machine);
     this.history = new StatusHistory(this.raft as RaftNode<unknown>);
     const token = opts.api?.token ?? null;
-    this.peers = new PeerMonitor(() => this.members().filter((m) => m.id !== opts.id), token);
+    const tls = opts.http.tls;
+    this.peers = new PeerMonitor(
+      () => this.members().filter((m) => m.id !== opts.id),
+      token,
+      1000,
+      tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
+    );
     const api = createApi({
       raft: this.raft,
       machine: this.machine,
@@ -102,7 +114,19 @@ export class QuorateNode {
       history: this.history,
       clusterId: opts.clusterId ?? 'quorate',
     });
-    this.server = createServer({ keepAliveTimeout: 65_000 }, api);
+    this.server = tls
+      ? createHttpsServer(
+          {
+            keepAliveTimeout: 65_000,
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            requestCert: tls.requireClientCert ?? false,
+            rejectUnauthorized: tls.requireClientCert ?? false,
+          },
+          api,
+        )
+      : createServer({ keepAliveTimeout: 65_000 }, api);
     this.raft.events.on('membershipApplied', (e) => {
       const meta = e.change.meta;
       if (e.change.kind === 'remove') {

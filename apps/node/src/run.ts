@@ -2,6 +2,7 @@
  * Run one node from its configuration: storage, transport, metrics, the node itself,
  * logs, and a graceful stop (a leader hands over first).
  */
+import { readFileSync } from 'node:fs';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
 import type { Logger } from 'pino';
@@ -46,7 +47,19 @@ export async function runNode(
     onMemberAdded: (m) => transport.addPeer(m),
     storage: storage.log,
     transport: transport.transport,
-    http: hostPort(config.http.listen),
+    http: {
+      ...hostPort(config.http.listen),
+      ...(config.http.tls.enabled
+        ? {
+            tls: {
+              cert: readFileSync(config.http.tls.certFile!),
+              key: readFileSync(config.http.tls.keyFile!),
+              ...(config.http.tls.caFile ? { ca: readFileSync(config.http.tls.caFile) } : {}),
+              requireClientCert: config.http.tls.requireClientCert,
+            },
+          }
+        : {}),
+    },
     api: {
       maxValueBytes: config.kv.maxValueBytes,
       defaultTimeoutMs: config.http.defaultTimeoutMs,

@@ -13,7 +13,14 @@ import {
   UnavailableError,
 } from './errors.js';
 import { type WatchBatch, type WatchOptions, watchChanges } from './watch.js';
-import { HttpWire, type Wire, WireError, type WireRequest, type WireResponse } from './wire.js';
+import {
+  type ClientTls,
+  HttpWire,
+  type Wire,
+  WireError,
+  type WireRequest,
+  type WireResponse,
+} from './wire.js';
 
 export interface ClientOptions {
   /** Client URLs of any members, e.g. `['http://127.0.0.1:8081', ...]`. */
@@ -46,6 +53,8 @@ export interface ClientOptions {
   token?: string;
   /** The wire; default HTTP with keep-alive pools. */
   wire?: Wire;
+  /** For `https://` endpoints: the CA to trust, and a client certificate and key when members require one. */
+  tls?: ClientTls;
 }
 
 export interface CallOptions {
@@ -139,7 +148,7 @@ export class QuorateClient {
     this.opts = opts;
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ''));
     this.clientId = opts.clientId ?? `c-${randomBytes(9).toString('base64url')}`;
-    this.wire = opts.wire ?? new HttpWire();
+    this.wire = opts.wire ?? new HttpWire(opts.tls ? { tls: opts.tls } : {});
   }
 
   /**
@@ -149,7 +158,7 @@ export class QuorateClient {
    * member keeps.
    */
   watch(opts: WatchOptions = {}): AsyncGenerator<WatchBatch> {
-    return watchChanges(this.endpoints, this.baseHeaders(), opts);
+    return watchChanges(this.endpoints, this.baseHeaders(), opts, this.opts.tls);
   }
 
   /** The member this client currently believes leads, if any. */

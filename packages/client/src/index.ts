@@ -27,6 +27,7 @@ export {
 } from './errors.js';
 export { type WatchBatch, type WatchChange, WatchCompactedError, type WatchOptions } from './watch.js';
 export {
+  type ClientTls,
   HttpWire,
   type HttpWireOptions,
   type Wire,

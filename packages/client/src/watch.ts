@@ -5,8 +5,9 @@
  * reconnects to another member and resumes exactly after the last index it delivered or
  * heard of as sent: nothing is skipped, nothing repeated.
  */
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { ClientError } from './errors.js';
+import type { ClientTls } from './wire.js';
 
 export type WatchChange =
   | {
@@ -111,6 +112,21 @@ export async function* watchChanges(
   endpoints: readonly string[],
   headers: Record<string, string>,
   opts: WatchOptions,
+  tls?: ClientTls,
+): AsyncGenerator<WatchBatch> {
+  const dispatcher = tls ? new Agent({ connect: { ...tls } }) : undefined;
+  try {
+    yield* watchLoop(endpoints, headers, opts, dispatcher);
+  } finally {
+    await dispatcher?.close();
+  }
+}
+
+async function* watchLoop(
+  endpoints: readonly string[],
+  headers: Record<string, string>,
+  opts: WatchOptions,
+  dispatcher: Agent | undefined,
 ): AsyncGenerator<WatchBatch> {
   let next = opts.fromIndex;
   // Members in the order given, the first first; after a break, the next one.
@@ -133,6 +149,7 @@ export async function* watchChanges(
         // Progress comes every 5 s: silence for longer means the member is gone.
         bodyTimeout: 15_000,
         ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(dispatcher ? { dispatcher } : {}),
       });
     } catch {
       if (opts.signal?.aborted) return;

@@ -42,9 +42,17 @@ export interface Wire {
   close(): Promise<void>;
 }
 
+/** For members serving HTTPS: the CA to trust, and this client's certificate when they require one. */
+export interface ClientTls {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
+
 export interface HttpWireOptions {
   /** Keep-alive connections per member. Default 16. */
   connections?: number;
+  tls?: ClientTls;
 }
 
 /** HTTP/1.1 with keep-alive pools (undici), one pool per member. */
@@ -60,6 +68,7 @@ export class HttpWire implements Wire {
         connections: this.opts.connections ?? 16,
         pipelining: 1,
         keepAliveTimeout: 30_000,
+        ...(this.opts.tls ? { connect: { ...this.opts.tls } } : {}),
       });
       this.pools.set(endpoint, p);
     }

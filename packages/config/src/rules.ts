@@ -192,6 +192,30 @@ export const crossRules: readonly CrossRule[] = [
     },
   },
   {
+    rule: ConfigRule.TlsIncomplete,
+    uses: ['http.tls'],
+    check(c) {
+      const t = c.http.tls;
+      if (!t.enabled) return [];
+      const need = ['certFile', 'keyFile', ...(t.requireClientCert ? (['caFile'] as const) : [])] as const;
+      const out = need
+        .filter((k) => t[k] === undefined)
+        .map((k) => ({
+          path: ['http', 'tls', k],
+          message: `TLS is enabled for the HTTP API (http.tls.enabled) but http.tls.${k} is not set`,
+        }));
+      for (const m of c.members) {
+        if (!m.clientAddress.startsWith('https://')) {
+          out.push({
+            path: ['members'],
+            message: `http.tls.enabled: member ${m.id}'s clientAddress ${m.clientAddress} must start with https://`,
+          });
+        }
+      }
+      return out;
+    },
+  },
+  {
     rule: ConfigRule.ValueExceedsEntry,
     uses: ['kv.maxValueBytes', 'raft.maxEntryBytes'],
     check(c, show) {

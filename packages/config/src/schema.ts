@@ -165,6 +165,24 @@ export const configShape = z.strictObject({
         { secret: true },
       ),
       defaultTimeoutMs: field(int(1, 60_000).default(5000), 'Deadline of a request that sets none.'),
+      tls: z
+        .strictObject({
+          enabled: field(
+            bool(false),
+            'Serve the HTTP API over TLS (clientAddress then starts with https://).',
+          ),
+          certFile: field(z.string().min(1).optional(), "PEM file of this node's HTTPS certificate."),
+          keyFile: field(z.string().min(1).optional(), 'PEM file of its private key.'),
+          caFile: field(
+            z.string().min(1).optional(),
+            "PEM file of the CA that signed client certificates (and other members' HTTPS certificates, for the status page).",
+          ),
+          requireClientCert: field(
+            bool(false),
+            'Refuse TLS connections without a client certificate signed by caFile (probes then need one too).',
+          ),
+        })
+        .prefault({}),
     })
     .prefault({}),
   kv: z

@@ -2,7 +2,53 @@
  * Polls every other member's `/health` once a second, so that any node can show the
  * whole cluster (`/cluster/status`, the dashboard) even when it is not the leader.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { NodeId } from '@quorate/raft';
+
+/** What this node presents to other members' HTTPS APIs: their CA, and its own certificate. */
+export interface PeerTls {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+/** GET a JSON document, over HTTP or HTTPS (with `tls`), within `timeoutMs`. */
+export function getJson(
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  tls?: PeerTls,
+): Promise<{ ok: boolean; body: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const secure = url.startsWith('https:');
+    const req = (secure ? httpsRequest : httpRequest)(
+      url,
+      {
+        method: 'GET',
+        headers,
+        timeout: timeoutMs,
+        ...(secure && tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}),
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => {
+          try {
+            resolve({ ok: (res.statusCode ?? 500) < 400, body: JSON.parse(text) as Record<string, unknown> });
+          } catch (err) {
+            reject(err);
+          }
+        });
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 export interface PeerHealth {
   readonly state: string;
@@ -23,6 +69,7 @@ export class PeerMonitor {
     private readonly peers: () => readonly { id: NodeId; clientAddress: string }[],
     private readonly token: string | null,
     private readonly intervalMs = 1000,
+    private readonly tls?: PeerTls,
   ) {}
 
   get(id: NodeId): PeerHealth | undefined {
@@ -45,11 +92,13 @@ export class PeerMonitor {
       this.peers().map(async (p) => {
         if (!p.clientAddress.startsWith('http')) return;
         try {
-          const res = await fetch(`${p.clientAddress}/health`, {
-            signal: AbortSignal.timeout(Math.min(800, this.intervalMs)),
-            headers: this.token ? { authorization: `Bearer ${this.token}` } : {},
-          });
-          const h = (await res.json()) as Record<string, unknown>;
+          const res = await getJson(
+            `${p.clientAddress}/health`,
+            this.token ? { authorization: `Bearer ${this.token}` } : {},
+            Math.min(800, this.intervalMs),
+            this.tls,
+          );
+          const h = res.body;
           this.seen.set(p.id, {
             state: String(h.state),
             term: Number(h.term),
