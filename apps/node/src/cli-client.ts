@@ -159,6 +159,33 @@ export function registerClientCommands(program: Command): void {
         );
       }),
     );
+  common(
+    kv
+      .command('txn')
+      .description('a transaction: {"compare":[...],"success":[...],"failure":[...]} (see docs/http-api.md)'),
+  )
+    .argument('<json>', 'the transaction as JSON, or - to read it from standard input')
+    .action(
+      run(async (c, raw: string, o: Common) => {
+        const text = raw === '-' ? readFileSync(0, 'utf8') : raw;
+        let t: unknown;
+        try {
+          t = JSON.parse(text);
+        } catch (err) {
+          throw new CliExit(EXIT.usage, `the transaction is not JSON: ${(err as Error).message}`);
+        }
+        const r = await c.txn(t as Parameters<QuorateClient['txn']>[0]);
+        const lines = r.results.map((x) =>
+          x.op === 'get'
+            ? `get\t${x.key}\t${x.value ?? '(absent)'}`
+            : x.op === 'put'
+              ? `put\t${x.key}\tv${x.version}`
+              : `delete\t${x.key}\t${x.deleted}`,
+        );
+        print(o, r, [`${r.succeeded ? 'succeeded' : 'failed'} at index ${r.index}`, ...lines].join('\n'));
+        if (!r.succeeded) process.exitCode = EXIT.refused;
+      }),
+    );
   common(kv.command('watch').description('print changes as they are committed, until interrupted'))
     .argument('[prefix]', 'key prefix', '')
     .option('--from-index <n>', 'start at this log index (default: the next change)')

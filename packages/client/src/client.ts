@@ -98,6 +98,40 @@ export interface Lease {
   ttlMs: number;
 }
 
+/** A condition on one key: every one given must hold (`version` 0: absent). */
+export interface TxnCompare {
+  key: string;
+  version?: number;
+  value?: string;
+  exists?: boolean;
+}
+
+export type TxnOp =
+  | { op: 'put'; key: string; value: string }
+  | { op: 'delete'; key: string }
+  | { op: 'get'; key: string };
+
+export interface TxnRequest {
+  compare?: TxnCompare[];
+  success?: TxnOp[];
+  failure?: TxnOp[];
+}
+
+export type TxnOpResult =
+  | { op: 'put'; key: string; version: number }
+  | { op: 'delete'; key: string; deleted: boolean }
+  | { op: 'get'; key: string; value: string | null; version: number };
+
+export interface TxnResponse {
+  /** Whether every compare held (the `success` branch ran). */
+  succeeded: boolean;
+  /** The log index the transaction was applied at. */
+  index: number;
+  results: TxnOpResult[];
+  /** The cluster had already applied this transaction (a retry). */
+  duplicate: boolean;
+}
+
 export interface LeaseState extends Lease {
   remainingMs: number | null;
 }
@@ -189,6 +223,52 @@ export class QuorateClient {
     );
     return {
       ...(json(r) as Omit<WriteResult, 'duplicate'>),
+      duplicate: r.headers['x-quorate-duplicate'] === 'true',
+    };
+  }
+
+  /**
+   * A multi-key transaction: if every `compare` holds, the `success` operations apply,
+   * else the `failure` ones; atomically, in one log entry, exactly once however often
+   * the call is retried. `get` operations read inside the transaction.
+   */
+  async txn(t: TxnRequest, opts: CallOptions = {}): Promise<TxnResponse> {
+    const body = JSON.stringify({
+      compare: t.compare ?? [],
+      success: t.success ?? [],
+      failure: t.failure ?? [],
+    });
+    const r = await this.call(
+      {
+        method: 'POST',
+        path: '/txn',
+        body,
+        headers: { 'content-type': 'application/json' },
+        target: 'leader',
+        write: true,
+      },
+      opts,
+    );
+    const j = json(r) as {
+      succeeded: boolean;
+      index: number;
+      results: Record<string, unknown>[];
+    };
+    return {
+      succeeded: j.succeeded,
+      index: j.index,
+      results: j.results.map((x) =>
+        x.op === 'get'
+          ? {
+              op: 'get',
+              key: String(x.key),
+              value: (x.value as string | null) ?? null,
+              version: Number(x.version),
+            }
+          : x.op === 'put'
+            ? { op: 'put', key: String(x.key), version: Number(x.version) }
+            : { op: 'delete', key: String(x.key), deleted: Boolean(x.deleted) },
+      ),
       duplicate: r.headers['x-quorate-duplicate'] === 'true',
     };
   }

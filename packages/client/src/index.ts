@@ -6,6 +6,11 @@ export {
   type Lease,
   type LeaseState,
   QuorateClient,
+  type TxnCompare,
+  type TxnOp,
+  type TxnOpResult,
+  type TxnRequest,
+  type TxnResponse,
   type ValueResult,
   type WriteResult,
 } from './client.js';

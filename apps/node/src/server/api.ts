@@ -22,6 +22,7 @@ import {
 import { kvRoute, listKeys } from './routes/kv.js';
 import { leaseRoute } from './routes/leases.js';
 import { membersRoute, transferLeadership } from './routes/members.js';
+import { txn } from './routes/txn.js';
 import { watch } from './routes/watch.js';
 import type { StatusHistory } from './status-history.js';
 
@@ -85,6 +86,7 @@ const ROUTES: Record<string, Record<string, Route>> = {
   '/index.html': { GET: dashboard },
   '/kv': { GET: listKeys },
   '/watch': { GET: watch },
+  '/txn': { POST: txn },
   '/admin/transfer-leadership': { POST: transferLeadership },
   '/admin/state-hash': { GET: stateHash },
   '/admin/snapshot': { GET: backup },

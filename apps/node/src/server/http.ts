@@ -167,10 +167,13 @@ export async function readBody(
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
-export async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(
+  req: IncomingMessage,
+  limit = MAX_JSON_BYTES,
+): Promise<Record<string, unknown>> {
   const body = await readBody(
     req,
-    MAX_JSON_BYTES,
+    limit,
     () => new HttpError(413, 'BAD_REQUEST', 'the JSON body is too large'),
   );
   if (body.byteLength === 0) return {};

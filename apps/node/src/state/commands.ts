@@ -13,7 +13,29 @@ export interface ClientRef {
   readonly seq: number;
 }
 
+/** A condition of a transaction on one key: all that are given must hold. */
+export interface TxnCompare {
+  readonly key: string;
+  /** The key's version (0: absent). */
+  readonly version?: number;
+  readonly value?: Uint8Array;
+  readonly exists?: boolean;
+}
+
+export type TxnOp =
+  | { readonly op: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'get'; readonly key: string };
+
 export type Command =
+  /** If every compare holds, `success`, else `failure`: atomically, in one entry. */
+  | {
+      readonly op: 'txn';
+      readonly compare: readonly TxnCompare[];
+      readonly success: readonly TxnOp[];
+      readonly failure: readonly TxnOp[];
+      readonly ref?: ClientRef;
+    }
   | {
       readonly op: 'put';
       readonly key: string;
@@ -77,7 +99,32 @@ export function encodeCommand(c: Command): Uint8Array {
       return packr.pack(['r', c.name, c.holder, c.token, ...ref(c.ref)]);
     case 'expire':
       return packr.pack(['x', c.name, c.token, c.renewedIndex]);
+    case 'txn':
+      return packr.pack([
+        't',
+        c.compare.map((m) => [m.key, m.version ?? null, m.value ?? null, m.exists ?? null]),
+        c.success.map(txnOp),
+        c.failure.map(txnOp),
+        ...ref(c.ref),
+      ]);
   }
+}
+
+function txnOp(o: TxnOp): unknown[] {
+  return o.op === 'put' ? ['p', o.key, o.value] : [o.op === 'delete' ? 'd' : 'g', o.key];
+}
+
+function decodeTxnOps(x: unknown): TxnOp[] | null {
+  if (!Array.isArray(x)) return null;
+  const out: TxnOp[] = [];
+  for (const o of x) {
+    if (!Array.isArray(o) || !isStr(o[1])) return null;
+    if (o[0] === 'p' && isBytes(o[2])) out.push({ op: 'put', key: o[1], value: o[2] });
+    else if (o[0] === 'd') out.push({ op: 'delete', key: o[1] });
+    else if (o[0] === 'g') out.push({ op: 'get', key: o[1] });
+    else return null;
+  }
+  return out;
 }
 
 function ref(r: ClientRef | undefined): [string | null, number | null] {
@@ -149,6 +196,37 @@ export function decodeCommand(data: Uint8Array): Command {
       if (!isStr(name) || !isStr(holder) || !isInt(token)) break;
       const op = a[0] === 'n' ? 'renew' : 'release';
       return { op, name, holder, token, ...(client !== null ? { ref: decodeRef(client, seq) } : {}) };
+    }
+    case 't': {
+      const [, cmps, succ, fail, client, seq] = a;
+      const success = decodeTxnOps(succ);
+      const failure = decodeTxnOps(fail);
+      if (!Array.isArray(cmps) || !success || !failure) break;
+      const compare: TxnCompare[] = [];
+      let bad = false;
+      for (const m of cmps) {
+        if (!Array.isArray(m) || !isStr(m[0])) {
+          bad = true;
+          break;
+        }
+        const [key, version, value, exists] = m;
+        if ((version !== null && !isInt(version)) || (value !== null && !isBytes(value))) bad = true;
+        if (exists !== null && typeof exists !== 'boolean') bad = true;
+        compare.push({
+          key,
+          ...(version !== null ? { version } : {}),
+          ...(value !== null ? { value } : {}),
+          ...(exists !== null ? { exists } : {}),
+        });
+      }
+      if (bad) break;
+      return {
+        op: 'txn',
+        compare,
+        success,
+        failure,
+        ...(client !== null ? { ref: decodeRef(client, seq) } : {}),
+      };
     }
     case 'x': {
       const [, name, token, renewedIndex] = a;

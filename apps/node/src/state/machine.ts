@@ -36,9 +36,15 @@ export type ApplyResult =
   | { ok: true; op: 'acquire' | 'renew'; lease: LeaseRecord }
   | { ok: true; op: 'release'; released: boolean }
   | { ok: true; op: 'expire'; expired: boolean }
+  | { ok: true; op: 'txn'; succeeded: boolean; results: TxnResult[]; index: number }
   | { ok: false; code: 'CAS_FAILED'; current: { version: number; modIndex: number } | null }
   | { ok: false; code: 'LEASE_HELD' | 'LEASE_LOST'; lease: LeaseRecord | null }
   | { ok: false; code: 'STALE_SEQUENCE'; highest: number };
+
+export type TxnResult =
+  | { op: 'put'; key: string; version: number }
+  | { op: 'delete'; key: string; deleted: boolean }
+  | { op: 'get'; key: string; value: Uint8Array | null; version: number };
 
 /** What `apply` hands to the proposer: the result, and whether it was a replay. */
 export interface Applied {
@@ -200,18 +206,56 @@ export class QuorateMachine implements StateMachine<Applied> {
     for (const [id, s] of this.sessions) if (index - s.lastIndex > this.sessionTtl) this.sessions.delete(id);
   }
 
+  /** Write a key (no conditions): its new record. */
+  private write(key: string, value: Uint8Array, index: number, cur: KeyRecord | undefined): KeyRecord {
+    const rec: KeyRecord = { value, version: (cur?.version ?? 0) + 1, modIndex: index };
+    this.keepForViews(key, cur);
+    this.keys.set(key, rec);
+    if (!cur) this.order.add(key);
+    this.changes.change({ type: 'put', key, value, version: rec.version });
+    return rec;
+  }
+
+  /** Remove a key if present; whether it was. */
+  private remove(key: string, cur: KeyRecord | undefined): boolean {
+    if (!cur) return false;
+    this.keepForViews(key, cur);
+    this.keys.delete(key);
+    this.order.delete(key);
+    this.changes.change({ type: 'delete', key });
+    return true;
+  }
+
+  private txn(c: Extract<Command, { op: 'txn' }>, index: number): ApplyResult {
+    const holds = c.compare.every((m) => {
+      const cur = this.keys.get(m.key);
+      if (m.version !== undefined && (cur?.version ?? 0) !== m.version) return false;
+      if (m.value !== undefined && (!cur || !bytesEqual(cur.value, m.value))) return false;
+      if (m.exists !== undefined && (cur !== undefined) !== m.exists) return false;
+      return true;
+    });
+    const results: TxnResult[] = [];
+    for (const o of holds ? c.success : c.failure) {
+      const cur = this.keys.get(o.key);
+      if (o.op === 'put')
+        results.push({ op: 'put', key: o.key, version: this.write(o.key, o.value, index, cur).version });
+      else if (o.op === 'delete')
+        results.push({ op: 'delete', key: o.key, deleted: this.remove(o.key, cur) });
+      else results.push({ op: 'get', key: o.key, value: cur?.value ?? null, version: cur?.version ?? 0 });
+    }
+    return { ok: true, op: 'txn', succeeded: holds, results, index };
+  }
+
   private execute(c: Command, index: number): ApplyResult {
     switch (c.op) {
+      case 'txn':
+        return this.txn(c, index);
       case 'put': {
         const cur = this.keys.get(c.key);
         if (c.ifVersion !== undefined && (cur?.version ?? 0) !== c.ifVersion) return this.casFailed(cur);
         if (c.ifValue !== undefined && (!cur || !bytesEqual(cur.value, c.ifValue)))
           return this.casFailed(cur);
-        const rec: KeyRecord = { value: c.value, version: (cur?.version ?? 0) + 1, modIndex: index };
-        this.keepForViews(c.key, cur);
-        this.keys.set(c.key, rec);
-        if (!cur) this.order.add(c.key);
-        this.changes.change({ type: 'put', key: c.key, value: c.value, version: rec.version });
+        const rec = this.write(c.key, c.value, index, cur);
         return {
           ok: true,
           op: 'put',
@@ -225,12 +269,7 @@ export class QuorateMachine implements StateMachine<Applied> {
       case 'delete': {
         const cur = this.keys.get(c.key);
         if (c.ifVersion !== undefined && (cur?.version ?? 0) !== c.ifVersion) return this.casFailed(cur);
-        if (cur) {
-          this.keepForViews(c.key, cur);
-          this.keys.delete(c.key);
-          this.order.delete(c.key);
-          this.changes.change({ type: 'delete', key: c.key });
-        }
+        this.remove(c.key, cur);
         return { ok: true, op: 'delete', key: c.key, deleted: cur !== undefined, index };
       }
       case 'acquire': {
