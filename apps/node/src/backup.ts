@@ -18,6 +18,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import type { SnapshotMeta } from '@quorate/raft';
 import { LmdbStorage } from '@quorate/storage-lmdb';
+import { type HttpTls, open } from './http-client.js';
 import { QuorateMachine } from './state/machine.js';
 
 const MAGIC = Buffer.from('QUORATE-BACKUP\n');
@@ -149,22 +150,28 @@ export async function saveBackup(
   endpoint: string,
   file: string,
   token?: string,
+  tls?: HttpTls,
 ): Promise<{ header: BackupHeader; bytes: number }> {
-  const r = await fetch(`${endpoint.replace(/\/+$/, '')}/admin/snapshot`, {
-    headers: token ? { authorization: `Bearer ${token}` } : {},
-    signal: AbortSignal.timeout(600_000),
-  });
-  if (!r.ok || !r.body) {
-    throw new BackupError(
-      'BACKUP_UNREADABLE',
-      `${endpoint} refused the backup: ${r.status} ${await r.text()}`,
-    );
+  let r: Awaited<ReturnType<typeof open>>;
+  try {
+    r = await open(`${endpoint.replace(/\/+$/, '')}/admin/snapshot`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      timeoutMs: 600_000,
+      ...(tls ? { tls } : {}),
+    });
+  } catch (err) {
+    throw new BackupError('BACKUP_UNREADABLE', `${endpoint} did not answer: ${(err as Error).message}`);
+  }
+  if (r.statusCode !== 200) {
+    let text = '';
+    for await (const c of r) text += String(c);
+    throw new BackupError('BACKUP_UNREADABLE', `${endpoint} refused the backup: ${r.statusCode} ${text}`);
   }
   const tmp = `${file}.partial-${process.pid}`;
   const out = createWriteStream(tmp);
   let bytes = 0;
   try {
-    for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of r as AsyncIterable<Uint8Array>) {
       bytes += chunk.byteLength;
       if (!out.write(chunk)) await new Promise<void>((res) => out.once('drain', () => res()));
     }

@@ -10,10 +10,13 @@
  *   quorate snapshot save <file> --endpoints <url,...>        back the replicated state up
  *   quorate snapshot restore <file> --data-dir <dir> --node-id <id> --members <...>
  */
+
+import { readFileSync } from 'node:fs';
 import { configFields, expandMembers, loadConfigOrExit } from '@quorate/config';
 import { Command } from 'commander';
 import { BackupError, restoreBackup, saveBackup } from './backup.js';
 import { CliExit, registerClientCommands } from './cli-client.js';
+import { call, type HttpTls } from './http-client.js';
 import { joinCluster } from './join.js';
 import { closeLog, createLogger } from './logging.js';
 import { NodeStartError } from './plugs.js';
@@ -88,26 +91,30 @@ ${lines.join('\n')}
 
 class AdminError extends Error {}
 
+/** TLS material for https:// members, from --cacert/--cert/--key (set before each command runs). */
+let adminTls: HttpTls | undefined;
+
 async function admin(server: string, method: string, path: string, token?: string, body?: unknown) {
-  let r: Response;
+  let r: { status: number; text: string };
   try {
-    r = await fetch(`${server.replace(/\/+$/, '')}${path}`, {
+    r = await call(`${server.replace(/\/+$/, '')}${path}`, {
       method,
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(10_000),
+      timeoutMs: 10_000,
+      ...(adminTls ? { tls: adminTls } : {}),
     });
   } catch (err) {
     throw new AdminError(`${server} did not answer (${(err as Error).message}); is the node running?`);
   }
-  const text = await r.text();
+  const text = r.text;
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {
     // not JSON: keep the text
   }
-  if (!r.ok) {
+  if (r.status >= 400) {
     const e = (parsed as { error?: { code?: string; message?: string } }).error;
     throw new AdminError(
       `${method} ${path} on ${server}: ${r.status} ${e?.code ?? ''} ${e?.message ?? text}`,
@@ -141,7 +148,10 @@ const withServer = (c: Command) =>
   c
     .option('--server <url>', 'client URL of any member, e.g. http://127.0.0.1:8081')
     .option('--endpoints <urls>', 'client URLs of members (the first is used); alias of --server')
-    .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN);
+    .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN)
+    .option('--cacert <file>', 'PEM of the CA to trust for https:// members')
+    .option('--cert <file>', "PEM of this client's certificate, when members require one")
+    .option('--key <file>', 'PEM of its private key');
 
 withServer(program.command('status').description('print the cluster as one member sees it')).action(
   async (o: ServerOpts) => {
@@ -185,6 +195,17 @@ withServer(members.command('remove').description('remove a member (a leader hand
 
 registerClientCommands(program);
 
+// Admin commands and backups read the TLS options before they run.
+program.hook('preAction', (_cmd, action) => {
+  const o = action.opts() as { cacert?: string; cert?: string; key?: string };
+  if (!o.cacert && !o.cert && !o.key) return;
+  adminTls = {
+    ...(o.cacert ? { ca: readFileSync(o.cacert) } : {}),
+    ...(o.cert ? { cert: readFileSync(o.cert) } : {}),
+    ...(o.key ? { key: readFileSync(o.key) } : {}),
+  };
+});
+
 const snapshot = program
   .command('snapshot')
   .description('back the replicated state up, or seed a new cluster from a backup');
@@ -197,6 +218,9 @@ snapshot
   .option('--endpoints <urls>', 'client URLs of members, comma-separated (--server: an alias)')
   .option('--server <url>', 'one member (alias of --endpoints)')
   .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN)
+  .option('--cacert <file>', 'PEM of the CA to trust for https:// members')
+  .option('--cert <file>', "PEM of this client's certificate, when members require one")
+  .option('--key <file>', 'PEM of its private key')
   .option('--json', 'print the result as JSON')
   .action(
     async (file: string, o: { endpoints?: string; server?: string; token?: string; json?: boolean }) => {
@@ -204,7 +228,7 @@ snapshot
       let last: Error | null = null;
       for (const e of endpoints) {
         try {
-          const r = await saveBackup(e, file, o.token);
+          const r = await saveBackup(e, file, o.token, adminTls);
           const out = {
             file,
             endpoint: e,

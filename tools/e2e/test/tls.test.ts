@@ -170,4 +170,20 @@ it('the CLI takes --cacert, --cert and --key; without a certificate it exits 1',
     { timeoutMs: 60_000 },
   );
   expect(refused.code).toBe(1);
+  // The admin commands and backups take the same options.
+  const members = await runNode([bin, 'members', 'list', '--endpoints', urls[0]!, ...tlsArgs]);
+  expect(members.code, members.stderr).toBe(0);
+  expect(members.stdout.trim().split('\n')).toHaveLength(3);
+  const saved = await runNode([
+    bin,
+    'snapshot',
+    'save',
+    join(dir, 'tls.backup'),
+    '--endpoints',
+    urls.join(','),
+    '--json',
+    ...tlsArgs,
+  ]);
+  expect(saved.code, saved.stderr).toBe(0);
+  expect(JSON.parse(saved.stdout).index).toBeGreaterThan(0);
 }, 120_000);
