@@ -71,6 +71,8 @@ export function dashboardHtml(nodeId: string): string {
   const known = new Set([location.origin]);
   let current = location.origin;
   let es = null;
+  // Members this page could not stream from lately: not followed again for a while.
+  const failedAt = new Map();
   const SPAN = 120000;
   let points = [];
   const $ = (id) => document.getElementById(id);
@@ -99,7 +101,8 @@ export function dashboardHtml(nodeId: string): string {
     draw(st.at);
     // Only the leader knows every member's match index and lag: follow its stream.
     const addr = leader && leader !== st.health.nodeId ? (c.members.find((m) => m.id === leader) || {}).clientAddress : null;
-    if (addr && addr !== current && /^https?:/.test(addr)) { current = addr; connect(); }
+    const recent = addr && failedAt.has(addr) && Date.now() - failedAt.get(addr) < 30000;
+    if (addr && addr !== current && !recent && /^https?:/.test(addr)) { current = addr; connect(); }
   }
   function draw(now) {
     const cv = $('chart'); const g = cv.getContext('2d');
@@ -138,6 +141,7 @@ export function dashboardHtml(nodeId: string): string {
     mine.onerror = () => {
       if (es !== mine) return;
       mine.close();
+      if (!alive) failedAt.set(current, Date.now());
       $('stream').textContent = 'lost ' + current + ', trying another member…';
       const others = [...known].filter((a) => a !== current);
       if (!alive && others.length === 0) { setTimeout(connect, 1000); return; }

@@ -78,7 +78,14 @@ export class WatchHub {
       this.kept.splice(0, this.head);
       this.head = 0;
     }
-    for (const fn of this.listeners) fn(batch);
+    // A watcher's failure must never reach the state machine (a throw there stops the node).
+    for (const fn of this.listeners) {
+      try {
+        fn(batch);
+      } catch {
+        this.listeners.delete(fn);
+      }
+    }
   }
 
   /** The state was replaced by a snapshot at `index`: nothing before it can be replayed. */
