@@ -63,15 +63,25 @@ function connect(o: Common): QuorateClient {
   }
 }
 
-const common = (c: Command) =>
+/** `--cacert`, `--cert`, `--key`: for members serving HTTPS, as `@quorate/client` takes them. */
+export const tlsOptions = (c: Command) =>
   c
-    .option('--endpoints <urls>', 'client URLs of members, comma-separated')
-    .option('--server <url>', 'alias of --endpoints')
-    .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN)
-    .option('--json', 'machine-readable output')
-    .option('--cacert <file>', 'PEM of the CA to trust for https:// endpoints')
+    .option('--cacert <file>', 'PEM of the CA to trust for https:// members')
     .option('--cert <file>', "PEM of this client's certificate, when members require one")
     .option('--key <file>', 'PEM of its private key');
+
+const common = (c: Command) =>
+  tlsOptions(
+    c
+      .option('--endpoints <urls>', 'client URLs of members, comma-separated')
+      .option('--server <url>', 'alias of --endpoints')
+      .option(
+        '--token <token>',
+        'bearer token, when the cluster requires one',
+        process.env.QUORATE_HTTP_TOKEN,
+      )
+      .option('--json', 'machine-readable output'),
+  );
 
 /** Run a command with a client; errors become exit statuses and one line on stderr. */
 function run<A extends unknown[]>(fn: (client: QuorateClient, ...args: A) => Promise<void>) {

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { configFields, expandMembers, loadConfigOrExit } from '@quorate/config';
 import { Command } from 'commander';
 import { BackupError, restoreBackup, saveBackup } from './backup.js';
-import { CliExit, registerClientCommands } from './cli-client.js';
+import { CliExit, registerClientCommands, tlsOptions } from './cli-client.js';
 import { call, type HttpTls } from './http-client.js';
 import { joinCluster } from './join.js';
 import { closeLog, createLogger } from './logging.js';
@@ -145,13 +145,16 @@ function srv(o: ServerOpts): string {
   return s;
 }
 const withServer = (c: Command) =>
-  c
-    .option('--server <url>', 'client URL of any member, e.g. http://127.0.0.1:8081')
-    .option('--endpoints <urls>', 'client URLs of members (the first is used); alias of --server')
-    .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN)
-    .option('--cacert <file>', 'PEM of the CA to trust for https:// members')
-    .option('--cert <file>', "PEM of this client's certificate, when members require one")
-    .option('--key <file>', 'PEM of its private key');
+  tlsOptions(
+    c
+      .option('--server <url>', 'client URL of any member, e.g. http://127.0.0.1:8081')
+      .option('--endpoints <urls>', 'client URLs of members (the first is used); alias of --server')
+      .option(
+        '--token <token>',
+        'bearer token, when the cluster requires one',
+        process.env.QUORATE_HTTP_TOKEN,
+      ),
+  );
 
 withServer(program.command('status').description('print the cluster as one member sees it')).action(
   async (o: ServerOpts) => {
@@ -209,8 +212,7 @@ program.hook('preAction', (_cmd, action) => {
 const snapshot = program
   .command('snapshot')
   .description('back the replicated state up, or seed a new cluster from a backup');
-snapshot
-  .command('save')
+tlsOptions(snapshot.command('save'))
   .description(
     'write a consistent, checksummed backup of the replicated state, from the first member that answers',
   )
@@ -218,9 +220,6 @@ snapshot
   .option('--endpoints <urls>', 'client URLs of members, comma-separated (--server: an alias)')
   .option('--server <url>', 'one member (alias of --endpoints)')
   .option('--token <token>', 'bearer token, when the cluster requires one', process.env.QUORATE_HTTP_TOKEN)
-  .option('--cacert <file>', 'PEM of the CA to trust for https:// members')
-  .option('--cert <file>', "PEM of this client's certificate, when members require one")
-  .option('--key <file>', 'PEM of its private key')
   .option('--json', 'print the result as JSON')
   .action(
     async (file: string, o: { endpoints?: string; server?: string; token?: string; json?: boolean }) => {

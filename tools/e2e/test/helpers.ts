@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { checkRun, finalStates, type HistoryFile } from '@quorate/loadgen';
 
 export async function waitFor<T>(
@@ -59,6 +60,18 @@ export function runNode(
     p.on('exit', (code) => {
       clearTimeout(t);
       resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A port the OS says is free on 127.0.0.1 now (for members whose addresses must be known up front). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
     });
   });
 }

@@ -15,13 +15,12 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QuorateClient } from '@quorate/client';
 import { LocalCluster, resolveNodeBin } from '@quorate/loadgen';
 import { afterEach, expect, it } from 'vitest';
-import { waitFor } from './helpers.js';
+import { freePort, waitFor } from './helpers.js';
 
 /** The promise: gone within this of SIGTERM. */
 const EXIT_MS = 5000;
@@ -30,17 +29,6 @@ const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function tempDir(): string {
   const d = mkdtempSync(join(tmpdir(), 'quorate-shutdown-'));

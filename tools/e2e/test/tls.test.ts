@@ -6,14 +6,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError, QuorateClient } from '@quorate/client';
 import { resolveNodeBin } from '@quorate/loadgen';
 import { testPki } from '@quorate/transport-kit';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runNode, waitFor } from './helpers.js';
+import { freePort, runNode, waitFor } from './helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'quorate-tls-'));
 const bin = resolveNodeBin();
@@ -21,17 +20,6 @@ const procs: ChildProcess[] = [];
 const urls: string[] = [];
 const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'member.crt'), key: join(dir, 'member.key') };
 const foreign = { cert: join(dir, 'foreign.crt'), key: join(dir, 'foreign.key') };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 beforeAll(async () => {
   const pki = testPki();
