@@ -12,6 +12,7 @@ import {
   type HarnessMember,
   type IntrusionKind,
   type IntrusionOutcome,
+  PLAIN_INTRUSIONS,
   type RecordedMember,
   recordTransport,
   type TransportHarness,
@@ -46,19 +47,6 @@ interface Local {
 }
 type Member = Local | MemberProcess;
 
-const allIntrusions: IntrusionKind[] = [
-  'garbage-before-handshake',
-  'oversized-frame',
-  'truncated-frame',
-  'schema-breaking-frame',
-  'spoofed-sender',
-  'wrong-cluster',
-  'wrong-secret',
-  'unknown-member',
-  'wrong-version',
-  'replayed-handshake',
-];
-
 export interface NetworkHarnessOptions {
   /** Transport options for every member (for example smaller queues to make a test quicker). */
   readonly options?: MemberConfig['options'];
@@ -72,7 +60,7 @@ export function networkHarness(
 ): TransportHarness {
   return {
     name: kit.name,
-    intrusions: allIntrusions,
+    intrusions: PLAIN_INTRUSIONS,
     tlsIntrusions: ['no-client-certificate', 'foreign-certificate', 'plaintext-to-tls', 'wrong-secret'],
     tls: ['mutual', 'server-only'],
     processes: true,

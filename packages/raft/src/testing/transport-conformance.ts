@@ -59,6 +59,20 @@ export type IntrusionKind =
   /** Plain bytes to a TLS listener. */
   | 'plaintext-to-tls';
 
+/** The intrusions that need no TLS: every listener must survive each of them. */
+export const PLAIN_INTRUSIONS: readonly IntrusionKind[] = Object.freeze([
+  'garbage-before-handshake',
+  'oversized-frame',
+  'truncated-frame',
+  'schema-breaking-frame',
+  'spoofed-sender',
+  'wrong-cluster',
+  'wrong-secret',
+  'unknown-member',
+  'wrong-version',
+  'replayed-handshake',
+]);
+
 export interface IntrusionOutcome {
   /** Whether the listener refused: closed the connection without accepting the intruder's messages. */
   readonly refused: boolean;
@@ -557,19 +571,7 @@ export function transportConformanceCases(h: TransportHarness): TransportConform
       supported ? undefined : why,
     );
   };
-  const plain: IntrusionKind[] = [
-    'garbage-before-handshake',
-    'oversized-frame',
-    'truncated-frame',
-    'schema-breaking-frame',
-    'spoofed-sender',
-    'wrong-cluster',
-    'wrong-secret',
-    'unknown-member',
-    'wrong-version',
-    'replayed-handshake',
-  ];
-  for (const k of plain)
+  for (const k of PLAIN_INTRUSIONS)
     intrusionCase(k, undefined, !!h.intrusions?.includes(k), 'no wire to attack in this harness');
 
   const tlsModes = h.tls ?? [];
