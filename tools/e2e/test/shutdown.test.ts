@@ -303,7 +303,11 @@ it('Ctrl-C of `pnpm start` in a terminal: the nodes stop, the command exits 0, n
       scripts: { start: `exec node ${bin} --members ${flag}` },
     }),
   );
-  const p = spawn('script', ['-qfec', 'pnpm start', '/dev/null'], {
+  // `exec`: in a real terminal the interactive shell gives pnpm a foreground process group of
+  // its own, and the shell is not in it. `script` runs its command through $SHELL (dash when
+  // unset), and dash stays as pnpm's parent and dies of the Ctrl-C itself, which `script -e`
+  // reports as 130.
+  const p = spawn('script', ['-qfec', 'exec pnpm start', '/dev/null'], {
     cwd: dir,
     stdio: ['pipe', 'pipe', 'pipe'],
     detached: true,
