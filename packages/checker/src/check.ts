@@ -1,8 +1,10 @@
 /**
- * `checkHistory`: is a history linearizable for the key-value register? Keys are
+ * `checkHistory`: is a history linearizable for the key-value model? Keys are
  * independent registers (linearizability is compositional), so each key is searched on
  * its own, with its own budget; one key over budget makes the answer `unknown` unless
- * another key already fails.
+ * another key already fails. A transaction ties its keys together: keys joined by
+ * transactions (directly or through other keys) form a group, searched as one object
+ * whose state is every key's value.
  */
 import {
   earliestCall,
@@ -14,6 +16,7 @@ import {
   parseHistory,
 } from './history.js';
 import { DEFAULT_BUDGET, searchKey } from './search.js';
+import { opKeys, searchGroup } from './search-group.js';
 
 export interface CheckOptions extends ParserOptions {
   /** Search steps allowed per key before its answer is `unknown` (default 5,000,000). */
@@ -48,7 +51,7 @@ export interface KeyFailure {
 
 export interface CheckResult {
   readonly linearizable: true | false | 'unknown';
-  /** Keys checked. */
+  /** Objects searched: each key on its own, or keys tied by transactions as one group. */
   readonly keys: number;
   /** Register operations checked (`ok` ones and `info` writes). */
   readonly ops: number;
@@ -78,15 +81,51 @@ function isParsed(x: unknown): x is ParsedHistory {
   return typeof x === 'object' && x !== null && !Array.isArray(x) && 'ops' in x && 'counts' in x;
 }
 
-/** Group operations by key, keeping their order. */
+/**
+ * Group operations by the objects to search, keeping their order: one key, or the keys
+ * that transactions tie together (named by its keys joined with ", ").
+ */
 export function byKey(ops: readonly Operation[]): Map<string, Operation[]> {
-  const keys = new Map<string, Operation[]>();
+  const parent = new Map<string, string>();
+  const find = (k: string): string => {
+    let r = k;
+    while (parent.get(r) !== r) r = parent.get(r)!;
+    let x = k;
+    while (x !== r) {
+      const up = parent.get(x)!;
+      parent.set(x, r);
+      x = up;
+    }
+    return r;
+  };
   for (const o of ops) {
-    const l = keys.get(o.key);
-    if (l) l.push(o);
-    else keys.set(o.key, [o]);
+    const ks = opKeys(o);
+    for (const k of ks) if (!parent.has(k)) parent.set(k, k);
+    for (let i = 1; i < ks.length; i++) {
+      const a = find(ks[0]!);
+      const b = find(ks[i]!);
+      if (a !== b) parent.set(b, a);
+    }
   }
-  return keys;
+  const members = new Map<string, string[]>();
+  for (const k of parent.keys()) {
+    const r = find(k);
+    const l = members.get(r);
+    if (l) l.push(k);
+    else members.set(r, [k]);
+  }
+  const groups = new Map<string, Operation[]>();
+  const names = new Map<string, string>();
+  for (const [r, ks] of members) names.set(r, ks.join(', '));
+  for (const o of ops) {
+    const ks = opKeys(o);
+    if (ks.length === 0) continue;
+    const name = names.get(find(ks[0]!))!;
+    const l = groups.get(name);
+    if (l) l.push(o);
+    else groups.set(name, [o]);
+  }
+  return groups;
 }
 
 /** Check a parsed history (synchronous). */
@@ -104,6 +143,15 @@ export function checkParsed(
   let prunedInfo = 0;
   for (const [key, ops] of keys) {
     if (failures.length >= maxFailures) break;
+    if (ops.some((o) => o.f === 'txn')) {
+      const r = searchGroup(ops, { budget });
+      steps += r.steps;
+      prunedInfo += r.prunedInfo;
+      if (r.outcome === 'unknown') unknownKeys.push(key);
+      else if (r.outcome === 'fail')
+        failures.push(explainGroup(key, ops, r.blocked!, r.blockedStates!, r.prefix!));
+      continue;
+    }
     const r = searchKey(ops, { budget });
     steps += r.steps;
     prunedInfo += r.prunedInfo;
@@ -141,6 +189,32 @@ function opText(o: Operation): string {
       return `cas ${q(o.value[0])} -> ${o.value[1] === null ? 'delete' : JSON.stringify(o.value[1])}`;
     case 'delete':
       return o.value === null ? 'delete' : `delete -> ${o.value ? 'deleted' : 'was absent'}`;
+    case 'txn': {
+      const t = o.value;
+      const cmp = t.compare
+        .map((c) =>
+          'value' in c
+            ? `${c.key} = ${JSON.stringify(c.value)}`
+            : `${c.key} ${c.exists ? 'exists' : 'absent'}`,
+        )
+        .join(' and ');
+      const steps = (list: typeof t.success, reads: readonly (string | null)[] | null) => {
+        let r = 0;
+        return list
+          .map((st) =>
+            st.op === 'put'
+              ? `put ${st.key} ${JSON.stringify(st.value)}`
+              : st.op === 'delete'
+                ? `delete ${st.key}`
+                : `get ${st.key}${reads ? ` -> ${q(reads[r++] ?? null)}` : ''}`,
+          )
+          .join('; ');
+      };
+      const out = o.outcome;
+      if (out === null)
+        return `txn if ${cmp || 'true'} then [${steps(t.success, null)}] else [${steps(t.failure, null)}]`;
+      return `txn ${cmp || 'true'} ${out.succeeded ? 'held' : 'failed'}: [${steps(out.succeeded ? t.success : t.failure, out.reads)}]`;
+    }
   }
 }
 
@@ -155,6 +229,24 @@ export function viewOp(o: Operation, base: bigint): OpView {
     invokeLine: o.invokeLine,
     completeLine: o.completeLine,
   };
+}
+
+function explainGroup(
+  keys: string,
+  ops: readonly Operation[],
+  blocked: Operation,
+  states: readonly string[],
+  prefix: readonly Operation[],
+): KeyFailure {
+  const base = earliestCall(ops);
+  const end = blocked.ret ?? blocked.call;
+  const concurrent = ops.filter(
+    (o) => o !== blocked && o.call <= end && (o.ret === null || o.ret >= blocked.call),
+  );
+  const picked = new Set<Operation>([...prefix.slice(-4), blocked, ...concurrent.slice(0, 10)]);
+  const window = [...picked].sort((a, b) => a.index - b.index).map((o) => viewOp(o, base));
+  const reason = `no order of these operations consistent with real time explains this ${blocked.f}: in every attempt that got this far the keys held ${states.join(' or ')}`;
+  return { key: keys, op: viewOp(blocked, base), reason, window };
 }
 
 function explain(

@@ -14,7 +14,7 @@ import {
 } from './errors.js';
 
 /** Register operations, checked against the key-value model. */
-export type RegisterF = 'put' | 'get' | 'cas' | 'delete';
+export type RegisterF = 'put' | 'get' | 'cas' | 'delete' | 'txn';
 /** Lease operations: accepted and counted, not checked. */
 export type LeaseF = 'acquire' | 'renew' | 'release';
 export type EventType = 'invoke' | 'ok' | 'fail' | 'info';
@@ -48,12 +48,42 @@ interface OpBase {
   readonly completeLine: number | null;
 }
 
+/** One condition of a transaction: the key holds this value, or exists (or not). */
+export type TxnCompare =
+  | { readonly key: string; readonly value: string }
+  | { readonly key: string; readonly exists: boolean };
+
+/** One step of a transaction's branch. */
+export type TxnStep =
+  | { readonly op: 'put'; readonly key: string; readonly value: string }
+  | { readonly op: 'delete'; readonly key: string }
+  | { readonly op: 'get'; readonly key: string };
+
+/**
+ * A transaction as invoked: if every compare holds, the `success` steps run, else the
+ * `failure` steps; atomically. Version compares are not modeled (the history cannot tell
+ * versions apart from values).
+ */
+export interface TxnSpec {
+  readonly compare: readonly TxnCompare[];
+  readonly success: readonly TxnStep[];
+  readonly failure: readonly TxnStep[];
+}
+
+/** What an `ok` transaction answered: which branch ran, and what its gets read, in order. */
+export interface TxnOutcome {
+  readonly succeeded: boolean;
+  readonly reads: readonly (string | null)[];
+}
+
 export type Operation =
   | (OpBase & { readonly f: 'put'; readonly value: string })
   | (OpBase & { readonly f: 'get'; readonly value: string | null })
   | (OpBase & { readonly f: 'cas'; readonly value: readonly [string | null, string | null] })
   /** value: whether a key was deleted, when the completion says so; null otherwise. */
-  | (OpBase & { readonly f: 'delete'; readonly value: boolean | null });
+  | (OpBase & { readonly f: 'delete'; readonly value: boolean | null })
+  /** `outcome`: null for an `info` transaction. `key` is whatever the history named. */
+  | (OpBase & { readonly f: 'txn'; readonly value: TxnSpec; readonly outcome: TxnOutcome | null });
 
 export interface HistoryCounts {
   /** Lines (or events) holding an event. */
@@ -79,7 +109,7 @@ export interface ParsedHistory {
   readonly counts: HistoryCounts;
 }
 
-const REGISTER_F = new Set<string>(['put', 'get', 'cas', 'delete']);
+const REGISTER_F = new Set<string>(['put', 'get', 'cas', 'delete', 'txn']);
 const LEASE_F = new Set<string>(['acquire', 'renew', 'release']);
 const TYPES = new Set<string>(['invoke', 'ok', 'fail', 'info']);
 const DIGITS = /^\d+$/;
@@ -185,7 +215,7 @@ export class HistoryParser {
       this.issue(
         lineNo,
         HistoryIssueCode.UnknownOp,
-        `unknown operation "f":${JSON.stringify(f)}; known: put, get, cas, delete (checked), acquire, renew, release (skipped)`,
+        `unknown operation "f":${JSON.stringify(f)}; known: put, get, cas, delete, txn (checked), acquire, renew, release (skipped)`,
       );
       ok = false;
     }
@@ -222,7 +252,13 @@ export class HistoryParser {
         return;
       }
       if (!isLease && !this.checkInvokeValue(fn, value, lineNo)) return;
-      this.open.set(p, { f: fn, key: k, value, call: t, line: lineNo });
+      this.open.set(p, {
+        f: fn,
+        key: k,
+        value: fn === 'txn' ? normalizeTxn(value as Record<string, unknown>) : value,
+        call: t,
+        line: lineNo,
+      });
       if (isLease) this.counts.leaseOps++;
       else this.counts.invoked++;
       return;
@@ -258,12 +294,12 @@ export class HistoryParser {
     if (!this.checkCompletionValue(fn, type as EventType, inv.value, value, lineNo)) return;
     if (type === 'fail') {
       this.counts.fail++;
-      if (fn === 'get') this.counts.droppedReads++;
+      if (isRead(fn, inv.value)) this.counts.droppedReads++;
       return;
     }
     if (type === 'info') {
       this.counts.info++;
-      if (fn === 'get') {
+      if (isRead(fn, inv.value)) {
         this.counts.droppedReads++;
         return;
       }
@@ -285,7 +321,14 @@ export class HistoryParser {
     completion: unknown,
   ): void {
     let value: unknown;
-    if (f === 'put') value = inv.value;
+    let outcome: TxnOutcome | null = null;
+    if (f === 'txn') {
+      value = inv.value;
+      if (status === 'ok') {
+        const c = completion as { succeeded: boolean; reads?: (string | null)[] };
+        outcome = { succeeded: c.succeeded, reads: c.reads ?? [] };
+      }
+    } else if (f === 'put') value = inv.value;
     else if (f === 'cas') value = [(inv.value as unknown[])[0], (inv.value as unknown[])[1]];
     else if (f === 'get') value = completion;
     else value = typeof completion === 'boolean' ? completion : null;
@@ -295,6 +338,7 @@ export class HistoryParser {
       key,
       f,
       value,
+      ...(f === 'txn' ? { outcome } : {}),
       status,
       call: inv.call,
       ret,
@@ -323,6 +367,10 @@ export class HistoryParser {
         return (
           isCasValue(value) || this.badValue(line, f, null, value, '[expected, new], each a string or null')
         );
+      case 'txn': {
+        const why = txnProblem(value);
+        return why === null || this.badValue(line, f, null, value, why);
+      }
     }
     return true;
   }
@@ -370,6 +418,31 @@ export class HistoryParser {
           typeof value === 'boolean' ||
           this.badValue(line, f, type, value, 'null, absent, or whether a key was deleted (true/false)')
         );
+      case 'txn': {
+        if (type !== 'ok') return true;
+        const want =
+          '{"succeeded": true|false, "reads": [...]}: the branch that ran and, in order, what each of its gets read (a string, or null when absent)';
+        if (typeof value !== 'object' || value === null || Array.isArray(value))
+          return this.badValue(line, f, type, value, want);
+        const c = value as Record<string, unknown>;
+        if (typeof c.succeeded !== 'boolean') return this.badValue(line, f, type, value, want);
+        const spec = invoked as TxnSpec;
+        const gets = (c.succeeded ? spec.success : spec.failure).filter((s) => s.op === 'get').length;
+        const reads = c.reads ?? [];
+        if (
+          !Array.isArray(reads) ||
+          reads.length !== gets ||
+          !reads.every((r) => r === null || typeof r === 'string')
+        )
+          return this.badValue(
+            line,
+            f,
+            type,
+            value,
+            `${want}; the ${c.succeeded ? 'success' : 'failure'} branch has ${gets} get(s)`,
+          );
+        return true;
+      }
     }
     return true;
   }
@@ -383,7 +456,7 @@ export class HistoryParser {
       if (LEASE_F.has(inv.f)) continue;
       this.counts.unfinished++;
       this.counts.info++;
-      if (inv.f === 'get') {
+      if (isRead(inv.f, inv.value)) {
         this.counts.droppedReads++;
         continue;
       }
@@ -395,6 +468,71 @@ export class HistoryParser {
     for (let i = 0; i < this.pending.length; i++) this.pending[i]!.index = i;
     return { ops: this.pending as unknown as Operation[], counts: { ...this.counts } };
   }
+}
+
+/** A get, or a transaction that writes nothing in either branch: unknown, it says nothing. */
+function isRead(f: string, value: unknown): boolean {
+  if (f === 'get') return true;
+  if (f !== 'txn') return false;
+  const t = value as TxnSpec;
+  return t.success.every((s) => s.op === 'get') && t.failure.every((s) => s.op === 'get');
+}
+
+/** Why a transaction's invocation value is malformed, or null when it is well formed. */
+function txnProblem(v: unknown): string | null {
+  const shape =
+    '{"compare": [{"key", "value"} | {"key", "exists"}], "success": [steps], "failure": [steps]}, each step {"op": "put", "key", "value"} | {"op": "delete"|"get", "key"}';
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return shape;
+  const t = v as Record<string, unknown>;
+  for (const f of Object.keys(t))
+    if (f !== 'compare' && f !== 'success' && f !== 'failure') return `${shape} (unknown field "${f}")`;
+  const list = (x: unknown) => x === undefined || Array.isArray(x);
+  if (!list(t.compare) || !list(t.success) || !list(t.failure)) return shape;
+  for (const c of (t.compare ?? []) as unknown[]) {
+    if (typeof c !== 'object' || c === null) return shape;
+    const r = c as Record<string, unknown>;
+    if (typeof r.key !== 'string') return `${shape} (a compare without a string "key")`;
+    if ('version' in r)
+      return `${shape}; version compares are not modeled (a history cannot tell versions apart), record a value or exists compare`;
+    const hasValue = typeof r.value === 'string';
+    const hasExists = typeof r.exists === 'boolean';
+    if (hasValue === hasExists)
+      return `${shape} (each compare has exactly one of a string "value" or a boolean "exists")`;
+  }
+  for (const s of [...((t.success ?? []) as unknown[]), ...((t.failure ?? []) as unknown[])]) {
+    if (typeof s !== 'object' || s === null) return shape;
+    const r = s as Record<string, unknown>;
+    if (typeof r.key !== 'string') return `${shape} (a step without a string "key")`;
+    if (r.op === 'put' && typeof r.value === 'string') continue;
+    if ((r.op === 'delete' || r.op === 'get') && r.value === undefined) continue;
+    return `${shape} (a step ${clip(JSON.stringify(s))})`;
+  }
+  return null;
+}
+
+/** A well-formed transaction value as a `TxnSpec` (missing lists empty, extra fields gone). */
+function normalizeTxn(t: Record<string, unknown>): TxnSpec {
+  const compare = ((t.compare ?? []) as Record<string, unknown>[]).map((c) =>
+    typeof c.value === 'string'
+      ? { key: c.key as string, value: c.value }
+      : { key: c.key as string, exists: c.exists as boolean },
+  );
+  const steps = (x: unknown) =>
+    ((x ?? []) as Record<string, unknown>[]).map((s) =>
+      s.op === 'put'
+        ? { op: 'put' as const, key: s.key as string, value: s.value as string }
+        : { op: s.op as 'get' | 'delete', key: s.key as string },
+    );
+  return { compare, success: steps(t.success), failure: steps(t.failure) };
+}
+
+/** The keys a transaction touches, in first-mention order. */
+export function txnKeys(t: TxnSpec): string[] {
+  const keys = new Set<string>();
+  for (const c of t.compare) keys.add(c.key);
+  for (const s of t.success) keys.add(s.key);
+  for (const s of t.failure) keys.add(s.key);
+  return [...keys];
 }
 
 function isCasValue(v: unknown): v is [string | null, string | null] {

@@ -30,7 +30,13 @@ export {
   parseHistoryText,
   parseText,
   type RegisterF,
+  type TxnCompare,
+  type TxnOutcome,
+  type TxnSpec,
+  type TxnStep,
+  txnKeys,
 } from './history.js';
 export { type FinalStates, findLostWrites, type LostWrite } from './lost.js';
 export { DEFAULT_BUDGET, type KeySearchResult, type SearchOptions, searchKey } from './search.js';
+export { type GroupSearchResult, opKeys, searchGroup } from './search-group.js';
 export { prng, type SimulateOptions, simulateHistory } from './simulate.js';

@@ -21,12 +21,41 @@ export interface LostWrite {
   readonly found: string | null;
 }
 
-/** What a write operation leaves in its key, or undefined for a read. */
-function written(op: Operation): string | null | undefined {
-  if (op.f === 'put') return op.value;
-  if (op.f === 'cas') return op.value[1];
-  if (op.f === 'delete') return null;
-  return undefined;
+/** One key's write by one operation: what it leaves there (null for a delete). */
+interface KeyWrite {
+  readonly op: Operation;
+  readonly value: string | null;
+}
+
+/**
+ * What an operation leaves in each key it writes. A transaction's branch is known when it
+ * completed; for an unknown outcome either branch may have run, so both count as writes
+ * that may have happened.
+ */
+function writesOf(op: Operation): [string, string | null][] {
+  switch (op.f) {
+    case 'put':
+      return [[op.key, op.value]];
+    case 'cas':
+      return [[op.key, op.value[1]]];
+    case 'delete':
+      return [[op.key, null]];
+    case 'get':
+      return [];
+    case 'txn': {
+      const branches = op.outcome
+        ? [op.outcome.succeeded ? op.value.success : op.value.failure]
+        : [op.value.success, op.value.failure];
+      const out: [string, string | null][] = [];
+      for (const steps of branches) {
+        // Within a branch the last write to a key is what it leaves.
+        const last = new Map<string, string | null>();
+        for (const s of steps) if (s.op !== 'get') last.set(s.key, s.op === 'put' ? s.value : null);
+        out.push(...last);
+      }
+      return out;
+    }
+  }
 }
 
 /**
@@ -35,24 +64,25 @@ function written(op: Operation): string | null | undefined {
  * already gone, unknown outcomes (`info`) may have taken effect at any time.
  */
 export function findLostWrites(ops: readonly Operation[], finals: FinalStates): LostWrite[] {
-  const writes = new Map<string, Operation[]>();
+  const writes = new Map<string, KeyWrite[]>();
   for (const op of ops) {
-    if (written(op) === undefined) continue;
-    const list = writes.get(op.key) ?? [];
-    list.push(op);
-    writes.set(op.key, list);
+    for (const [key, value] of writesOf(op)) {
+      const list = writes.get(key) ?? [];
+      list.push({ op, value });
+      writes.set(key, list);
+    }
   }
   const lost: LostWrite[] = [];
   for (const [key, list] of writes) {
     for (const [replica, state] of finals) {
       const found = state.get(key) ?? null;
-      const sources = list.filter((w) => written(w) === found);
+      const sources = list.filter((w) => w.value === found);
       for (const w of list) {
-        if (w.status !== 'ok') continue;
+        if (w.op.status !== 'ok') continue;
         // A source finishing after w began (or never known to finish) may have overwritten w.
         // The key's initial absence never explains an absent value: w came after it.
-        const explained = sources.some((c) => c === w || c.ret === null || c.ret >= w.call);
-        if (!explained) lost.push({ key, replica, wrote: written(w) ?? null, process: w.process, found });
+        const explained = sources.some((c) => c === w || c.op.ret === null || c.op.ret >= w.op.call);
+        if (!explained) lost.push({ key, replica, wrote: w.value, process: w.op.process, found });
       }
     }
   }

@@ -209,6 +209,53 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
   };
   const dead = (s: number) => prune && stuck - (isStuck(s) ? 1 : 0) > 0;
 
+  const r = lowe({ n, m, time, step, account, dead, budget });
+  const result = {
+    outcome: r.outcome,
+    steps: r.steps,
+    configurations: r.configurations,
+    prunedInfo,
+    searched: n,
+  };
+  if (r.outcome !== 'fail') return result;
+  return {
+    ...result,
+    blocked: ops[r.bestOp]!,
+    blockedStates: r.bestStates.map((s) => names[s]!),
+    prefix: r.bestPrefix.map((i) => ops[i]!),
+  };
+}
+
+/** What the search engine needs: operations 0..m-1 are `ok`, m..n-1 `info`. */
+export interface EngineInput {
+  readonly n: number;
+  readonly m: number;
+  /** Call time of op i at 2i, return time at 2i+1 (+Infinity for info ops). */
+  readonly time: Float64Array;
+  /** The state after op i in state s (states are small integers, 0 the initial one), or -1 when illegal. */
+  readonly step: (s: number, i: number) => number;
+  /** Optional pruning: op i leaves (d = -1) or rejoins (d = +1) the operations left... */
+  readonly account?: (i: number, d: number) => void;
+  /** ...and whether state s can no longer lead to a linearization. */
+  readonly dead?: (s: number) => boolean;
+  readonly budget: number;
+}
+
+export interface EngineResult {
+  readonly outcome: SearchOutcome;
+  readonly steps: number;
+  readonly configurations: number;
+  /** On failure: the op the deepest attempt blocked on, its states, and the ops before it. */
+  readonly bestOp: number;
+  readonly bestStates: number[];
+  readonly bestPrefix: number[];
+}
+
+/** The search itself, over abstract operations and integer states. */
+export function lowe(input: EngineInput): EngineResult {
+  const { n, m, time, step, budget } = input;
+  const account = input.account ?? (() => {});
+  const dead = input.dead ?? (() => false);
   // The entry list: call of op i is entry 2i, its return 2i+1 (info ops have none).
   // Calls sort before returns at equal times, so equal times count as concurrent.
   const order: number[] = [];
@@ -403,18 +450,12 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
     e = next[2 * top]!;
   }
 
-  const result = {
+  return {
     outcome,
     steps: Math.min(steps, budget),
     configurations: entries,
-    prunedInfo,
-    searched: n,
-  };
-  if (outcome !== 'fail') return result;
-  return {
-    ...result,
-    blocked: ops[bestOp]!,
-    blockedStates: bestStates.map((s) => names[s]!),
-    prefix: bestPrefix.map((i) => ops[i]!),
+    bestOp,
+    bestStates,
+    bestPrefix,
   };
 }

@@ -30,6 +30,17 @@ export interface SimulateOptions {
   maxLatency?: number;
   /** Seed of the pseudo-random generator (default 1). */
   seed?: number;
+  /**
+   * Share of operations that are two-key transactions (default 0): a transfer (if the
+   * first key holds what was last seen, put both keys, else read both) or an atomic read
+   * of both keys. Needs at least two keys.
+   */
+  txnRatio?: number;
+  /**
+   * A planted bug, for tests of the checker: a transaction's second write lands at a later
+   * point than its first, so a concurrent read can see half of it (default false).
+   */
+  tornTxns?: boolean;
 }
 
 /** Mulberry32: small, fast, deterministic. */
@@ -47,7 +58,9 @@ export function prng(seed: number): () => number {
 interface SimOp {
   process: number;
   key: string;
-  f: 'put' | 'get' | 'cas' | 'delete';
+  f: 'put' | 'get' | 'cas' | 'delete' | 'txn';
+  /** A transaction's second key. */
+  key2?: string;
   call: number;
   ret: number;
   /** When it takes effect; Infinity for never. */
@@ -67,6 +80,7 @@ export function simulateHistory(options: SimulateOptions = {}): HistoryEvent[] {
   const deleteRatio = options.deleteRatio ?? 0.05;
   const infoRatio = options.infoRatio ?? 0.02;
   const failRatio = options.failRatio ?? 0.01;
+  const txnRatio = nKeys > 1 ? (options.txnRatio ?? 0) : 0;
   const maxLatency = Math.max(2, options.maxLatency ?? 100);
   const rnd = prng(options.seed ?? 1);
   const int = (n: number) => Math.floor(rnd() * n);
@@ -83,13 +97,15 @@ export function simulateHistory(options: SimulateOptions = {}): HistoryEvent[] {
     clock[p] = ret + 1;
     const r = rnd();
     const f: SimOp['f'] =
-      r < readRatio
-        ? 'get'
-        : r < readRatio + (1 - readRatio) * casRatio
-          ? 'cas'
-          : r < readRatio + (1 - readRatio) * (casRatio + deleteRatio)
-            ? 'delete'
-            : 'put';
+      rnd() < txnRatio
+        ? 'txn'
+        : r < readRatio
+          ? 'get'
+          : r < readRatio + (1 - readRatio) * casRatio
+            ? 'cas'
+            : r < readRatio + (1 - readRatio) * (casRatio + deleteRatio)
+              ? 'delete'
+              : 'put';
     const u = rnd();
     const type: SimOp['type'] = u < infoRatio ? 'info' : u < infoRatio + failRatio ? 'fail' : 'ok';
     let effect = call + 1 + int(ret - call - 1);
@@ -97,20 +113,77 @@ export function simulateHistory(options: SimulateOptions = {}): HistoryEvent[] {
     // An unknown outcome: it happened inside the call, later, or never.
     if (type === 'info') effect = rnd() < 0.3 ? Number.POSITIVE_INFINITY : call + 1 + int(3 * (ret - call));
     const value = f === 'put' ? newValue(p) : null;
-    ops.push({ process: p, key: `k${int(nKeys)}`, f, call, ret, effect, type, value, result: null });
+    const key = int(nKeys);
+    const op: SimOp = { process: p, key: `k${key}`, f, call, ret, effect, type, value, result: null };
+    if (f === 'txn') op.key2 = `k${(key + 1 + int(nKeys - 1)) % nKeys}`;
+    ops.push(op);
   }
+  // The planted bug: a transfer's second write is a separate step, later in its call.
+  const halves: SimOp[] = [];
+  if (options.tornTxns)
+    for (const o of ops)
+      if (o.f === 'txn' && o.effect < o.ret - 1) {
+        halves.push({ ...o, f: 'put', effect: o.effect + 1 + int(o.ret - o.effect - 1), result: o });
+      }
 
   // Apply the effects in time order to a real register.
   const state = new Map<string, string>();
-  const byEffect = ops
+  const byEffect = [...ops, ...halves]
     .filter((o) => o.effect !== Number.POSITIVE_INFINITY)
     .sort((a, b) => a.effect - b.effect);
   for (const o of byEffect) {
     const cur = state.get(o.key) ?? null;
     switch (o.f) {
       case 'put':
+        if (halves.includes(o)) {
+          // The torn second half: whatever the whole transaction decided for its second key.
+          const txn = o.result as SimOp;
+          const spec = txn.value as { success: { op: string; value?: string }[] } | null;
+          const second = txn.result as { succeeded: boolean } | null;
+          if (spec && second?.succeeded) state.set(txn.key2!, spec.success[1]!.value!);
+          break;
+        }
         state.set(o.key, o.value as string);
         break;
+      case 'txn': {
+        const a = o.key;
+        const b = o.key2!;
+        const cb = state.get(b) ?? null;
+        if (rnd() < 0.3) {
+          o.value = {
+            compare: [],
+            success: [
+              { op: 'get', key: a },
+              { op: 'get', key: b },
+            ],
+            failure: [],
+          };
+          o.result = { succeeded: true, reads: [cur, cb] };
+          break;
+        }
+        const guess = rnd() < 0.7 ? cur : newValue(o.process);
+        const compare = guess === null ? [{ key: a, exists: false }] : [{ key: a, value: guess }];
+        const writes = [
+          { op: 'put', key: a, value: newValue(o.process) },
+          { op: 'put', key: b, value: newValue(o.process) },
+        ];
+        o.value = {
+          compare,
+          success: writes,
+          failure: [
+            { op: 'get', key: a },
+            { op: 'get', key: b },
+          ],
+        };
+        const holds = guess === cur;
+        o.result = holds ? { succeeded: true, reads: [] } : { succeeded: false, reads: [cur, cb] };
+        if (holds) {
+          state.set(a, writes[0]!.value);
+          const torn = options.tornTxns && halves.some((h) => h.result === o);
+          if (!torn) state.set(b, writes[1]!.value);
+        }
+        break;
+      }
       case 'get':
         o.result = cur;
         break;
@@ -130,8 +203,18 @@ export function simulateHistory(options: SimulateOptions = {}): HistoryEvent[] {
     }
   }
   // A cas that never took effect still names what it expected.
-  for (const o of ops)
+  for (const o of ops) {
     if (o.f === 'cas' && o.value === null) o.value = [newValue(o.process), newValue(o.process)];
+    if (o.f === 'txn' && o.value === null)
+      o.value = {
+        compare: [{ key: o.key, value: newValue(o.process) }],
+        success: [
+          { op: 'put', key: o.key, value: newValue(o.process) },
+          { op: 'put', key: o.key2, value: newValue(o.process) },
+        ],
+        failure: [],
+      };
+  }
 
   const events: { e: HistoryEvent; t: number; seq: number }[] = [];
   let seq = 0;
@@ -141,6 +224,7 @@ export function simulateHistory(options: SimulateOptions = {}): HistoryEvent[] {
     let value: unknown = o.value;
     if (o.f === 'get') value = o.type === 'ok' ? o.result : null;
     if (o.f === 'delete') value = o.type === 'ok' ? o.result : null;
+    if (o.f === 'txn') value = o.type === 'ok' ? o.result : null;
     events.push({ e: { ...base, type: o.type, value, time: o.ret }, t: o.ret, seq: seq++ });
   }
   events.sort((a, b) => a.t - b.t || a.seq - b.seq);

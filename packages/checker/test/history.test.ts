@@ -107,7 +107,7 @@ describe('parsing', () => {
       '2 json: expected a JSON object, found an array [1,2]',
       '3 field: "process" must be a non-negative integer, found number -1',
       '4 field: "type" must be one of "invoke", "ok", "fail", "info", found the string "start"',
-      '5 unknown-op: unknown operation "f":"incr"; known: put, get, cas, delete (checked), acquire, renew, release (skipped)',
+      '5 unknown-op: unknown operation "f":"incr"; known: put, get, cas, delete, txn (checked), acquire, renew, release (skipped)',
       '6 field: "key" must be a string, found number 7',
       '6 field: "time" must be monotonic nanoseconds: a non-negative integer or a string of decimal digits, found number 1.5',
       '7 field: "value" of a put invocation must be the string written, found number 7',

@@ -7,6 +7,7 @@ import type { HistoryEvent } from '../src/index.js';
 
 interface NaiveOp {
   f: string;
+  key: string;
   value: unknown;
   result: unknown;
   call: bigint;
@@ -14,8 +15,43 @@ interface NaiveOp {
   ret: bigint | null;
 }
 
-/** Apply one operation; undefined when it is illegal in this state. */
-function apply(state: string | null, o: NaiveOp): { next: string | null } | undefined {
+type State = ReadonlyMap<string, string>;
+
+interface Txn {
+  compare: { key: string; value?: string; exists?: boolean }[];
+  success: { op: string; key: string; value?: string }[];
+  failure: { op: string; key: string; value?: string }[];
+}
+
+/** Apply one operation to the whole key-value state; undefined when it is illegal in it. */
+function apply(state: State, o: NaiveOp): { next: State } | undefined {
+  if (o.f !== 'txn') {
+    const r = applyKey(state.get(o.key) ?? null, o);
+    if (!r) return undefined;
+    const next = new Map(state);
+    if (r.next === null) next.delete(o.key);
+    else next.set(o.key, r.next);
+    return { next };
+  }
+  const t = o.value as Txn;
+  const holds = t.compare.every((c) =>
+    c.value !== undefined ? state.get(c.key) === c.value : state.has(c.key) === c.exists,
+  );
+  const out = o.ret === null ? null : (o.result as { succeeded: boolean; reads: (string | null)[] });
+  if (out && out.succeeded !== holds) return undefined;
+  const next = new Map(state);
+  let r = 0;
+  for (const st of holds ? t.success : t.failure) {
+    if (st.op === 'get') {
+      if (out && out.reads[r++] !== (next.get(st.key) ?? null)) return undefined;
+    } else if (st.op === 'put') next.set(st.key, st.value!);
+    else next.delete(st.key);
+  }
+  return { next };
+}
+
+/** Apply one single-key operation; undefined when it is illegal in this state. */
+function applyKey(state: string | null, o: NaiveOp): { next: string | null } | undefined {
   switch (o.f) {
     case 'put':
       return { next: o.value as string };
@@ -32,15 +68,18 @@ function apply(state: string | null, o: NaiveOp): { next: string | null } | unde
   throw new Error(`unknown f ${o.f}`);
 }
 
+/** Operations per key, or all under one name when transactions tie keys together. */
 function pair(events: readonly HistoryEvent[]): Map<string, NaiveOp[]> {
   const open = new Map<number, HistoryEvent>();
   const keys = new Map<string, NaiveOp[]>();
+  const whole = events.some((e) => e.f === 'txn');
   const add = (inv: HistoryEvent, ret: bigint | null, result: unknown) => {
-    if (!['put', 'get', 'cas', 'delete'].includes(inv.f)) return;
+    if (!['put', 'get', 'cas', 'delete', 'txn'].includes(inv.f)) return;
     if (inv.f === 'get' && ret === null) return; // an unknown read says nothing
-    const list = keys.get(inv.key) ?? [];
-    keys.set(inv.key, list);
-    list.push({ f: inv.f, value: inv.value, result, call: BigInt(inv.time), ret });
+    const name = whole ? '*' : inv.key;
+    const list = keys.get(name) ?? [];
+    keys.set(name, list);
+    list.push({ f: inv.f, key: inv.key, value: inv.value, result, call: BigInt(inv.time), ret });
   };
   for (const e of events) {
     if (e.type === 'invoke') {
@@ -60,7 +99,7 @@ function pair(events: readonly HistoryEvent[]): Map<string, NaiveOp[]> {
 function linearizableKey(ops: NaiveOp[]): boolean {
   const done = ops.map(() => false);
   const okLeft = () => ops.some((o, i) => !done[i] && o.ret !== null);
-  const search = (state: string | null): boolean => {
+  const search = (state: State): boolean => {
     if (!okLeft()) return true;
     for (let i = 0; i < ops.length; i++) {
       if (done[i]) continue;
@@ -75,7 +114,7 @@ function linearizableKey(ops: NaiveOp[]): boolean {
     }
     return false;
   };
-  return search(null);
+  return search(new Map());
 }
 
 /** Is the history linearizable (keys independent)? */

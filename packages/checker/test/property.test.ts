@@ -122,3 +122,73 @@ describe('property: the checker agrees with a brute-force checker', () => {
     expect(nonLinearizable).toBeGreaterThan(200);
   });
 });
+
+describe('property: transactions, against the brute-force checker', () => {
+  const withTxns = fc.record({
+    seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
+    ops: fc.integer({ min: 2, max: 8 }),
+    keys: fc.integer({ min: 2, max: 3 }),
+    processes: fc.integer({ min: 2, max: 4 }),
+    infoRatio: fc.constantFrom(0, 0.2),
+    failRatio: fc.constantFrom(0, 0.1),
+    txnRatio: fc.constantFrom(0.3, 0.6),
+    deleteRatio: fc.constantFrom(0, 0.2),
+    maxLatency: fc.integer({ min: 4, max: 40 }),
+  });
+
+  it('real executions with atomic two-key transactions are linearizable', async () => {
+    await fc.assert(
+      fc.asyncProperty(withTxns, async (o) => {
+        const h = simulateHistory(o);
+        expect(naiveLinearizable(h)).toBe(true);
+        expect(await check(h)).toBe(true);
+      }),
+      { seed: 17, numRuns: 400 },
+    );
+  });
+
+  it('a planted non-atomic transaction: the same answer as the naive checker, and some are caught', async () => {
+    let caught = 0;
+    await fc.assert(
+      fc.asyncProperty(withTxns, async (o) => {
+        const h = simulateHistory({ ...o, tornTxns: true });
+        const naive = naiveLinearizable(h);
+        if (!naive) caught++;
+        expect(await check(h)).toBe(naive);
+      }),
+      { seed: 19, numRuns: 600 },
+    );
+    expect(caught).toBeGreaterThan(20);
+  });
+
+  it('corrupted executions with transactions: the same answer as the naive checker', async () => {
+    let nonLinearizable = 0;
+    await fc.assert(
+      fc.asyncProperty(withTxns, fc.nat(), fc.nat(), async (o, pick, how) => {
+        const h = simulateHistory(o).map((e) => ({ ...e }));
+        // Change one value that a completed transaction read, or flip the branch it took.
+        const done = h.flatMap((e, i) => (e.f === 'txn' && e.type === 'ok' ? [i] : []));
+        if (done.length > 0) {
+          const ci = done[pick % done.length]!;
+          const e = h[ci]!;
+          const inv = h.slice(0, ci).findLast((x) => x.process === e.process && x.type === 'invoke')!;
+          const spec = inv.value as { success: { op: string }[]; failure: { op: string }[] };
+          const out = e.value as { succeeded: boolean; reads: (string | null)[] };
+          if (how % 3 === 0 || out.reads.length === 0) {
+            const gets = (out.succeeded ? spec.failure : spec.success).filter((x) => x.op === 'get').length;
+            e.value = { succeeded: !out.succeeded, reads: new Array(gets).fill(null) };
+          } else {
+            const reads = [...out.reads];
+            reads[how % reads.length] = how % 2 ? null : `0-${how % 5}`;
+            e.value = { ...out, reads };
+          }
+        }
+        const naive = naiveLinearizable(h);
+        if (!naive) nonLinearizable++;
+        expect(await check(h)).toBe(naive);
+      }),
+      { seed: 23, numRuns: 800 },
+    );
+    expect(nonLinearizable).toBeGreaterThan(100);
+  });
+});

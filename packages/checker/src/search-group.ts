@@ -1,0 +1,256 @@
+/**
+ * The linearizability search for a group of keys that transactions tie together. A
+ * transaction reads and writes several keys at one point in time, so its keys are no
+ * longer independent registers: the group is searched as one object whose state is the
+ * tuple of its keys' values. The search is the same as for one key (`lowe` in
+ * search.ts); only the model differs. Tuples are interned as small integers, the initial
+ * one (every key absent) being 0.
+ *
+ * An `info` operation is dropped before the search only when none of what it could write
+ * is ever observed: no read, compare or compare-and-set expects that value of that key,
+ * nothing observes the key's mere presence (a delete that reports what it found, an
+ * `exists` compare), and no transaction that took its failure branch compared that key (a
+ * failed compare observes that the key did *not* hold a value, which any write helps
+ * explain).
+ */
+import { earliestCall, type Operation, type TxnSpec, txnKeys } from './history.js';
+import { DEFAULT_BUDGET, lowe, type SearchOptions, type SearchOutcome } from './search.js';
+
+export interface GroupSearchResult {
+  readonly outcome: SearchOutcome;
+  readonly steps: number;
+  readonly configurations: number;
+  readonly prunedInfo: number;
+  readonly searched: number;
+  readonly blocked?: Operation;
+  /** The group's states in the attempts that got that far, each as `{key: value, ...}`. */
+  readonly blockedStates?: readonly string[];
+  readonly prefix?: readonly Operation[];
+}
+
+/** The keys one operation touches. */
+export function opKeys(o: Operation): string[] {
+  return o.f === 'txn' ? txnKeys(o.value) : [o.key];
+}
+
+/** Check that operations over several keys, transactions among them, are linearizable. */
+export function searchGroup(all: readonly Operation[], options: SearchOptions = {}): GroupSearchResult {
+  const budget = options.budget ?? DEFAULT_BUDGET;
+
+  const keys: string[] = [];
+  const slotOf = new Map<string, number>();
+  const slot = (k: string): number => {
+    let s = slotOf.get(k);
+    if (s === undefined) {
+      s = keys.length;
+      keys.push(k);
+      slotOf.set(k, s);
+    }
+    return s;
+  };
+  for (const o of all) for (const k of opKeys(o)) slot(k);
+  const names: (string | null)[] = [null];
+  const ids = new Map<string, number>();
+  const id = (v: string | null): number => {
+    if (v === null) return 0;
+    let x = ids.get(v);
+    if (x === undefined) {
+      x = names.length;
+      names.push(v);
+      ids.set(v, x);
+    }
+    return x;
+  };
+
+  // What is observed, to drop info operations that cannot matter.
+  const observed = new Set<string>();
+  const presence = new Set<number>();
+  const negative = new Set<number>();
+  const see = (k: string, v: string | null) => observed.add(`${slot(k)}:${id(v)}`);
+  const compares = (t: TxnSpec) => {
+    for (const c of t.compare) {
+      if ('value' in c) see(c.key, c.value);
+      else presence.add(slot(c.key));
+    }
+  };
+  for (const o of all) {
+    if (o.status !== 'ok') {
+      if (o.f === 'cas') see(o.key, o.value[0]);
+      if (o.f === 'txn') compares(o.value);
+      continue;
+    }
+    switch (o.f) {
+      case 'get':
+        see(o.key, o.value);
+        break;
+      case 'cas':
+        see(o.key, o.value[0]);
+        break;
+      case 'delete':
+        if (o.value === true) presence.add(slot(o.key));
+        else if (o.value === false) see(o.key, null);
+        break;
+      case 'txn': {
+        compares(o.value);
+        const out = o.outcome!;
+        if (!out.succeeded) for (const c of o.value.compare) negative.add(slot(c.key));
+        const gets = (out.succeeded ? o.value.success : o.value.failure).filter((s) => s.op === 'get');
+        for (const [j, g] of gets.entries()) see(g.key, out.reads[j] ?? null);
+        break;
+      }
+    }
+  }
+  const matters = (k: string, v: string | null) => {
+    const s = slot(k);
+    return observed.has(`${s}:${id(v)}`) || presence.has(s) || negative.has(s);
+  };
+  const writesMatter = (o: Operation): boolean => {
+    switch (o.f) {
+      case 'put':
+        return matters(o.key, o.value);
+      case 'cas':
+        return matters(o.key, o.value[1]);
+      case 'delete':
+        return matters(o.key, null);
+      case 'txn':
+        return [...o.value.success, ...o.value.failure].some(
+          (s) => s.op !== 'get' && matters(s.key, s.op === 'put' ? s.value : null),
+        );
+      default:
+        return false;
+    }
+  };
+
+  const okOps: Operation[] = [];
+  const infoOps: Operation[] = [];
+  let prunedInfo = 0;
+  for (const o of all) {
+    if (o.status === 'ok') okOps.push(o);
+    else if (writesMatter(o)) infoOps.push(o);
+    else prunedInfo++;
+  }
+  const byCall = (x: Operation, y: Operation) =>
+    x.call < y.call ? -1 : x.call > y.call ? 1 : x.index - y.index;
+  okOps.sort(byCall);
+  infoOps.sort(byCall);
+  const ops = okOps.concat(infoOps);
+  const m = okOps.length;
+  const n = ops.length;
+  const base = earliestCall(ops);
+  const time = new Float64Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    const o = ops[i]!;
+    time[2 * i] = Number(o.call - base);
+    time[2 * i + 1] = o.ret === null || o.status === 'info' ? Number.POSITIVE_INFINITY : Number(o.ret - base);
+  }
+
+  // Interned tuples: the state of the group.
+  const tuples: Int32Array[] = [new Int32Array(keys.length)];
+  const tupleIds = new Map<string, number>([[tuples[0]!.join(','), 0]]);
+  const intern = (t: Int32Array): number => {
+    const k = t.join(',');
+    let x = tupleIds.get(k);
+    if (x === undefined) {
+      x = tuples.length;
+      tuples.push(t);
+      tupleIds.set(k, x);
+    }
+    return x;
+  };
+  const setting = (s: number, at: number, v: number): number => {
+    const t = tuples[s]!;
+    if (t[at] === v) return s;
+    const u = t.slice();
+    u[at] = v;
+    return intern(u);
+  };
+
+  // Each operation compiled to a transition on tuple ids.
+  const transitionOf = (o: Operation): ((s: number) => number) => {
+    switch (o.f) {
+      case 'put': {
+        const at = slot(o.key);
+        const v = id(o.value);
+        return (s) => setting(s, at, v);
+      }
+      case 'get': {
+        const at = slot(o.key);
+        const v = id(o.value);
+        return (s) => (tuples[s]![at] === v ? s : -1);
+      }
+      case 'cas': {
+        const at = slot(o.key);
+        const want = id(o.value[0]);
+        const v = id(o.value[1]);
+        return (s) => (tuples[s]![at] === want ? setting(s, at, v) : -1);
+      }
+      case 'delete': {
+        const at = slot(o.key);
+        const found = o.status === 'ok' ? o.value : null;
+        return (s) => (found === null || found === (tuples[s]![at] !== 0) ? setting(s, at, 0) : -1);
+      }
+      case 'txn': {
+        const cmp = o.value.compare.map((c) =>
+          'value' in c
+            ? { at: slot(c.key), v: id(c.value), exists: null }
+            : { at: slot(c.key), v: 0, exists: c.exists },
+        );
+        const compile = (steps: TxnSpec['success']) =>
+          steps.map((st) => ({
+            at: slot(st.key),
+            kind: st.op,
+            v: st.op === 'put' ? id(st.value) : 0,
+          }));
+        const success = compile(o.value.success);
+        const failure = compile(o.value.failure);
+        const out = o.status === 'ok' ? o.outcome : null;
+        const reads = out ? out.reads.map(id) : null;
+        return (s) => {
+          const t = tuples[s]!;
+          let holds = true;
+          for (const c of cmp) {
+            const cur = t[c.at]!;
+            if (c.exists === null ? cur !== c.v : (cur !== 0) !== c.exists) {
+              holds = false;
+              break;
+            }
+          }
+          if (out && holds !== out.succeeded) return -1;
+          let u: Int32Array | null = null;
+          let r = 0;
+          for (const st of holds ? success : failure) {
+            const cur = (u ?? t)[st.at]!;
+            if (st.kind === 'get') {
+              if (reads && reads[r++] !== cur) return -1;
+              continue;
+            }
+            const v = st.kind === 'put' ? st.v : 0;
+            if (cur === v) continue;
+            u ??= t.slice();
+            u[st.at] = v;
+          }
+          return u ? intern(u) : s;
+        };
+      }
+    }
+  };
+  const transitions = ops.map(transitionOf);
+
+  const r = lowe({ n, m, time, step: (s, i) => transitions[i]!(s), budget });
+  const result = {
+    outcome: r.outcome,
+    steps: r.steps,
+    configurations: r.configurations,
+    prunedInfo,
+    searched: n,
+  };
+  if (r.outcome !== 'fail') return result;
+  const show = (s: number) =>
+    `{${keys.map((k, j) => `${JSON.stringify(k)}: ${tuples[s]![j] === 0 ? 'absent' : JSON.stringify(names[tuples[s]![j]!])}`).join(', ')}}`;
+  return {
+    ...result,
+    blocked: ops[r.bestOp]!,
+    blockedStates: r.bestStates.map(show),
+    prefix: r.bestPrefix.map((i) => ops[i]!),
+  };
+}
