@@ -10,10 +10,22 @@ export interface HistoryEvent {
   type: 'invoke' | 'ok' | 'fail' | 'info';
   f: string;
   key: string;
-  /** put: the value; get: the value read (null when absent); cas: [expected, new]; leases: the holder. */
-  value: string | null | [string | null, string | null];
+  /**
+   * put: the value; get: the value read (null when absent); cas: [expected, new]; leases:
+   * the holder; txn: the transaction when invoked, `{succeeded, reads}` when `ok`.
+   */
+  value: string | null | [string | null, string | null] | TxnValue;
   time: bigint;
 }
+
+/** A transaction as the checker reads it (`@quorate/checker`'s `TxnSpec` / `TxnOutcome`). */
+export type TxnValue =
+  | {
+      compare: ({ key: string; value: string } | { key: string; exists: boolean })[];
+      success: { op: 'put' | 'get' | 'delete'; key: string; value?: string }[];
+      failure: { op: 'put' | 'get' | 'delete'; key: string; value?: string }[];
+    }
+  | { succeeded: boolean; reads: (string | null)[] };
 
 export interface HistorySink {
   invoke(e: Omit<HistoryEvent, 'type'>): void;

@@ -81,8 +81,8 @@ export function buildProgram(): Command {
       'open loop: total operations per second (latency from each due time)',
       num(0.001, 10_000_000),
     )
-    .option('--mode <mode>', 'put | get | mixed | cas | lease', 'put')
-    .option('--read-ratio <r>', 'share of reads in mixed and cas modes', num(0, 1), 0.5)
+    .option('--mode <mode>', 'put | get | mixed | cas | lease | txn', 'put')
+    .option('--read-ratio <r>', 'share of reads in mixed, cas and txn modes', num(0, 1), 0.5)
     .option('--keys <k>', 'number of distinct keys', int(1, 100_000_000), 10_000)
     .option('--zipf <s>', 'zipf exponent for key choice (0: uniform)', num(0, 10), 0)
     .option('--value-size <b>', 'bytes per value written', int(1, 64 * 1024 * 1024), 256)
@@ -123,8 +123,10 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
   const transport = o.transport as string;
   if (transport !== 'tcp' && transport !== 'ws') problems.push('--transport must be tcp or ws');
   const mode = o.mode as string;
-  if (!['put', 'get', 'mixed', 'cas', 'lease'].includes(mode))
-    problems.push('--mode must be put, get, mixed, cas or lease');
+  if (!['put', 'get', 'mixed', 'cas', 'lease', 'txn'].includes(mode))
+    problems.push('--mode must be put, get, mixed, cas, lease or txn');
+  if (mode === 'txn' && (o.keys as number) < 2)
+    problems.push('--mode txn needs --keys 2 or more (a transaction moves values between two keys)');
   const dur = (flag: string, v: unknown): number | undefined => {
     if (v === undefined) return undefined;
     try {

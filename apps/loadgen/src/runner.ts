@@ -5,8 +5,15 @@
  * when they were due, so a stalled cluster shows up in the latencies instead of being
  * hidden by clients that stopped asking (coordinated omission).
  */
-import { ClientError, HttpWire, QuorateClient, RejectedError } from '@quorate/client';
-import type { HistoryEvent, HistorySink } from './history.js';
+import {
+  ClientError,
+  HttpWire,
+  QuorateClient,
+  RejectedError,
+  type TxnOp,
+  type TxnRequest,
+} from '@quorate/client';
+import type { HistoryEvent, HistorySink, TxnValue } from './history.js';
 import { type SecondLine, Stats } from './stats.js';
 import { type OpKind, Workload, type WorkloadOptions } from './workload.js';
 
@@ -87,12 +94,34 @@ export async function run(o: RunOptions): Promise<RunResult> {
       let kind: OpKind = w.next();
       if (kind === 'acquire' && lease) kind = lease.step < 3 ? 'renew' : 'release';
       const key: string = kind !== 'acquire' && lease !== null ? lease.name : w.key();
+      let txn: TxnRequest | null = null;
+      if (kind === 'transfer' || kind === 'readBoth') {
+        const other = w.otherKey(key);
+        const both: TxnOp[] = [
+          { op: 'get', key },
+          { op: 'get', key: other },
+        ];
+        if (kind === 'readBoth') txn = { compare: [], success: both, failure: [] };
+        else {
+          const seen = lastSeen.get(key);
+          txn = {
+            compare: [seen === undefined ? { key, exists: false } : { key, value: seen }],
+            success: [
+              { op: 'put', key, value: w.value(i) },
+              { op: 'put', key: other, value: w.value(i) },
+            ],
+            failure: both,
+          };
+        }
+      }
+      const f = txn ? 'txn' : kind;
       // What the operation is, before it runs: the history's invoke line.
       let value: HistoryEvent['value'] = null;
       if (kind === 'put') value = w.value(i);
       else if (kind === 'cas') value = [lastSeen.get(key) ?? w.value(i), w.value(i)];
+      else if (txn) value = txn as TxnValue;
       else if (kind !== 'get') value = holder;
-      o.history?.invoke({ process: i, f: kind, key, value, time: nowNs() });
+      o.history?.invoke({ process: i, f, key, value, time: nowNs() });
       const sent = performance.now();
       let type: HistoryEvent['type'] = 'ok';
       let error: string | null = null;
@@ -129,6 +158,26 @@ export async function run(o: RunOptions): Promise<RunResult> {
             await c.releaseLease(lease!.name, holder, lease!.token);
             lease = null;
             break;
+          case 'transfer':
+          case 'readBoth': {
+            const t = txn as TxnRequest & { success: TxnOp[]; failure: TxnOp[] };
+            const r = await c.txn(t);
+            const reads: (string | null)[] = [];
+            for (const x of r.results) if (x.op === 'get') reads.push(x.value);
+            let j = 0;
+            for (const s of r.succeeded ? t.success : t.failure) {
+              if (s.op === 'put') lastSeen.set(s.key, s.value);
+              if (s.op !== 'get') continue;
+              const v = reads[j++];
+              if (typeof v === 'string') lastSeen.set(s.key, v);
+            }
+            value = { succeeded: r.succeeded, reads };
+            if (kind === 'transfer') {
+              if (r.succeeded) o.onWriteOk?.(sent, performance.now());
+              else stats.casMisses++;
+            }
+            break;
+          }
         }
       } catch (err) {
         if (kind === 'renew' || kind === 'release') lease = null;
@@ -149,13 +198,14 @@ export async function run(o: RunOptions): Promise<RunResult> {
                 ? err.code
                 : 'INTERNAL';
           // A write whose outcome is open is `info`; definite failures and reads are `fail`.
-          type = err instanceof ClientError && err.ambiguous && kind !== 'get' ? 'info' : 'fail';
+          const read = kind === 'get' || kind === 'readBoth';
+          type = err instanceof ClientError && err.ambiguous && !read ? 'info' : 'fail';
           if (type === 'info') stats.ambiguous++;
-          if (kind === 'get') value = null;
+          if (kind === 'get' || txn) value = null;
           o.onError?.(performance.now(), error);
         }
       }
-      const ev: HistoryEvent = { process: i, type, f: kind, key, value, time: nowNs() };
+      const ev: HistoryEvent = { process: i, type, f, key, value, time: nowNs() };
       o.history?.complete(ev);
       stats.record((performance.now() - started) * 1000, error);
     }

@@ -2,12 +2,17 @@
  * What the virtual clients do: which operation, on which key, with which value.
  * Deterministic given a seed, so a run's shape can be repeated.
  */
-export type Mode = 'put' | 'get' | 'mixed' | 'cas' | 'lease';
-export type OpKind = 'put' | 'get' | 'cas' | 'acquire' | 'renew' | 'release';
+export type Mode = 'put' | 'get' | 'mixed' | 'cas' | 'lease' | 'txn';
+/**
+ * `transfer`: a two-key transaction (if the first key still holds what this load generator
+ * last saw, write both keys, else read both); `readBoth`: an atomic read of two keys.
+ * Both are recorded as `txn` in the history.
+ */
+export type OpKind = 'put' | 'get' | 'cas' | 'acquire' | 'renew' | 'release' | 'transfer' | 'readBoth';
 
 export interface WorkloadOptions {
   mode: Mode;
-  /** Share of reads in `mixed` and `cas` modes. */
+  /** Share of reads in `mixed`, `cas` and `txn` modes. */
   readRatio: number;
   keys: number;
   /** Zipf exponent; 0 means uniform. */
@@ -101,6 +106,24 @@ export class Workload {
       }
       case 'lease':
         return 'acquire';
+      case 'txn': {
+        // Reads: half atomic two-key reads, half single gets; writes: mostly transfers.
+        const r = this.random();
+        if (r < this.opts.readRatio) return r < this.opts.readRatio / 2 ? 'readBoth' : 'get';
+        return this.random() < 0.75 ? 'transfer' : 'put';
+      }
+    }
+  }
+
+  /** A second key, different from `first` (needs at least two keys). */
+  otherKey(first: string): string {
+    for (;;) {
+      const k = this.key();
+      if (k !== first) return k;
+      if (this.opts.keys < 2) throw new Error('two keys are needed');
+      // A skewed choice may keep drawing the same key: fall back to a uniform one.
+      const u = keyName(Math.floor(this.random() * this.opts.keys));
+      if (u !== first) return u;
     }
   }
 

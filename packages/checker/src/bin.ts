@@ -62,7 +62,7 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify({ ...result, lostWrites: lost }, null, 2)}\n`);
   } else {
     process.stdout.write(
-      `${file}: ${result.ops} operations on ${result.keys} keys, checked in ${result.ms.toFixed(0)} ms: ` +
+      `${file}: ${result.ops} operations on ${result.keys} keys${result.groups > 0 ? ` (${result.groups} group(s) tied by transactions)` : ''}, checked in ${result.ms.toFixed(0)} ms: ` +
         `${result.linearizable === true ? 'linearizable' : result.linearizable === false ? 'NOT linearizable' : 'unknown (budget exhausted)'}\n`,
     );
     for (const f of result.failures) {

@@ -51,8 +51,10 @@ export interface KeyFailure {
 
 export interface CheckResult {
   readonly linearizable: true | false | 'unknown';
-  /** Objects searched: each key on its own, or keys tied by transactions as one group. */
+  /** Keys checked. */
   readonly keys: number;
+  /** Groups of keys that transactions tie together, each searched as one object. */
+  readonly groups: number;
   /** Register operations checked (`ok` ones and `info` writes). */
   readonly ops: number;
   readonly failures: readonly KeyFailure[];
@@ -148,8 +150,7 @@ export function checkParsed(
       steps += r.steps;
       prunedInfo += r.prunedInfo;
       if (r.outcome === 'unknown') unknownKeys.push(key);
-      else if (r.outcome === 'fail')
-        failures.push(explainGroup(key, ops, r.blocked!, r.blockedStates!, r.prefix!));
+      else if (r.outcome === 'fail') failures.push(explainGroupFailure(key, ops, budget, r));
       continue;
     }
     const r = searchKey(ops, { budget });
@@ -166,7 +167,8 @@ export function checkParsed(
   }
   return {
     linearizable: failures.length > 0 ? false : unknownKeys.length > 0 ? 'unknown' : true,
-    keys: keys.size,
+    keys: new Set(parsed.ops.flatMap(opKeys)).size,
+    groups: [...keys.values()].filter((l) => l.some((o) => o.f === 'txn')).length,
     ops: parsed.ops.length,
     failures,
     unknownKeys,
@@ -231,11 +233,60 @@ export function viewOp(o: Operation, base: bigint): OpView {
   };
 }
 
+/**
+ * The operation at fault in a group that failed. Pruning finds a failure early but says
+ * little about where; an unpruned search of a long history runs out of budget. So find
+ * the shortest failing prefix instead: the history as it stood when the k-th `ok`
+ * operation completed (operations still in flight then become unknown writes, reads in
+ * flight are dropped, later ones are gone). A prefix of a linearizable history is
+ * linearizable, so the answer only turns once, and a binary search finds the k where it
+ * does: that operation is the first one no order explains.
+ */
+function explainGroupFailure(
+  key: string,
+  ops: readonly Operation[],
+  budget: number,
+  fallback: ReturnType<typeof searchGroup>,
+): KeyFailure {
+  const done = ops
+    .filter((o) => o.status === 'ok')
+    .sort((a, b) => (a.ret! < b.ret! ? -1 : a.ret! > b.ret! ? 1 : 0));
+  const prefixAt = (t: bigint): Operation[] => {
+    const out: Operation[] = [];
+    for (const o of ops) {
+      if (o.call > t) continue;
+      if (o.status === 'ok' && o.ret! <= t) out.push(o);
+      else if (o.f !== 'get' && !(o.f === 'txn' && readOnly(o))) {
+        out.push({
+          ...o,
+          status: 'info',
+          ret: null,
+          ...(o.f === 'txn' ? { outcome: null } : {}),
+        } as Operation);
+      }
+    }
+    return out;
+  };
+  let lo = 1;
+  let hi = done.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (searchGroup(prefixAt(done[mid - 1]!.ret!), { budget }).outcome === 'fail') hi = mid;
+    else lo = mid + 1;
+  }
+  const culprit = done[lo - 1]!;
+  const d = searchGroup(prefixAt(culprit.ret!), { budget });
+  return explainGroup(key, ops, culprit, (d.outcome === 'fail' ? d : fallback).prefix!);
+}
+
+function readOnly(o: Operation & { f: 'txn' }): boolean {
+  return o.value.success.every((s) => s.op === 'get') && o.value.failure.every((s) => s.op === 'get');
+}
+
 function explainGroup(
   keys: string,
   ops: readonly Operation[],
   blocked: Operation,
-  states: readonly string[],
   prefix: readonly Operation[],
 ): KeyFailure {
   const base = earliestCall(ops);
@@ -245,7 +296,8 @@ function explainGroup(
   );
   const picked = new Set<Operation>([...prefix.slice(-4), blocked, ...concurrent.slice(0, 10)]);
   const window = [...picked].sort((a, b) => a.index - b.index).map((o) => viewOp(o, base));
-  const reason = `no order of these operations consistent with real time explains this ${blocked.f}: in every attempt that got this far the keys held ${states.join(' or ')}`;
+  const v = viewOp(blocked, base);
+  const reason = `no order of the operations before it, consistent with real time, explains process ${v.process}'s ${v.text} (line ${v.invokeLine}): the history is linearizable up to the completion before this one`;
   return { key: keys, op: viewOp(blocked, base), reason, window };
 }
 

@@ -36,6 +36,7 @@ export function opKeys(o: Operation): string[] {
 /** Check that operations over several keys, transactions among them, are linearizable. */
 export function searchGroup(all: readonly Operation[], options: SearchOptions = {}): GroupSearchResult {
   const budget = options.budget ?? DEFAULT_BUDGET;
+  const prune = options.prune ?? true;
 
   const keys: string[] = [];
   const slotOf = new Map<string, number>();
@@ -236,7 +237,93 @@ export function searchGroup(all: readonly Operation[], options: SearchOptions = 
   };
   const transitions = ops.map(transitionOf);
 
-  const r = lowe({ n, m, time, step: (s, i) => transitions[i]!(s), budget });
+  // Pruning, as for one key, over (key, value) pairs: a pair some ok operation left needs
+  // (a read, a compare that held, a compare-and-set's expectation) that no operation left
+  // can write is stuck, and a state that does not hold every stuck pair is dead.
+  const V = names.length;
+  const needs: number[][] = ops.map((o, i) => (i < m ? needsOf(o) : []));
+  const writes: number[][] = ops.map(writesOfOp);
+  function needsOf(o: Operation): number[] {
+    switch (o.f) {
+      case 'get':
+        return [slot(o.key) * V + id(o.value)];
+      case 'cas':
+        return [slot(o.key) * V + id(o.value[0])];
+      case 'delete':
+        return o.value === false ? [slot(o.key) * V] : [];
+      case 'put':
+        return [];
+      case 'txn': {
+        const out = o.outcome!;
+        const pairs: number[] = [];
+        if (out.succeeded)
+          for (const c of o.value.compare) if ('value' in c) pairs.push(slot(c.key) * V + id(c.value));
+        // A get reads the state before the transaction only until the branch writes its key.
+        const written = new Set<string>();
+        let r = 0;
+        for (const st of out.succeeded ? o.value.success : o.value.failure) {
+          if (st.op === 'get') {
+            const v = out.reads[r++] ?? null;
+            if (!written.has(st.key)) pairs.push(slot(st.key) * V + id(v));
+          } else written.add(st.key);
+        }
+        return pairs;
+      }
+    }
+  }
+  function writesOfOp(o: Operation): number[] {
+    switch (o.f) {
+      case 'put':
+        return [slot(o.key) * V + id(o.value)];
+      case 'cas':
+        return [slot(o.key) * V + id(o.value[1])];
+      case 'delete':
+        return [slot(o.key) * V];
+      case 'get':
+        return [];
+      case 'txn': {
+        const branches = o.outcome
+          ? [o.outcome.succeeded ? o.value.success : o.value.failure]
+          : [o.value.success, o.value.failure];
+        const pairs: number[] = [];
+        for (const b of branches)
+          for (const st of b)
+            if (st.op !== 'get') pairs.push(slot(st.key) * V + (st.op === 'put' ? id(st.value) : 0));
+        return pairs;
+      }
+    }
+  }
+  const needLeft = new Map<number, number>();
+  const writesLeft = new Map<number, number>();
+  const bump = (map: Map<number, number>, k: number, d: number) => map.set(k, (map.get(k) ?? 0) + d);
+  for (let i = 0; i < n; i++) {
+    for (const p of needs[i]!) bump(needLeft, p, 1);
+    for (const p of writes[i]!) bump(writesLeft, p, 1);
+  }
+  const stuck = new Set<number>();
+  const restate = (p: number) => {
+    if ((needLeft.get(p) ?? 0) > 0 && (writesLeft.get(p) ?? 0) === 0) stuck.add(p);
+    else stuck.delete(p);
+  };
+  for (const p of needLeft.keys()) restate(p);
+  const account = (i: number, d: number) => {
+    for (const p of needs[i]!) {
+      bump(needLeft, p, d);
+      restate(p);
+    }
+    for (const p of writes[i]!) {
+      bump(writesLeft, p, d);
+      restate(p);
+    }
+  };
+  const dead = (s: number) => {
+    if (!prune || stuck.size === 0) return false;
+    const t = tuples[s]!;
+    for (const p of stuck) if (t[Math.floor(p / V)] !== p % V) return true;
+    return false;
+  };
+
+  const r = lowe({ n, m, time, step: (s, i) => transitions[i]!(s), account, dead, budget });
   const result = {
     outcome: r.outcome,
     steps: r.steps,
