@@ -14,6 +14,8 @@ import { dirname, join } from 'node:path';
 export interface SpawnedNode {
   readonly id: string;
   readonly clientAddress: string;
+  /** `quorate://127.0.0.1:<port>`: its client protocol. */
+  readonly protocolAddress: string;
   readonly peerAddress: string;
   readonly dataDir: string;
   proc: ChildProcess | null;
@@ -55,11 +57,12 @@ export function resolveNodeBin(): string {
   return join(dirname(require.resolve('@quorate/node/package.json')), 'bin', 'quorate.js');
 }
 
-/** Node `n<i>` on two free loopback ports, its data under `base`; not started yet. */
+/** Node `n<i>` on three free loopback ports, its data under `base`; not started yet. */
 async function newNode(base: string, i: number, joinVia?: string): Promise<SpawnedNode> {
   return {
     id: `n${i}`,
     clientAddress: `http://127.0.0.1:${await freePort()}`,
+    protocolAddress: `quorate://127.0.0.1:${await freePort()}`,
     peerAddress: `127.0.0.1:${await freePort()}`,
     dataDir: join(base, `n${i}`),
     proc: null,
@@ -67,6 +70,11 @@ async function newNode(base: string, i: number, joinVia?: string): Promise<Spawn
     log: [],
     ...(joinVia ? { joinVia } : {}),
   };
+}
+
+/** A member as `--members` takes it: id, peer, HTTP and client-protocol addresses. */
+function memberOf(n: SpawnedNode): string {
+  return `${n.id}=${n.peerAddress}=${n.clientAddress}=${n.protocolAddress}`;
 }
 
 export class LocalCluster {
@@ -81,7 +89,7 @@ export class LocalCluster {
   ) {
     this.nodes = nodes;
     this.ownDir = ownDir;
-    this.members = nodes.map((n) => `${n.id}=${n.peerAddress}=${n.clientAddress}`).join(',');
+    this.members = nodes.map(memberOf).join(',');
   }
 
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
@@ -101,8 +109,14 @@ export class LocalCluster {
     return c;
   }
 
+  /** The members' HTTP API addresses. */
   get endpoints(): string[] {
     return this.nodes.map((n) => n.clientAddress);
+  }
+
+  /** The members' client-protocol addresses. */
+  get protocolEndpoints(): string[] {
+    return this.nodes.map((n) => n.protocolAddress);
   }
 
   /**
@@ -133,7 +147,7 @@ export class LocalCluster {
   private launch(n: SpawnedNode): void {
     const bin = this.opts.nodeBin ?? resolveNodeBin();
     // A joining node knows only itself; it learns the others from the member it joins.
-    const self = `${n.id}=${n.peerAddress}=${n.clientAddress}`;
+    const self = memberOf(n);
     const args = [
       bin,
       'start',

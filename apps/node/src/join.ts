@@ -49,8 +49,15 @@ export async function joinCluster(url: string, config: Config, running: RunningN
   await until('learn the members', async () => {
     const r = await call(url, 'GET', '/admin/members');
     if (r.status !== 200) return false;
-    const list = r.body.members as { id: string; role: string; peerAddress: string; clientAddress: string }[];
-    for (const m of list) running.node.learnMember(m);
+    const list = r.body.members as {
+      id: string;
+      role: string;
+      peerAddress: string;
+      clientAddress: string;
+      protocolAddress?: string | null;
+    }[];
+    for (const { protocolAddress, ...m } of list)
+      running.node.learnMember({ ...m, ...(protocolAddress ? { protocolAddress } : {}) });
     role = list.find((m) => m.id === me.id)?.role ?? null;
     return true;
   });
@@ -63,6 +70,7 @@ export async function joinCluster(url: string, config: Config, running: RunningN
       id: me.id,
       peerAddress: me.peerAddress,
       clientAddress: me.clientAddress,
+      ...(me.protocolAddress ? { protocolAddress: me.protocolAddress } : {}),
     });
     return r.status === 200 || (r.body.error as { code?: string } | undefined)?.code === 'ALREADY_MEMBER';
   });

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { type ApiOptions, createApi, type Member, type MetricsEndpoint } from './server/api.js';
 import { dashboardHtml } from './server/dashboard.js';
 import { PeerMonitor } from './server/peer-monitor.js';
+import { ProtocolServer, type ProtocolServerOptions } from './server/protocol-server.js';
 import { StatusHistory } from './server/status-history.js';
 import { LeaseKeeper } from './state/lease-keeper.js';
 import { type Applied, type MachineOptions, QuorateMachine } from './state/machine.js';
@@ -43,6 +44,8 @@ export interface QuorateNodeOptions {
     /** Serve HTTPS; with `requireClientCert`, only to clients with a certificate signed by `ca`. */
     tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert?: boolean };
   };
+  /** The client protocol (docs/client-protocol.md) on a port of its own; unset: not served. */
+  protocol?: Omit<ProtocolServerOptions, 'tls'> & { tls?: ProtocolServerOptions['tls'] };
   api?: Partial<ApiOptions>;
   raft?: Pick<
     RaftNodeOptions,
@@ -63,6 +66,7 @@ export class QuorateNode {
   /** Everything we know of members' addresses: configuration plus membership changes. */
   private readonly addressBook = new Map<NodeId, Member>();
   private readonly server: Server;
+  private readonly protocolServer: ProtocolServer | null;
   private readonly leases: LeaseKeeper;
   private readonly peers: PeerMonitor;
   private readonly history: StatusHistory;
@@ -96,7 +100,7 @@ export class QuorateNode {
       1000,
       tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
     );
-    const api = createApi({
+    const apiContext = {
       raft: this.raft,
       machine: this.machine,
       members: () => this.members(),
@@ -113,7 +117,9 @@ export class QuorateNode {
       dashboardHtml: dashboardHtml(opts.id),
       history: this.history,
       clusterId: opts.clusterId ?? 'quorate',
-    });
+    };
+    const api = createApi(apiContext);
+    this.protocolServer = opts.protocol ? new ProtocolServer(apiContext, opts.protocol) : null;
     this.server = tls
       ? createHttpsServer(
           {
@@ -132,7 +138,12 @@ export class QuorateNode {
       if (e.change.kind === 'remove') {
         this.machine.recordMember(e.change.node, null);
       } else if (meta?.peerAddress && meta.clientAddress) {
-        const m = { id: e.change.node, peerAddress: meta.peerAddress, clientAddress: meta.clientAddress };
+        const m = {
+          id: e.change.node,
+          peerAddress: meta.peerAddress,
+          clientAddress: meta.clientAddress,
+          ...(meta.protocolAddress ? { protocolAddress: meta.protocolAddress } : {}),
+        };
         this.machine.recordMember(m.id, m);
         this.learnMember(m);
       }
@@ -207,9 +218,25 @@ export class QuorateNode {
         resolve();
       });
     });
+    try {
+      await this.protocolServer?.listen();
+    } catch (err) {
+      this.server.close();
+      throw err;
+    }
     this.leases.start(this.opts.leases?.checkIntervalMs);
     this.peers.start();
-    this.log?.info({ http: this.url, term: this.raft.term }, 'node started');
+    this.log?.info(
+      { http: this.url, ...(this.protocolUrl ? { protocol: this.protocolUrl } : {}), term: this.raft.term },
+      'node started',
+    );
+  }
+
+  /** Where the client protocol listens (`quorate://host:port`), when served. */
+  get protocolUrl(): string | null {
+    const a = this.protocolServer?.address;
+    if (!a) return null;
+    return `${this.opts.protocol?.tls ? 'quorates' : 'quorate'}://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
   }
 
   get url(): string {
@@ -236,6 +263,7 @@ export class QuorateNode {
         else
           this.log?.warn({ term }, 'stopped as leader without handing over (no caught-up follower answered)');
       }
+      await this.protocolServer?.close();
       this.server.closeIdleConnections();
       await new Promise<void>((r) => {
         const t = setTimeout(() => {

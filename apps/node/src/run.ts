@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
 import type { Logger } from 'pino';
+import { Counter } from 'prom-client';
 import { createLogger } from './logging.js';
 import { QuorateNode } from './node.js';
 import { openStorage, openTransport } from './plugs.js';
@@ -38,6 +39,29 @@ export async function runNode(
     ? new RaftMetrics({ prefix: config.metrics.prefix, processMetrics: config.metrics.processMetrics })
     : null;
   const sources = { transport: transport.stats, storage: storage.stats };
+  const protocolMetrics = metrics
+    ? {
+        refused: new Counter({
+          name: `${config.metrics.prefix}client_protocol_refused_total`,
+          help: 'Client-protocol input refused: reason="malformed_frame", "frame_too_large", "no_hello", "bad_version", "unauthorized", "bad_request", "unknown_op", "overloaded".',
+          labelNames: ['reason'],
+          registers: [metrics.registry],
+        }),
+        requests: new Counter({
+          name: `${config.metrics.prefix}client_protocol_requests_total`,
+          help: 'Client-protocol requests accepted for processing.',
+          registers: [metrics.registry],
+        }),
+      }
+    : null;
+  const httpTls = config.http.tls.enabled
+    ? {
+        cert: readFileSync(config.http.tls.certFile!),
+        key: readFileSync(config.http.tls.keyFile!),
+        ...(config.http.tls.caFile ? { ca: readFileSync(config.http.tls.caFile) } : {}),
+        requireClientCert: config.http.tls.requireClientCert,
+      }
+    : null;
   const rt = raftRuntimeOptions(config);
   const node = new QuorateNode({
     clusterId: config.clusterId,
@@ -47,19 +71,23 @@ export async function runNode(
     onMemberAdded: (m) => transport.addPeer(m),
     storage: storage.log,
     transport: transport.transport,
-    http: {
-      ...hostPort(config.http.listen),
-      ...(config.http.tls.enabled
-        ? {
-            tls: {
-              cert: readFileSync(config.http.tls.certFile!),
-              key: readFileSync(config.http.tls.keyFile!),
-              ...(config.http.tls.caFile ? { ca: readFileSync(config.http.tls.caFile) } : {}),
-              requireClientCert: config.http.tls.requireClientCert,
-            },
-          }
-        : {}),
-    },
+    http: { ...hostPort(config.http.listen), ...(httpTls ? { tls: httpTls } : {}) },
+    ...(config.client.listen
+      ? {
+          protocol: {
+            ...hostPort(config.client.listen),
+            ...(httpTls ? { tls: httpTls } : {}),
+            maxFrameBytes: config.client.maxFrameBytes ?? config.kv.maxValueBytes + (64 << 10),
+            maxInFlight: config.client.maxInFlight,
+            ...(protocolMetrics
+              ? {
+                  onRefused: (reason: string) => protocolMetrics.refused.inc({ reason }),
+                  onRequest: () => protocolMetrics.requests.inc(),
+                }
+              : {}),
+          },
+        }
+      : {}),
     api: {
       maxValueBytes: config.kv.maxValueBytes,
       defaultTimeoutMs: config.http.defaultTimeoutMs,
@@ -110,6 +138,7 @@ export async function runNode(
   log.info(
     {
       http: config.http.listen,
+      ...(config.client.listen ? { protocol: config.client.listen } : {}),
       transport: `${config.transport.kind} ${config.transport.listen}`,
       dataDir: config.storage.dataDir,
       members: config.members.map((m) => m.id),

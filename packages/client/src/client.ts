@@ -12,6 +12,8 @@ import {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+import { isProtocolUrl, type ProtocolRequest } from './protocol.js';
+import { ProtocolWire } from './protocol-wire.js';
 import { type WatchBatch, type WatchOptions, watchChanges } from './watch.js';
 import {
   type ClientTls,
@@ -23,7 +25,11 @@ import {
 } from './wire.js';
 
 export interface ClientOptions {
-  /** Client URLs of any members, e.g. `['http://127.0.0.1:8081', ...]`. */
+  /**
+   * Client URLs of any members: their client-protocol addresses
+   * (`['quorate://127.0.0.1:9081', ...]`, one multiplexed binary connection per member:
+   * the fast path) or their HTTP API (`['http://127.0.0.1:8081', ...]`). All of one kind.
+   */
   endpoints: readonly string[];
   /** Identity for exactly-once writes. Default: random. Use one per logical client. */
   clientId?: string;
@@ -51,9 +57,12 @@ export interface ClientOptions {
   reads?: 'leader' | 'spread';
   /** Bearer token, when the cluster requires one. */
   token?: string;
-  /** The wire; default HTTP with keep-alive pools. */
+  /**
+   * The wire; default: the client protocol (`ProtocolWire`) for `quorate://` endpoints,
+   * HTTP with keep-alive pools (`HttpWire`) for `http://` ones.
+   */
   wire?: Wire;
-  /** For `https://` endpoints: the CA to trust, and a client certificate and key when members require one. */
+  /** For `https://` and `quorates://` endpoints: the CA to trust, and a client certificate and key when members require one. */
   tls?: ClientTls;
 }
 
@@ -145,9 +154,13 @@ interface Attempt {
   target: 'leader' | 'any';
   /** A write: identity for exactly-once retries. */
   write: boolean;
+  /** The same request on the client protocol. */
+  op: ProtocolRequest;
 }
 
 const enc = new TextEncoder();
+/** A retry is not started with less than this left of the deadline. */
+const MIN_RETRY_MS = 20;
 const dec = new TextDecoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -175,15 +188,32 @@ export class QuorateClient {
           false,
         );
       }
-      if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-        throw new ClientError('INVALID_ARGUMENT', `endpoint ${e} must be http:// or https://`, false);
+      if (!['http:', 'https:', 'quorate:', 'quorates:'].includes(u.protocol)) {
+        throw new ClientError(
+          'INVALID_ARGUMENT',
+          `endpoint ${e} must be quorate:// (the client protocol) or http:// (the HTTP API), or their TLS forms quorates:// and https://`,
+          false,
+        );
       }
     }
+    const protocol = opts.endpoints.filter(isProtocolUrl).length;
+    if (protocol !== 0 && protocol !== opts.endpoints.length) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        'endpoints mix quorate:// and http:// addresses; give every member in one form',
+        false,
+      );
+    }
+    this.protocol = protocol > 0;
     this.opts = opts;
     this.endpoints = opts.endpoints.map((e) => e.replace(/\/+$/, ''));
     this.clientId = opts.clientId ?? `c-${randomBytes(9).toString('base64url')}`;
-    this.wire = opts.wire ?? new HttpWire(opts.tls ? { tls: opts.tls } : {});
+    const tls = opts.tls ? { tls: opts.tls } : {};
+    this.wire = opts.wire ?? (this.protocol ? new ProtocolWire(tls) : new HttpWire(tls));
   }
+
+  /** Whether this client talks the client protocol (its endpoints are `quorate://`). */
+  private readonly protocol: boolean;
 
   /**
    * The changes of the replicated state, one log entry's changes per item, in commit
@@ -192,6 +222,7 @@ export class QuorateClient {
    * member keeps.
    */
   watch(opts: WatchOptions = {}): AsyncGenerator<WatchBatch> {
+    this.httpOnly('watch');
     return watchChanges(this.endpoints, this.baseHeaders(), opts, this.opts.tls);
   }
 
@@ -210,21 +241,26 @@ export class QuorateClient {
     const q = opts.expect !== undefined ? `?expect=${encodeURIComponent(opts.expect)}` : '';
     const headers: Record<string, string> = {};
     if (opts.ifVersion !== undefined) headers['if-match'] = String(opts.ifVersion);
+    const bytes = typeof value === 'string' ? enc.encode(value) : value;
     const r = await this.call(
       {
         method: 'PUT',
         path: `/kv/${encodeURIComponent(key)}${q}`,
-        body: value,
+        body: bytes,
         headers,
         target: 'leader',
         write: true,
+        op: {
+          op: 'put',
+          key,
+          value: bytes,
+          ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}),
+          ...(opts.expect !== undefined ? { expect: opts.expect } : {}),
+        },
       },
       opts,
     );
-    return {
-      ...(json(r) as Omit<WriteResult, 'duplicate'>),
-      duplicate: r.headers['x-quorate-duplicate'] === 'true',
-    };
+    return written<WriteResult>(r);
   }
 
   /**
@@ -233,23 +269,20 @@ export class QuorateClient {
    * the call is retried. `get` operations read inside the transaction.
    */
   async txn(t: TxnRequest, opts: CallOptions = {}): Promise<TxnResponse> {
-    const body = JSON.stringify({
-      compare: t.compare ?? [],
-      success: t.success ?? [],
-      failure: t.failure ?? [],
-    });
+    const spec = { compare: t.compare ?? [], success: t.success ?? [], failure: t.failure ?? [] };
     const r = await this.call(
       {
         method: 'POST',
         path: '/txn',
-        body,
+        body: JSON.stringify(spec),
         headers: { 'content-type': 'application/json' },
         target: 'leader',
         write: true,
+        op: { op: 'txn', ...spec },
       },
       opts,
     );
-    const j = json(r) as {
+    const j = (r.result ?? json(r)) as {
       succeeded: boolean;
       index: number;
       results: Record<string, unknown>[];
@@ -262,14 +295,14 @@ export class QuorateClient {
           ? {
               op: 'get',
               key: String(x.key),
-              value: (x.value as string | null) ?? null,
+              value: x.value === null || x.value === undefined ? null : text(x.value as string | Uint8Array),
               version: Number(x.version),
             }
           : x.op === 'put'
             ? { op: 'put', key: String(x.key), version: Number(x.version) }
             : { op: 'delete', key: String(x.key), deleted: Boolean(x.deleted) },
       ),
-      duplicate: r.headers['x-quorate-duplicate'] === 'true',
+      duplicate: r.headers['x-quorate-duplicate'] === 'true' || r.result?.duplicate === true,
     };
   }
 
@@ -286,8 +319,31 @@ export class QuorateClient {
   /** The value, or null when the key does not exist. Linearizable unless `stale`. */
   async get(key: string, opts: CallOptions & { stale?: boolean } = {}): Promise<ValueResult | null> {
     const path = `/kv/${encodeURIComponent(key)}${opts.stale ? '?stale=true' : ''}`;
-    const r = await this.call({ method: 'GET', path, target: 'any', write: false }, opts, [404]);
+    const r = await this.call(
+      {
+        method: 'GET',
+        path,
+        target: 'any',
+        write: false,
+        op: { op: 'get', key, ...(opts.stale ? { stale: true } : {}) },
+      },
+      opts,
+      [404],
+    );
     if (r.status === 404) return null;
+    if (r.result) {
+      const x = r.result;
+      if (x.found === false) return null;
+      const value = x.value as Uint8Array;
+      return {
+        value,
+        version: x.version as number,
+        modIndex: x.modIndex as number,
+        readIndex: (x.readIndex as number | undefined) ?? null,
+        servedBy: r.endpoint,
+        text: () => dec.decode(value),
+      };
+    }
     const value = r.body;
     const ri = r.headers['x-quorate-read-index'];
     return {
@@ -304,13 +360,17 @@ export class QuorateClient {
     const headers: Record<string, string> = {};
     if (opts.ifVersion !== undefined) headers['if-match'] = String(opts.ifVersion);
     const r = await this.call(
-      { method: 'DELETE', path: `/kv/${encodeURIComponent(key)}`, headers, target: 'leader', write: true },
+      {
+        method: 'DELETE',
+        path: `/kv/${encodeURIComponent(key)}`,
+        headers,
+        target: 'leader',
+        write: true,
+        op: { op: 'delete', key, ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}) },
+      },
       opts,
     );
-    return {
-      ...(json(r) as Omit<DeleteResult, 'duplicate'>),
-      duplicate: r.headers['x-quorate-duplicate'] === 'true',
-    };
+    return written<DeleteResult>(r);
   }
 
   async list(
@@ -319,8 +379,17 @@ export class QuorateClient {
   ): Promise<{ items: { key: string; value: string; version: number; modIndex: number }[]; more: boolean }> {
     const p = new URLSearchParams({ prefix, limit: String(opts.limit ?? 100) });
     if (opts.stale) p.set('stale', 'true');
-    const r = await this.call({ method: 'GET', path: `/kv?${p}`, target: 'any', write: false }, opts);
-    return json(r) as {
+    const r = await this.call(
+      {
+        method: 'GET',
+        path: `/kv?${p}`,
+        target: 'any',
+        write: false,
+        op: { op: 'list', prefix, limit: opts.limit ?? 100, ...(opts.stale ? { stale: true } : {}) },
+      },
+      opts,
+    );
+    return (r.result ?? json(r)) as {
       items: { key: string; value: string; version: number; modIndex: number }[];
       more: boolean;
     };
@@ -329,25 +398,42 @@ export class QuorateClient {
   // ---------------------------------------------------------------- leases
 
   async acquireLease(name: string, holder: string, ttlMs: number, opts: CallOptions = {}): Promise<Lease> {
-    return json(await this.leaseCall(name, 'acquire', { holder, ttlMs }, opts)) as Lease;
+    return leaseOf(await this.leaseCall(name, 'acquire', { holder, ttlMs }, opts));
   }
 
   async renewLease(name: string, holder: string, token: number, opts: CallOptions = {}): Promise<Lease> {
-    return json(await this.leaseCall(name, 'renew', { holder, token }, opts)) as Lease;
+    return leaseOf(await this.leaseCall(name, 'renew', { holder, token }, opts));
   }
 
   async releaseLease(name: string, holder: string, token: number, opts: CallOptions = {}): Promise<boolean> {
-    return (json(await this.leaseCall(name, 'release', { holder, token }, opts)) as { released: boolean })
+    return (answer(await this.leaseCall(name, 'release', { holder, token }, opts)) as { released: boolean })
       .released;
   }
 
   async getLease(name: string, opts: CallOptions & { stale?: boolean } = {}): Promise<LeaseState | null> {
     const path = `/leases/${encodeURIComponent(name)}${opts.stale ? '?stale=true' : ''}`;
-    const r = await this.call({ method: 'GET', path, target: 'leader', write: false }, opts, [404]);
-    return r.status === 404 ? null : (json(r) as LeaseState);
+    const r = await this.call(
+      {
+        method: 'GET',
+        path,
+        target: 'leader',
+        write: false,
+        op: { op: 'lease.get', name, ...(opts.stale ? { stale: true } : {}) },
+      },
+      opts,
+      [404],
+    );
+    if (r.status === 404 || r.result?.found === false) return null;
+    const { found: _found, ...lease } = answer(r) as LeaseState & { found?: boolean };
+    return lease;
   }
 
-  private leaseCall(name: string, action: string, body: unknown, opts: CallOptions) {
+  private leaseCall(
+    name: string,
+    action: 'acquire' | 'renew' | 'release',
+    body: Record<string, unknown>,
+    opts: CallOptions,
+  ) {
     return this.call(
       {
         method: 'POST',
@@ -356,6 +442,7 @@ export class QuorateClient {
         headers: { 'content-type': 'application/json' },
         target: 'leader',
         write: true,
+        op: { op: `lease.${action}`, name, ...body },
       },
       opts,
     );
@@ -372,17 +459,23 @@ export class QuorateClient {
       path: '/health',
       headers: this.baseHeaders(),
       timeoutMs: opts.timeoutMs ?? this.opts.attemptTimeoutMs ?? 3000,
+      op: { op: 'health' },
     });
-    return JSON.parse(dec.decode(r.body)) as Record<string, unknown>;
+    return answer(r) as Record<string, unknown>;
   }
 
   async clusterStatus(opts: CallOptions = {}): Promise<Record<string, unknown>> {
+    this.httpOnly('clusterStatus');
     return json(
-      await this.call({ method: 'GET', path: '/cluster/status', target: 'leader', write: false }, opts),
+      await this.call(
+        { method: 'GET', path: '/cluster/status', target: 'leader', write: false, op: { op: 'health' } },
+        opts,
+      ),
     ) as Record<string, unknown>;
   }
 
   async transferLeadership(to?: string, opts: CallOptions = {}): Promise<string | null> {
+    this.httpOnly('transferLeadership');
     const r = await this.call(
       {
         method: 'POST',
@@ -390,6 +483,7 @@ export class QuorateClient {
         body: JSON.stringify(to ? { to } : {}),
         target: 'leader',
         write: false,
+        op: { op: 'health' },
       },
       opts,
     );
@@ -399,6 +493,16 @@ export class QuorateClient {
 
   close(): Promise<void> {
     return this.wire.close();
+  }
+
+  /** Administrative calls and watches are on the HTTP API only. */
+  private httpOnly(what: string): void {
+    if (this.protocol)
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        `${what} is served by the HTTP API only; make a client with the members' http:// addresses for it`,
+        false,
+      );
   }
 
   // ---------------------------------------------------------------- the retry loop
@@ -452,7 +556,9 @@ export class QuorateClient {
     for (let attempt = 0; ; attempt++) {
       if (opts.signal?.aborted) throw new TimeoutError('the operation was aborted', a.write && ambiguous);
       const left = deadline - performance.now();
-      if (left <= 0) break;
+      // A retry with almost no time left could not hear an answer: it would only turn a
+      // definite failure (a redirect, no leader) into an unknown outcome.
+      if (left <= 0 || (attempt > 0 && left < MIN_RETRY_MS)) break;
       const endpoint = this.pick(a.target);
       headers['x-quorate-timeout-ms'] = String(Math.max(1, Math.floor(Math.min(left, 60_000))));
       let res: WireResponse;
@@ -462,6 +568,7 @@ export class QuorateClient {
           method: a.method,
           path: a.path,
           headers,
+          op: a.op,
           ...(body !== undefined ? { body } : {}),
           timeoutMs: Math.min(left, this.opts.attemptTimeoutMs ?? 3000),
         });
@@ -625,12 +732,13 @@ export class QuorateClient {
               headers: this.baseHeaders(),
               timeoutMs,
               signal: AbortSignal.timeout(timeoutMs),
+              op: { op: 'health' },
             }),
             timeoutMs,
           );
           if (r === null) return null;
           if (r.status !== 200) return null;
-          const h = JSON.parse(dec.decode(r.body)) as {
+          const h = answer(r) as {
             isLeader?: boolean;
             leaderAddress?: string | null;
             term?: number;
@@ -695,7 +803,30 @@ function json(r: WireResponse): unknown {
   return JSON.parse(dec.decode(r.body));
 }
 
+/** The answer of either wire: the protocol's decoded result, or the HTTP body's JSON. */
+function answer(r: WireResponse): unknown {
+  return r.result ?? json(r);
+}
+
+/** A lease as both wires give it (the protocol adds whether the call was a retry). */
+function leaseOf(r: WireResponse): Lease {
+  const { duplicate: _duplicate, ...lease } = answer(r) as Lease & { duplicate?: boolean };
+  return lease;
+}
+
+/** A write's answer with whether the cluster had applied it before (a retry). */
+function written<T extends { duplicate: boolean }>(r: WireResponse): T {
+  const x = answer(r) as T;
+  return { ...x, duplicate: r.headers['x-quorate-duplicate'] === 'true' || x.duplicate === true };
+}
+
+/** A value the protocol sends as bytes and HTTP as a string. */
+function text(v: string | Uint8Array): string {
+  return typeof v === 'string' ? v : dec.decode(v);
+}
+
 function errorBody(r: WireResponse): Record<string, unknown> {
+  if (r.error) return r.error as Record<string, unknown>;
   try {
     const b = JSON.parse(dec.decode(r.body)) as { error?: Record<string, unknown> };
     return b.error ?? { code: `HTTP_${r.status}` };

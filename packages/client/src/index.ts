@@ -30,6 +30,21 @@ export {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+export {
+  decodeBody,
+  encodeFrame,
+  FrameReader,
+  FrameTooLargeError,
+  isProtocolUrl,
+  PROTOCOL_OPS,
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSIONS,
+  PROTOCOL_WS_PATH,
+  type ProtocolError,
+  type ProtocolOp,
+  type ProtocolRequest,
+} from './protocol.js';
+export { ProtocolWire, type ProtocolWireOptions } from './protocol-wire.js';
 export { type WatchBatch, type WatchChange, WatchCompactedError, type WatchOptions } from './watch.js';
 export {
   type ClientTls,

@@ -4,6 +4,7 @@
  * exactly-once ids).
  */
 import { Pool } from 'undici';
+import type { ProtocolError, ProtocolRequest } from './protocol.js';
 
 export interface WireRequest {
   /** Base URL of the member, e.g. `http://127.0.0.1:8081`. */
@@ -16,12 +17,21 @@ export interface WireRequest {
   readonly timeoutMs: number;
   /** Gives the attempt up (it then fails with a `WireError`, `sent` unless refused). */
   readonly signal?: AbortSignal;
+  /**
+   * The same request as a client-protocol operation (`ProtocolWire` sends this; the HTTP
+   * wire sends method, path and body). Identity and deadline travel in `headers` for both.
+   */
+  readonly op?: ProtocolRequest;
 }
 
 export interface WireResponse {
   readonly status: number;
   readonly headers: Record<string, string | undefined>;
   readonly body: Uint8Array;
+  /** The client protocol's decoded answer (the HTTP wire leaves the JSON in `body`). */
+  readonly result?: Record<string, unknown>;
+  /** The client protocol's error answer. */
+  readonly error?: ProtocolError;
 }
 
 /** Transport-level failures: `sent` says whether the request may have reached the server. */

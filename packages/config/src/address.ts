@@ -47,6 +47,23 @@ export function parseClientUrl(s: string): AddressResult {
   return checkPort(host, m[3], s, 1);
 }
 
+/** `quorate://127.0.0.1:9081` or `quorates://…` (TLS): a member's client-protocol address. */
+export function parseProtocolUrl(s: string): AddressResult {
+  const m = /^(quorates?):\/\/([^/:?#[\]]+|\[[0-9A-Fa-f:.]+\]):([^/?#]*)\/?$/.exec(s);
+  if (!m) {
+    return {
+      ok: false,
+      rule: 'format',
+      message: `"${s}" is not a quorate://host:port address (for example quorate://127.0.0.1:9081)`,
+    };
+  }
+  const host = m[2]!;
+  if (!HOST.test(host)) {
+    return { ok: false, rule: 'format', message: `"${host}" in "${s}" is not a host name or IP address` };
+  }
+  return checkPort(host, m[3]!, s, 1);
+}
+
 function checkPort(host: string, portText: string, whole: string, minPort: 0 | 1): AddressResult {
   if (!/^\d{1,10}$/.test(portText)) {
     return { ok: false, rule: 'format', message: `the port of "${whole}" is not a number` };
@@ -64,6 +81,6 @@ function checkPort(host: string, portText: string, whole: string, minPort: 0 | 1
 
 /** The `host:port` of a client URL, for listening on it. */
 export function listenAddressOf(clientUrl: string): string | null {
-  const r = parseClientUrl(clientUrl);
+  const r = /^quorates?:/.test(clientUrl) ? parseProtocolUrl(clientUrl) : parseClientUrl(clientUrl);
   return r.ok ? `${r.value.host}:${r.value.port}` : null;
 }

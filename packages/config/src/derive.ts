@@ -36,6 +36,11 @@ export function derive(c: ParsedConfig): { config: Config; derived: Derivation[]
     httpListen = listenAddressOf(self.member.clientAddress) ?? '127.0.0.1:8081';
     derived.push({ key: 'http.listen', from: `${at}.clientAddress` });
   }
+  let clientListen = c.client.listen;
+  if (clientListen === undefined && self.member.protocolAddress !== undefined) {
+    clientListen = listenAddressOf(self.member.protocolAddress) ?? undefined;
+    derived.push({ key: 'client.listen', from: `${at}.protocolAddress` });
+  }
   let dataDir = c.storage.dataDir;
   if (dataDir === undefined) {
     dataDir = `data/${c.nodeId}`;
@@ -46,6 +51,7 @@ export function derive(c: ParsedConfig): { config: Config; derived: Derivation[]
       ...c,
       transport: { ...c.transport, listen: transportListen },
       http: { ...c.http, listen: httpListen },
+      client: { ...c.client, ...(clientListen !== undefined ? { listen: clientListen } : {}) },
       storage: { ...c.storage, dataDir },
     },
     derived,

@@ -1,4 +1,10 @@
-export { type HostPort, listenAddressOf, parseClientUrl, parseHostPort } from './address.js';
+export {
+  type HostPort,
+  listenAddressOf,
+  parseClientUrl,
+  parseHostPort,
+  parseProtocolUrl,
+} from './address.js';
 export { type CliOptions, CONFIG_EXIT_CODE, loadConfigOrExit } from './cli.js';
 export { type Derivation, derive, selfMember } from './derive.js';
 export { renderSettingsTable, updateReadme } from './docs.js';

@@ -3,7 +3,7 @@
  * Each rule names the fields it reads; it runs only when those parsed cleanly, so one run
  * reports field errors and cross-field errors together without piling one on the other.
  */
-import { listenAddressOf, parseClientUrl, parseHostPort } from './address.js';
+import { listenAddressOf, parseClientUrl, parseHostPort, parseProtocolUrl } from './address.js';
 import { selfMember } from './derive.js';
 import { ConfigRule } from './errors.js';
 import type { ParsedConfig } from './schema.js';
@@ -31,7 +31,7 @@ const normalizeHostPort = (s: string): string | null => {
   return r.ok ? `${r.value.host.toLowerCase()}:${r.value.port}` : null;
 };
 const normalizeUrl = (s: string): string | null => {
-  const r = parseClientUrl(s);
+  const r = /^quorates?:/.test(s) ? parseProtocolUrl(s) : parseClientUrl(s);
   return r.ok ? `${r.value.host.toLowerCase()}:${r.value.port}` : null;
 };
 
@@ -116,17 +116,20 @@ export const crossRules: readonly CrossRule[] = [
       for (const [field, norm] of [
         ['peerAddress', normalizeHostPort],
         ['clientAddress', normalizeUrl],
+        ['protocolAddress', normalizeUrl],
       ] as const) {
         const seen = new Map<string, number>();
         c.members.forEach((m, i) => {
-          const k = norm(m[field]);
+          const v = m[field];
+          if (v === undefined) return;
+          const k = norm(v);
           if (k === null) return;
           const first = seen.get(k);
           if (first === undefined) seen.set(k, i);
           else
             out.push({
               path: ['members', i, field],
-              message: `"${m[field]}" is also the ${field} of members[${first}] (${c.members[first]!.id})`,
+              message: `"${v}" is also the ${field} of members[${first}] (${c.members[first]!.id})`,
             });
         });
       }
@@ -149,7 +152,15 @@ export const crossRules: readonly CrossRule[] = [
   },
   {
     rule: ConfigRule.ListenConflict,
-    uses: ['nodeId', 'members', 'transport.listen', 'http.listen', 'metrics.listen', 'metrics.enabled'],
+    uses: [
+      'nodeId',
+      'members',
+      'transport.listen',
+      'http.listen',
+      'client.listen',
+      'metrics.listen',
+      'metrics.enabled',
+    ],
     check(c, show) {
       const self = selfMember(c);
       if (!self) return [];
@@ -157,6 +168,10 @@ export const crossRules: readonly CrossRule[] = [
         { key: 'transport.listen', addr: c.transport.listen ?? self.member.peerAddress },
         { key: 'http.listen', addr: c.http.listen ?? listenAddressOf(self.member.clientAddress) ?? '' },
       ];
+      const client =
+        c.client.listen ??
+        (self.member.protocolAddress ? listenAddressOf(self.member.protocolAddress) : null);
+      if (client) listeners.push({ key: 'client.listen', addr: client });
       if (c.metrics.enabled && c.metrics.listen !== undefined)
         listeners.push({ key: 'metrics.listen', addr: c.metrics.listen });
       const out: RuleIssue[] = [];

@@ -10,7 +10,7 @@
  * nothing.
  */
 import * as z from 'zod';
-import { parseClientUrl, parseHostPort } from './address.js';
+import { parseClientUrl, parseHostPort, parseProtocolUrl } from './address.js';
 import { expandMembers, localMembers } from './members.js';
 
 export interface FieldMeta {
@@ -49,10 +49,16 @@ const clientUrl = z.string().superRefine((s, ctx) => {
   if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message, params: { rule: r.rule } });
 });
 
+const protocolUrl = z.string().superRefine((s, ctx) => {
+  const r = parseProtocolUrl(s);
+  if (!r.ok) ctx.addIssue({ code: 'custom', message: r.message, params: { rule: r.rule } });
+});
+
 const memberSchema = z.strictObject({
   id: idSchema,
   peerAddress: hostPort(1),
   clientAddress: clientUrl,
+  protocolAddress: protocolUrl.optional(),
 });
 
 const bool = (d: boolean) => z.boolean().default(d);
@@ -183,6 +189,22 @@ export const configShape = z.strictObject({
           ),
         })
         .prefault({}),
+    })
+    .prefault({}),
+  client: z
+    .strictObject({
+      listen: field(
+        hostPort(0).optional(),
+        "`host:port` of the client protocol (binary, pipelined; docs/client-protocol.md). Default: the host and port of this node's `protocolAddress`; neither set: not served.",
+      ),
+      maxFrameBytes: field(
+        int(1024, 1024 * MiB).optional(),
+        'Largest request frame accepted. Default: `kv.maxValueBytes` plus 64 KiB.',
+      ),
+      maxInFlight: field(
+        int(1, 1_000_000).default(4096),
+        'Requests in flight on one connection, at most; more are answered OVERLOADED.',
+      ),
     })
     .prefault({}),
   kv: z

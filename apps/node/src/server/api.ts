@@ -30,6 +30,8 @@ export interface Member {
   readonly id: NodeId;
   readonly peerAddress: string;
   readonly clientAddress: string;
+  /** `quorate://host:port` of its client protocol, when it serves one. */
+  readonly protocolAddress?: string;
 }
 
 export interface ApiOptions {

@@ -49,7 +49,7 @@ export function authorized(req: IncomingMessage, url: URL, method: string, token
 }
 
 /** Compare without leaking, through timing, how much of the token a guess got right. */
-function sameSecret(a: string, b: string): boolean {
+export function sameSecret(a: string, b: string): boolean {
   const digest = (x: string) => createHash('sha256').update(x).digest();
   return timingSafeEqual(digest(a), digest(b));
 }
@@ -103,6 +103,11 @@ export function parseKey(raw: string): string {
   } catch {
     throw badRequest('INVALID_KEY', 'the key is not valid URL-encoded UTF-8');
   }
+  return checkKey(key);
+}
+
+/** A key (or lease name) as given, checked: 1 to 512 bytes of UTF-8, no control characters. */
+export function checkKey(key: string): string {
   const bytes = Buffer.byteLength(key);
   if (bytes === 0) throw badRequest('INVALID_KEY', 'the key is empty; use /kv/<key>');
   if (bytes > MAX_KEY_BYTES)

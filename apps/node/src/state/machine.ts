@@ -70,13 +70,16 @@ interface SnapshotHeader {
   leases: LeaseRecord[];
   sessions: [string, number, number, [number, ApplyResult][]][];
   /** Addresses of members added by membership changes: [id, peer, client]. */
-  members?: [string, string, string][];
+  /** [id, peer address, client address, client-protocol address (optional)]. */
+  members?: ([string, string, string] | [string, string, string, string])[];
 }
 
 /** Where a member added by a membership change is reached. */
 export interface MemberAddresses {
   readonly peerAddress: string;
   readonly clientAddress: string;
+  /** Its client-protocol address, when it serves the protocol. */
+  readonly protocolAddress?: string;
 }
 
 /**
@@ -355,8 +358,10 @@ export class QuorateMachine implements StateMachine<Applied> {
       ([id, s]) => [id, s.highest, s.lastIndex, [...s.results.entries()]] as const,
     );
     const appliedIndex = this.appliedIndex;
-    const members = [...this.memberAddresses].map(
-      ([id, a]) => [id, a.peerAddress, a.clientAddress] as [string, string, string],
+    const members = [...this.memberAddresses].map(([id, a]) =>
+      a.protocolAddress
+        ? ([id, a.peerAddress, a.clientAddress, a.protocolAddress] as [string, string, string, string])
+        : ([id, a.peerAddress, a.clientAddress] as [string, string, string]),
     );
     return (function* () {
       yield frame({
@@ -429,8 +434,12 @@ export class QuorateMachine implements StateMachine<Applied> {
       ]),
     );
     this.memberAddresses.clear();
-    for (const [id, peerAddress, clientAddress] of header.members ?? [])
-      this.memberAddresses.set(id, { peerAddress, clientAddress });
+    for (const [id, peerAddress, clientAddress, protocolAddress] of header.members ?? [])
+      this.memberAddresses.set(id, {
+        peerAddress,
+        clientAddress,
+        ...(protocolAddress ? { protocolAddress } : {}),
+      });
     this.appliedIndex = header.appliedIndex;
     this.changes.reset(header.appliedIndex);
     for (const l of this.leases.values()) this.onLease?.(l.name, l);

@@ -12,6 +12,7 @@ function confJson(ctx: ApiContext) {
     role,
     peerAddress: byId.get(id)?.peerAddress ?? null,
     clientAddress: byId.get(id)?.clientAddress ?? null,
+    protocolAddress: byId.get(id)?.protocolAddress ?? null,
   });
   return {
     members: [...s.voters.map((id) => one(id, 'voter')), ...s.learners.map((id) => one(id, 'learner'))],
@@ -38,10 +39,19 @@ export async function membersRoute(ctx: ApiContext, req: IncomingMessage, res: S
     if (!/^https?:\/\/[^\s/]+$/.test(clientAddress)) {
       throw badRequest('INVALID_ARGUMENT', '"clientAddress" must be a URL like http://host:port');
     }
+    const protocolAddress =
+      body.protocolAddress === undefined ? undefined : str(body, 'protocolAddress', 256);
+    if (protocolAddress !== undefined && !/^quorates?:\/\/[^\s/]+:\d{1,5}$/.test(protocolAddress)) {
+      throw badRequest('INVALID_ARGUMENT', '"protocolAddress" must be a URL like quorate://host:port');
+    }
     if (ctx.members().some((m) => m.id === id))
       throw new HttpError(409, 'ALREADY_MEMBER', `${id} is already a member`);
     await ctx.raft.changeMembership(
-      { kind: 'addLearner', node: id, meta: { peerAddress, clientAddress } },
+      {
+        kind: 'addLearner',
+        node: id,
+        meta: { peerAddress, clientAddress, ...(protocolAddress ? { protocolAddress } : {}) },
+      },
       { timeoutMs },
     );
     return sendJson(res, 200, confJson(ctx));
@@ -70,7 +80,11 @@ export async function membersRoute(ctx: ApiContext, req: IncomingMessage, res: S
       {
         kind: 'addVoter',
         node: id,
-        meta: { peerAddress: known.peerAddress, clientAddress: known.clientAddress },
+        meta: {
+          peerAddress: known.peerAddress,
+          clientAddress: known.clientAddress,
+          ...(known.protocolAddress ? { protocolAddress: known.protocolAddress } : {}),
+        },
       },
       { timeoutMs },
     );

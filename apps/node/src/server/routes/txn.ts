@@ -26,6 +26,7 @@ type Json = Record<string, unknown>;
 function value(o: Json, where: string, limit: number): Uint8Array {
   let v: Uint8Array;
   if (typeof o.value === 'string') v = enc.encode(o.value);
+  else if (o.value instanceof Uint8Array) v = o.value;
   else if (typeof o.valueBase64 === 'string') v = new Uint8Array(Buffer.from(o.valueBase64, 'base64'));
   else throw badRequest('BAD_REQUEST', `${where}: give "value" (a string) or "valueBase64"`);
   if (v.byteLength > limit)
@@ -55,11 +56,14 @@ function ops(body: Json, field: 'success' | 'failure', limit: number): TxnOp[] {
   });
 }
 
-export async function txn(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const ref = clientRef(req);
-  const limit = ctx.options.maxValueBytes;
-  // Room for a few values at the largest size, base64 included.
-  const body = await readJson(req, Math.min(64 << 20, 4 * limit + (64 << 10)));
+/**
+ * A transaction's compares and branches, validated (from JSON, or from the client
+ * protocol, where values may also be bytes).
+ */
+export function parseTxn(
+  body: Json,
+  limit: number,
+): { compare: TxnCompare[]; success: TxnOp[]; failure: TxnOp[] } {
   const compare: TxnCompare[] = list(body, 'compare').map((o, i) => {
     const where = `compare[${i}]`;
     const c: { key: string; version?: number; value?: Uint8Array; exists?: boolean } = { key: key(o, where) };
@@ -87,6 +91,15 @@ export async function txn(ctx: ApiContext, req: IncomingMessage, res: ServerResp
       'BAD_REQUEST',
       `a transaction has at most ${MAX_TXN_OPS} compares and operations (got ${n})`,
     );
+  return { compare, success, failure };
+}
+
+export async function txn(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const ref = clientRef(req);
+  const limit = ctx.options.maxValueBytes;
+  // Room for a few values at the largest size, base64 included.
+  const body = await readJson(req, Math.min(64 << 20, 4 * limit + (64 << 10)));
+  const { compare, success, failure } = parseTxn(body, limit);
   const a = await propose(ctx, req, { op: 'txn', compare, success, failure, ...(ref ? { ref } : {}) });
   check(a.result);
   const r = a.result as Extract<ApplyResult, { op: 'txn' }>;
