@@ -1,4 +1,7 @@
-/** @quorate/client against real nodes (in-process Raft, real HTTP on loopback). */
+/**
+ * @quorate/client against real nodes (in-process Raft, real sockets on loopback), once over
+ * each wire: the HTTP API and the client protocol.
+ */
 import {
   NotLeaderError,
   QuorateClient,
@@ -16,26 +19,29 @@ beforeAll(async () => {
 });
 afterAll(() => c.stop());
 
-const urls = () => c.members.map((m) => m.clientAddress);
+describe.each(['http', 'protocol'] as const)('QuorateClient over %s', (kind) => {
+  const addr = (m: { clientAddress: string; protocolAddress?: string }) =>
+    kind === 'http' ? m.clientAddress : m.protocolAddress!;
+  const urls = () => c.members.map(addr);
+  const urlOf = (id: string) => (kind === 'http' ? c.url(id) : c.protocolUrl(id));
 
-describe('QuorateClient', () => {
   it('finds the leader from a follower and follows the hint', async () => {
     const leader = c.leader()!;
-    const follower = c.members.find((m) => m.id !== leader.id)!.clientAddress;
+    const follower = addr(c.members.find((m) => m.id !== leader.id)!);
     const client = new QuorateClient({ endpoints: [follower] });
-    const w = await client.put('k', 'v');
-    expect(w).toMatchObject({ key: 'k', version: 1, created: true, duplicate: false });
-    expect(client.knownLeader).toBe(c.url(leader.id));
-    expect((await client.get('k'))!.text()).toBe('v');
+    const w = await client.put(`k-${kind}`, 'v');
+    expect(w).toMatchObject({ key: `k-${kind}`, version: 1, created: true, duplicate: false });
+    expect(client.knownLeader).toBe(urlOf(leader.id));
+    expect((await client.get(`k-${kind}`))!.text()).toBe('v');
     expect(await client.get('absent')).toBeNull();
     await client.close();
   });
 
   it('compare-and-set failures are definite RejectedErrors with the server code', async () => {
     const client = new QuorateClient({ endpoints: urls() });
-    await client.put('cas', 'a');
-    await client.cas('cas', 'a', 'b');
-    const err = await client.cas('cas', 'a', 'c').catch((e) => e);
+    await client.put(`cas-${kind}`, 'a');
+    await client.cas(`cas-${kind}`, 'a', 'b');
+    const err = await client.cas(`cas-${kind}`, 'a', 'c').catch((e) => e);
     expect(err).toBeInstanceOf(RejectedError);
     expect(err).toMatchObject({ serverCode: 'CAS_FAILED', ambiguous: false, code: 'REJECTED' });
     await client.close();
@@ -55,7 +61,8 @@ describe('QuorateClient', () => {
   });
 
   it('every member down: reads fail as unavailable, definitely', async () => {
-    const dead = [`http://127.0.0.1:${await freePort()}`, `http://127.0.0.1:${await freePort()}`];
+    const scheme = kind === 'http' ? 'http' : 'quorate';
+    const dead = [`${scheme}://127.0.0.1:${await freePort()}`, `${scheme}://127.0.0.1:${await freePort()}`];
     const client = new QuorateClient({ endpoints: dead, timeoutMs: 400 });
     const err = await client.get('x').catch((e) => e);
     expect(err).toBeInstanceOf(UnavailableError);
@@ -70,13 +77,13 @@ describe('QuorateClient', () => {
 
   it('keeps writing through a leader change, within its deadline', async () => {
     const client = new QuorateClient({ endpoints: urls(), timeoutMs: 10_000 });
-    await client.put('before', '1');
+    await client.put(`before-${kind}`, '1');
     const leader = c.leader()!;
     const target = c.nodes.find((n) => n !== leader)!.id;
     await leader.raft.transferLeadership(target);
-    const w = await client.put('after', '2');
+    const w = await client.put(`after-${kind}`, '2');
     expect(w.version).toBe(1);
-    expect(client.knownLeader).toBe(c.url(target));
+    expect(client.knownLeader).toBe(urlOf(target));
     await client.close();
   });
 
@@ -88,7 +95,7 @@ describe('QuorateClient', () => {
     );
     try {
       const client = new QuorateClient({
-        endpoints: [c.url(leader.id)],
+        endpoints: [urlOf(leader.id)],
         timeoutMs: 700,
         attemptTimeoutMs: 300,
       });

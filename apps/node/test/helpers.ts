@@ -44,6 +44,8 @@ export interface InProcessCluster {
   net: MemoryNetwork;
   leader(): QuorateNode | undefined;
   url(id: string): string;
+  /** A member's client-protocol address. */
+  protocolUrl(id: string): string;
   stop(): Promise<void>;
 }
 
@@ -52,7 +54,12 @@ export async function inProcessCluster(n = 3, token: string | null = null): Prom
   const members: Member[] = [];
   for (let i = 1; i <= n; i++) {
     const port = await freePort();
-    members.push({ id: `n${i}`, peerAddress: `mem:n${i}`, clientAddress: `http://127.0.0.1:${port}` });
+    members.push({
+      id: `n${i}`,
+      peerAddress: `mem:n${i}`,
+      clientAddress: `http://127.0.0.1:${port}`,
+      protocolAddress: `quorate://127.0.0.1:${await freePort()}`,
+    });
   }
   const nodes = members.map(
     (m) =>
@@ -62,6 +69,12 @@ export async function inProcessCluster(n = 3, token: string | null = null): Prom
         storage: new MemoryStorage(),
         transport: net.transport(m.id),
         http: { host: '127.0.0.1', port: Number(new URL(m.clientAddress).port) },
+        protocol: {
+          host: '127.0.0.1',
+          port: Number(new URL(m.protocolAddress!).port),
+          maxFrameBytes: 64 << 10,
+          maxInFlight: 64,
+        },
         api: { token, maxValueBytes: 1024 },
       }),
   );
@@ -72,6 +85,7 @@ export async function inProcessCluster(n = 3, token: string | null = null): Prom
     net,
     leader: () => nodes.find((x) => x.raft.isLeader),
     url: (id) => members.find((m) => m.id === id)!.clientAddress,
+    protocolUrl: (id) => members.find((m) => m.id === id)!.protocolAddress!,
     stop: async () => {
       await Promise.all(nodes.map((x) => x.stop({ transferLeadership: false })));
     },

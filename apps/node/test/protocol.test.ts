@@ -1,0 +1,191 @@
+/**
+ * The client protocol's rules at the edge, one raw connection at a time against real
+ * nodes (in-process Raft, real sockets): the hello and its version, the token, bad frames
+ * and requests, the in-flight limit, pipelined answers, the WebSocket form on the same port.
+ */
+import { connect, type Socket } from 'node:net';
+import { decodeBody, encodeFrame, FrameReader, PROTOCOL_WS_PATH } from '@quorate/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { type InProcessCluster, inProcessCluster, waitFor } from './helpers.js';
+
+let c: InProcessCluster;
+beforeAll(async () => {
+  c = await inProcessCluster(3, 'tok-123');
+  await waitFor(() => c.leader(), 'a leader');
+});
+afterAll(() => c.stop());
+
+type Msg = Record<string, unknown>;
+
+/** A raw connection: send frames, read the messages that come back, see it close. */
+class Raw {
+  readonly socket: Socket;
+  private readonly reader = new FrameReader(1 << 24);
+  readonly got: Msg[] = [];
+  closed = false;
+  private readonly closedP: Promise<void>;
+
+  constructor(url: string) {
+    const u = new URL(url);
+    this.socket = connect({ host: u.hostname, port: Number(u.port) });
+    this.socket.on('error', () => {});
+    this.socket.on('data', (d: Buffer) => {
+      for (const b of this.reader.push(d)) this.got.push(decodeBody(b) as Msg);
+    });
+    this.closedP = new Promise((r) =>
+      this.socket.on('close', () => {
+        this.closed = true;
+        r();
+      }),
+    );
+  }
+
+  send(m: unknown): void {
+    this.socket.write(encodeFrame(m));
+  }
+
+  async next(pred: (m: Msg) => boolean = () => true, ms = 5000): Promise<Msg> {
+    return waitFor(() => this.got.find(pred) ?? null, 'an answer', ms);
+  }
+
+  async waitClosed(ms = 5000): Promise<void> {
+    await Promise.race([
+      this.closedP,
+      new Promise((_, j) => setTimeout(() => j(new Error('not closed')), ms)),
+    ]);
+  }
+
+  async hello(token = 'tok-123'): Promise<Msg> {
+    this.send({ t: 'hello', versions: [1], token });
+    return this.next((m) => m.t === 'hello' || m.t === 'error');
+  }
+}
+
+const leaderUrl = () => c.protocolUrl(c.leader()!.id);
+const followerUrl = () => c.protocolUrl(c.nodes.find((n) => !n.raft.isLeader)!.id);
+
+describe('the client protocol at the edge', () => {
+  it('hello: the member answers with the version, its id and the leader', async () => {
+    const r = new Raw(followerUrl());
+    const h = await r.hello();
+    expect(h).toMatchObject({ t: 'hello', version: 1, leaderId: c.leader()!.id, leaderAddress: leaderUrl() });
+    r.socket.destroy();
+  });
+
+  it('a version the member does not speak: an error naming the versions it does, then the connection closes', async () => {
+    const r = new Raw(leaderUrl());
+    r.send({ t: 'hello', versions: [7, 9], token: 'tok-123' });
+    const e = await r.next();
+    expect(e).toMatchObject({ t: 'error', code: 'UNSUPPORTED_VERSION', versions: [1] });
+    await r.waitClosed();
+  });
+
+  it('a wrong or missing token, or a request before the hello: a typed error, then closed', async () => {
+    for (const first of [
+      { t: 'hello', versions: [1], token: 'wrong' },
+      { t: 'hello', versions: [1] },
+      { id: 1, op: 'get', key: 'k' },
+    ]) {
+      const r = new Raw(leaderUrl());
+      r.send(first);
+      const e = await r.next();
+      expect(e.t).toBe('error');
+      expect(['UNAUTHORIZED', 'HELLO_REQUIRED']).toContain(e.code);
+      await r.waitClosed();
+    }
+  });
+
+  it('bad frames: not msgpack, not a map, too large: a typed error, then closed', async () => {
+    const cases: [Buffer, string][] = [
+      [Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]), 'MALFORMED_FRAME'],
+      [encodeFrame([1, 2, 3]), 'MALFORMED_FRAME'],
+      [Buffer.from([0x7f, 0xff, 0xff, 0xff]), 'FRAME_TOO_LARGE'],
+    ];
+    for (const [bytes, code] of cases) {
+      const r = new Raw(leaderUrl());
+      await r.hello();
+      r.socket.write(bytes);
+      const e = await r.next((m) => m.t === 'error');
+      expect(e.code).toBe(code);
+      await r.waitClosed();
+    }
+  });
+
+  it('bad requests are answered by id with typed errors and the connection stays usable', async () => {
+    const r = new Raw(leaderUrl());
+    await r.hello();
+    r.send({ id: 1, op: 'frobnicate' });
+    r.send({ id: 2, op: 'put', key: 7, value: 'x' });
+    r.send({ id: 3, op: 'put', key: 'a\u0001b', value: 'x' });
+    r.send({ id: 4, op: 'put', key: 'k', value: Buffer.alloc(2048) });
+    r.send({ id: 5, op: 'put', key: 'k', value: 'x', cid: 'c', seq: -1 });
+    r.send({ id: 6, op: 'get', key: 'k', timeoutMs: 0 });
+    r.send({ id: 7, op: 'txn', compare: 'nope' });
+    r.send({ id: 8, op: 'put', key: 'fine', value: 'ok' });
+    const code = async (id: number) => ((await r.next((m) => m.id === id)).e as Msg | undefined)?.code;
+    expect(await code(1)).toBe('UNKNOWN_OP');
+    expect(await code(2)).toBe('INVALID_KEY');
+    expect(await code(3)).toBe('INVALID_KEY');
+    expect(await code(4)).toBe('VALUE_TOO_LARGE');
+    expect(await code(5)).toBe('BAD_REQUEST');
+    expect(await code(6)).toBe('INVALID_ARGUMENT');
+    expect(await code(7)).toBe('BAD_REQUEST');
+    expect((await r.next((m) => m.id === 8)).r).toMatchObject({ key: 'fine', version: 1 });
+    // None of the refused ones reached the log.
+    expect(c.leader()!.machine.get('k')).toBeUndefined();
+    r.socket.destroy();
+  });
+
+  it('a follower answers writes NOT_LEADER with the leader id and its client-protocol address', async () => {
+    const r = new Raw(followerUrl());
+    await r.hello();
+    r.send({ id: 1, op: 'put', key: 'x', value: 'y' });
+    const e = (await r.next((m) => m.id === 1)).e as Msg;
+    expect(e).toMatchObject({
+      code: 'NOT_LEADER',
+      status: 421,
+      leaderId: c.leader()!.id,
+      leaderAddress: leaderUrl(),
+    });
+    r.socket.destroy();
+  });
+
+  it('many requests in flight on one connection, each answered once by its id; past the limit, OVERLOADED', async () => {
+    const r = new Raw(leaderUrl());
+    await r.hello();
+    // The test cluster allows 64 in flight per connection.
+    for (let i = 1; i <= 200; i++) r.send({ id: i, op: 'put', key: `p${i % 7}`, value: `v${i}` });
+    await waitFor(
+      () => r.got.filter((m) => typeof m.id === 'number').length === 200 || null,
+      '200 answers',
+      10_000,
+    );
+    const answers = r.got.filter((m) => typeof m.id === 'number');
+    expect(new Set(answers.map((m) => m.id)).size).toBe(200);
+    const overloaded = answers.filter((m) => (m.e as Msg | undefined)?.code === 'OVERLOADED');
+    const ok = answers.filter((m) => m.r);
+    expect(ok.length).toBeGreaterThanOrEqual(64);
+    expect(ok.length + overloaded.length).toBe(200);
+    r.socket.destroy();
+  });
+
+  it('the WebSocket form on the same port: one message per frame body', async () => {
+    const u = new URL(leaderUrl());
+    const ws = new WebSocket(`ws://${u.host}${PROTOCOL_WS_PATH}`);
+    const got: Msg[] = [];
+    ws.on('message', (d: Buffer) => got.push(decodeBody(d) as Msg));
+    await new Promise((r, j) => {
+      ws.once('open', r);
+      ws.once('error', j);
+    });
+    const body = (m: unknown) => encodeFrame(m).subarray(4);
+    ws.send(body({ t: 'hello', versions: [1], token: 'tok-123' }));
+    await waitFor(() => got.find((m) => m.t === 'hello') ?? null, 'hello');
+    ws.send(body({ id: 1, op: 'put', key: 'ws', value: 'hi' }));
+    ws.send(body({ id: 2, op: 'get', key: 'ws' }));
+    const two = await waitFor(() => got.find((m) => m.id === 2) ?? null, 'the get');
+    expect(Buffer.from((two.r as Msg).value as Uint8Array).toString()).toBe('hi');
+    ws.close();
+  });
+});
