@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { HistoryFile } from './history.js';
-import type { LoadgenOptions } from './options.js';
+import { type LoadgenOptions, LoadgenUsageError } from './options.js';
 import { type FaultRecord, formatTable, type Report, toHtml, toJson } from './report.js';
 import { run } from './runner.js';
 import { LocalCluster, type SpawnedNode } from './spawn.js';
@@ -39,6 +39,29 @@ export class FinalStateError extends Error {
  * unreachable, or behind, past `timeoutMs` fails with a `FinalStateError` naming it
  * (carrying what the others held), never silently drops out of the check.
  */
+/** Each member's client-protocol address, from its `/health`; a usage error when one has none. */
+async function protocolAddresses(endpoints: readonly string[], token?: string): Promise<string[]> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  return Promise.all(
+    endpoints.map(async (e) => {
+      let h: { protocolAddress?: string | null };
+      try {
+        const r = await fetch(`${e}/health`, { headers, signal: AbortSignal.timeout(3000) });
+        h = (await r.json()) as { protocolAddress?: string | null };
+      } catch (err) {
+        throw new LoadgenUsageError([
+          `--server-list: ${e}/health did not answer (${(err as Error).message})`,
+        ]);
+      }
+      if (!h.protocolAddress)
+        throw new LoadgenUsageError([
+          `--wire binary: ${e} does not serve the client protocol (no client.listen / protocolAddress); pass --wire http`,
+        ]);
+      return h.protocolAddress;
+    }),
+  );
+}
+
 export async function finalStates(
   endpoints: readonly string[],
   token?: string,
@@ -262,7 +285,14 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
     });
     out(`cluster ready: ${cluster.endpoints.join(' ')}`);
   }
+  // HTTP addresses for health, faults and the final states; the clients' own per --wire.
   const endpoints = cluster ? cluster.endpoints : o.serverList;
+  const clientEndpoints =
+    o.wire === 'http'
+      ? endpoints
+      : cluster
+        ? cluster.protocolEndpoints
+        : await protocolAddresses(endpoints, o.token);
   const history = o.history || o.check ? new HistoryFile(o.history ?? null, o.check) : undefined;
   const t0 = performance.now();
   const faults = cluster ? new FaultInjector(cluster, o, t0, out) : null;
@@ -275,7 +305,8 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       else out(s);
     };
     const result = await run({
-      endpoints,
+      endpoints: clientEndpoints,
+      wire: o.wire,
       clients: o.numClients,
       ...(o.reqsPerClient !== undefined ? { reqsPerClient: o.reqsPerClient } : {}),
       ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),

@@ -13,6 +13,8 @@ export interface LoadgenOptions {
   reqsPerClient: number | undefined;
   durationMs: number | undefined;
   rate: number | undefined;
+  /** How the clients talk to the cluster: the client protocol (default) or HTTP. */
+  wire: 'binary' | 'http';
   mode: Mode;
   readRatio: number;
   keys: number;
@@ -81,6 +83,11 @@ export function buildProgram(): Command {
       'open loop: total operations per second (latency from each due time)',
       num(0.001, 10_000_000),
     )
+    .option(
+      '--wire <wire>',
+      'binary (the client protocol: one multiplexed connection per member) or http',
+      'binary',
+    )
     .option('--mode <mode>', 'put | get | mixed | cas | lease | txn', 'put')
     .option('--read-ratio <r>', 'share of reads in mixed, cas and txn modes', num(0, 1), 0.5)
     .option('--keys <k>', 'number of distinct keys', int(1, 100_000_000), 10_000)
@@ -122,6 +129,13 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
   }
   const transport = o.transport as string;
   if (transport !== 'tcp' && transport !== 'ws') problems.push('--transport must be tcp or ws');
+  const wire = o.wire as string;
+  if (wire !== 'binary' && wire !== 'http') problems.push('--wire must be binary or http');
+  for (const u of serverList)
+    if (/^quorates?:/.test(u))
+      problems.push(
+        `--server-list: "${u}": give the members' HTTP addresses (http://host:port); with --wire binary their client-protocol addresses are asked from each member`,
+      );
   const mode = o.mode as string;
   if (!['put', 'get', 'mixed', 'cas', 'lease', 'txn'].includes(mode))
     problems.push('--mode must be put, get, mixed, cas, lease or txn');
@@ -156,6 +170,7 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
     reqsPerClient,
     durationMs,
     rate: o.rate as number | undefined,
+    wire: wire as 'binary' | 'http',
     mode: mode as Mode,
     readRatio: o.readRatio as number,
     keys: o.keys as number,

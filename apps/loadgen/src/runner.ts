@@ -8,17 +8,22 @@
 import {
   ClientError,
   HttpWire,
+  ProtocolWire,
   QuorateClient,
   RejectedError,
   type TxnOp,
   type TxnRequest,
+  type Wire,
 } from '@quorate/client';
 import type { HistoryEvent, HistorySink, TxnValue } from './history.js';
 import { type SecondLine, Stats } from './stats.js';
 import { type OpKind, Workload, type WorkloadOptions } from './workload.js';
 
 export interface RunOptions {
+  /** Members' addresses for the clients: `quorate://` with the binary wire, `http://` with HTTP. */
   endpoints: readonly string[];
+  /** The wire: the client protocol (one multiplexed connection per member) or HTTP pools. */
+  wire?: 'binary' | 'http';
   clients: number;
   /** Stop after this many operations per client... */
   reqsPerClient?: number;
@@ -52,7 +57,10 @@ export interface RunResult {
 const nowNs = () => process.hrtime.bigint();
 
 export async function run(o: RunOptions): Promise<RunResult> {
-  const wire = new HttpWire({ connections: o.connections ?? Math.max(4, Math.min(64, o.clients)) });
+  const wire: Wire =
+    o.wire === 'binary'
+      ? new ProtocolWire()
+      : new HttpWire({ connections: o.connections ?? Math.max(4, Math.min(64, o.clients)) });
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
   const stats = new Stats(t0);

@@ -104,12 +104,18 @@ it('kill -9 of the leader mid-run: the failover gap is reported and the history 
   expect(report.check?.lostWrites).toBe(0);
 });
 
-for (const fault of ['--kill-leader-every', '--pause-leader-every'] as const) {
-  it(`compare-and-set on 3 keys by 16 clients, ${fault} 4s: linearizable, nothing lost, no error surfaced`, async () => {
+for (const [fault, wire] of [
+  ['--kill-leader-every', 'binary'],
+  ['--pause-leader-every', 'binary'],
+  ['--kill-leader-every', 'http'],
+] as const) {
+  it(`compare-and-set on 3 keys by 16 clients, ${fault} 4s, --wire ${wire}: linearizable, nothing lost, no error surfaced`, async () => {
     // Few keys and many writers make any false definite error visible to the checker:
     // a write reported failed that took effect shows up as a read of an unwritten value.
-    const json = join(dir, `cas${fault}.json`);
+    const json = join(dir, `cas${fault}${wire}.json`);
     const r = await loadgen([
+      '--wire',
+      wire,
       '--spawn',
       '3',
       '--num-clients',
@@ -125,7 +131,7 @@ for (const fault of ['--kill-leader-every', '--pause-leader-every'] as const) {
       ...(fault === '--kill-leader-every' ? ['--restart-after', '1s'] : ['--pause-for', '3s']),
       '--check',
       '--history',
-      join(dir, `cas${fault}.jsonl`),
+      join(dir, `cas${fault}${wire}.jsonl`),
       '--json',
       json,
     ]);

@@ -13,6 +13,8 @@ export function health(ctx: ApiContext) {
     isLeader: s.role === 'leader',
     leaderId: leader,
     leaderAddress: leader ? (ctx.members().find((m) => m.id === leader)?.clientAddress ?? null) : null,
+    /** This member's client-protocol address, when it serves the protocol. */
+    protocolAddress: ctx.members().find((m) => m.id === s.id)?.protocolAddress ?? null,
     term: s.term,
     commitIndex: s.commit,
     appliedIndex: ctx.raft.applied,
