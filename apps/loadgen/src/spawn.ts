@@ -37,6 +37,8 @@ export interface LocalClusterOptions {
   extraArgs?: string[];
   /** Extra environment for the nodes. */
   env?: Record<string, string>;
+  /** The cluster's bearer token (set as http.token on every node, and sent by this class's own requests). */
+  token?: string;
 }
 
 function freePort(): Promise<number> {
@@ -170,7 +172,11 @@ export class LocalCluster {
     ];
     const proc = spawn(process.execPath, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.opts.env },
+      env: {
+        ...process.env,
+        ...this.opts.env,
+        ...(this.opts.token ? { QUORATE_HTTP_TOKEN: this.opts.token } : {}),
+      },
     });
     const keep = (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line) n.log.push(line);
@@ -191,7 +197,10 @@ export class LocalCluster {
       this.nodes.map(async (n) => {
         if (!n.proc || n.paused) return null;
         try {
-          const r = await fetch(`${n.clientAddress}/health`, { signal: AbortSignal.timeout(500) });
+          const r = await fetch(`${n.clientAddress}/health`, {
+            signal: AbortSignal.timeout(500),
+            ...(this.opts.token ? { headers: { authorization: `Bearer ${this.opts.token}` } } : {}),
+          });
           return (await r.json()) as {
             nodeId: string;
             isLeader: boolean;
