@@ -166,20 +166,37 @@ const members = program.command('members').description('list or change the membe
 withServer(members.command('list').description('every member: id, role, addresses')).action(
   async (o: ServerOpts) => {
     const r = (await admin(srv(o), 'GET', '/admin/members', o.token)) as {
-      members: { id: string; role: string; peerAddress: string; clientAddress: string }[];
+      members: {
+        id: string;
+        role: string;
+        peerAddress: string;
+        clientAddress: string;
+        protocolAddress?: string | null;
+      }[];
     };
-    for (const m of r.members) console.log(`${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientAddress}`);
+    for (const m of r.members)
+      console.log(`${m.id}\t${m.role}\t${m.peerAddress}\t${m.clientAddress}\t${m.protocolAddress ?? '-'}`);
   },
 );
 withServer(members.command('add').description('add a learner; promote it once it has caught up'))
   .requiredOption('--id <id>', 'the new member id')
   .requiredOption('--peer-address <host:port>', 'where its Raft transport listens')
   .requiredOption('--client-address <url>', 'its HTTP API')
-  .action(async (o: ServerOpts & { id: string; peerAddress: string; clientAddress: string }) => {
-    const body = { id: o.id, peerAddress: o.peerAddress, clientAddress: o.clientAddress };
-    await admin(await leaderUrl(srv(o), o.token), 'POST', '/admin/members', o.token, body);
-    console.log(`${o.id} added as a learner`);
-  });
+  .option('--protocol-address <url>', 'its client protocol, e.g. quorate://10.0.0.4:9081')
+  .action(
+    async (
+      o: ServerOpts & { id: string; peerAddress: string; clientAddress: string; protocolAddress?: string },
+    ) => {
+      const body = {
+        id: o.id,
+        peerAddress: o.peerAddress,
+        clientAddress: o.clientAddress,
+        ...(o.protocolAddress ? { protocolAddress: o.protocolAddress } : {}),
+      };
+      await admin(await leaderUrl(srv(o), o.token), 'POST', '/admin/members', o.token, body);
+      console.log(`${o.id} added as a learner`);
+    },
+  );
 withServer(members.command('promote').description('make a caught-up learner a voter'))
   .requiredOption('--id <id>', 'the learner id')
   .option('--force', 'promote it even if it is more than 1,000 entries behind')

@@ -1,6 +1,7 @@
 /**
  * `pnpm start`: a local three-node cluster on loopback — n1..n3, HTTP on
- * 127.0.0.1:8081-8083, Raft on 127.0.0.1:7001-7003, data under ./data/, TCP. Prints the
+ * 127.0.0.1:8081-8083, the client protocol on 9081-9083, Raft on 127.0.0.1:7001-7003,
+ * data under ./data/, TCP. Prints the
  * URLs; Ctrl-C stops all three cleanly. If one dies, the others keep running.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -64,7 +65,7 @@ process.stdout.write(
     Array.from(
       { length: n },
       (_, i) =>
-        `  n${i + 1}: http://127.0.0.1:${8081 + i}   raft 127.0.0.1:${7001 + i}   data data/n${i + 1}\n`,
+        `  n${i + 1}: http://127.0.0.1:${8081 + i}   quorate://127.0.0.1:${9081 + i}   raft 127.0.0.1:${7001 + i}   data data/n${i + 1}\n`,
     ).join('') +
     `  dashboard: http://127.0.0.1:8081/\n  Ctrl-C stops all nodes.\n`,
 );

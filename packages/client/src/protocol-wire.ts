@@ -172,8 +172,23 @@ class Connection {
         );
       }
       this.waiting.set(id, w);
-      this.socket.write(encodeFrame({ ...op, ...extra, id }));
+      this.write(encodeFrame({ ...op, ...extra, id }));
     });
+  }
+
+  private corked = false;
+
+  /** Requests of one turn go out in one write (one system call, one TCP segment when they fit). */
+  private write(frame: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(frame);
   }
 
   private fail(why: string): void {

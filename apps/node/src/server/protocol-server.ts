@@ -156,9 +156,20 @@ export class ProtocolServer {
   private serveRaw(socket: Socket): void {
     const reader = new FrameReader(this.opts.maxFrameBytes);
     let closed = false;
+    let corked = false;
     const link: Link = {
       send: (m) => {
-        if (!closed) socket.write(encodeFrame(m));
+        if (closed) return;
+        // Answers ready in the same turn go out in one write.
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(() => {
+            corked = false;
+            socket.uncork();
+          });
+        }
+        socket.write(encodeFrame(m));
       },
       end: (m) => {
         if (closed) return;
