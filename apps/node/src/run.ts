@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
 import type { Logger } from 'pino';
-import { Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { createLogger } from './logging.js';
+import { LoopMonitor } from './loop-monitor.js';
 import { QuorateNode } from './node.js';
 import { openStorage, openTransport } from './plugs.js';
 
@@ -54,6 +55,19 @@ export async function runNode(
         }),
       }
     : null;
+  const loopDelay = metrics
+    ? new Histogram({
+        name: `${config.metrics.prefix}event_loop_delay_seconds`,
+        help: 'How late a timer due every 20 ms fired: time the event loop (Raft runtime, transport, client servers, storage commits) was held by other work.',
+        buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+        registers: [metrics.registry],
+      })
+    : null;
+  const loop = new LoopMonitor({
+    warnMs: raftRuntimeOptions(config).heartbeatIntervalMs,
+    log,
+    ...(loopDelay ? { observe: (s: number) => loopDelay.observe(s) } : {}),
+  });
   const httpTls = config.http.tls.enabled
     ? {
         cert: readFileSync(config.http.tls.certFile!),
@@ -129,6 +143,7 @@ export async function runNode(
       metricsServer = await startMetricsServer(metrics.registry, hostPort(config.metrics.listen));
     }
     await node.start();
+    loop.start();
   } catch (err) {
     await node.stop().catch(() => {});
     await metricsServer?.close();
@@ -149,6 +164,7 @@ export async function runNode(
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
+      loop.stop();
       await node.stop({ transferLeadership: true });
       await metricsServer?.close();
       await storage.close();

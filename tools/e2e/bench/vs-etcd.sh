@@ -1,21 +1,43 @@
 #!/usr/bin/env bash
-# quorate against etcd on this machine: 3-member clusters of each on loopback, both durable
-# (fsync), the same closed-loop HTTP load script (../shared/anchors/etcd-cluster/kvload.mjs,
-# `httpkv` adapter for quorate, the v3 JSON gateway for etcd), all clients on the leader.
-# The two systems are run alternately, REPS times, so both see the same machine noise;
-# the summary gives medians and the ratio quorate/etcd.
+# quorate against etcd on this machine, each with its best client: 3-member clusters of each
+# on loopback, both durable (fsync, defaults), quorate driven by quorate-loadgen on the
+# client protocol (--wire binary, --history on), etcd by its native gRPC client
+# (../shared/anchors/etcd-grpc-load, clientv3, all connections on the leader). Puts of 256 B
+# over 10,000 keys at 1, 16, 64 and 256 clients, linearizable gets at 64. The two systems
+# are alternated in each repetition (which goes first alternates too), so both see the same
+# machine noise; the summary gives per-repetition values, medians and quorate/etcd.
 #
-#   tools/e2e/bench/vs-etcd.sh [REPS=2] [DURATION_S=5]      (needs etcd: apt-get install etcd-server etcd-client)
+#   pnpm bench:vs-etcd [-- REPS DURATION_S]        (default 2 repetitions of 10 s runs)
+#
+# Needs Debian's etcd-server, etcd-client and golang-etcd-server-dev (installed with apt-get
+# when missing and running as root), jq.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
-ANCHORS=${ANCHORS:-$(cd "$ROOT/../shared/anchors/etcd-cluster" && pwd)}
-REPS=${1:-2} DUR=${2:-5}
+ANCHORS=${ANCHORS:-$(cd "$ROOT/../shared/anchors" && pwd)}
+EC=$ANCHORS/etcd-cluster
+[[ ${1:-} == -- ]] && shift
+REPS=${1:-2} DUR=${2:-10}
+CONFIGS=${CONFIGS:-put:1 put:16 put:64 put:256 get:64}
 S=$(mktemp -d /tmp/quorate-vs-etcd.XXXX)
 OUT=$S/results.jsonl
 QPIDS=()
-command -v etcd >/dev/null || { echo "etcd is not installed (apt-get install etcd-server etcd-client)"; exit 2; }
-(cd "$ROOT" && pnpm exec turbo run build --filter=@quorate/node --output-logs=errors-only >/dev/null)
+export ETCDCTL_API=3
+
+need() { command -v "$1" >/dev/null; }
+if ! need etcd || ! need go || ! need jq || [[ ! -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3 ]]; then
+  if [[ $(id -u) == 0 ]]; then
+    echo "installing etcd, its Go client sources and jq from Debian..."
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client golang-etcd-server-dev jq >/dev/null
+  else
+    echo "needs: apt-get install -y etcd-server etcd-client golang-etcd-server-dev jq" >&2
+    exit 2
+  fi
+fi
+BIN=$S/etcd-grpc-load
+mkdir -p "$S/gopath"
+(cd "$ANCHORS/etcd-grpc-load" && GO111MODULE=off GOFLAGS= GOPATH="$S/gopath:/usr/share/gocode" go build -o "$BIN" .)
+(cd "$ROOT" && pnpm exec turbo run build --filter=@quorate/node --filter=@quorate/loadgen --output-logs=errors-only >/dev/null)
 
 q_start() {
   rm -rf "$S/q"; mkdir -p "$S/q"; QPIDS=()
@@ -24,62 +46,67 @@ q_start() {
       --storage.data-dir "$S/q/n$i" --log.level warn >"$S/q/n$i.log" 2>&1 &
     QPIDS+=($!)
   done
-  for _ in $(seq 200); do
+  for _ in $(seq 300); do
     for p in 8081 8082 8083; do
       curl -sf "http://127.0.0.1:$p/health" | grep -q '"isLeader":true' && return 0
     done
     sleep 0.1
   done
-  echo "quorate: no leader"; exit 1
+  echo "quorate: no leader" >&2; exit 1
 }
-q_stop() { kill -TERM "${QPIDS[@]}" 2>/dev/null || true; wait "${QPIDS[@]}" 2>/dev/null || true; }
-trap 'q_stop; "$ANCHORS/etcd-cluster.sh" stop "$S/etcd" >/dev/null 2>&1 || true' EXIT
+q_stop() { kill -TERM "${QPIDS[@]}" 2>/dev/null || true; wait "${QPIDS[@]}" 2>/dev/null || true; QPIDS=(); }
+e_start() { rm -rf "$S/etcd"; "$EC/etcd-cluster.sh" start "$S/etcd" 3 >/dev/null; }
+e_stop() { "$EC/etcd-cluster.sh" stop "$S/etcd" >/dev/null 2>&1 || true; }
+trap 'q_stop; e_stop; rm -rf "$S/q" "$S/etcd"' EXIT
 
-load() { # system endpoints pids op concurrency
-  local target=$1 eps=$2 pids=$3 op=$4 c=$5
-  local adapter=etcd; [[ $target == quorate ]] && adapter=httpkv
-  node "$ANCHORS/kvload.mjs" --target "$adapter" --endpoints "$eps" --mode leader --op "$op" \
-    --concurrency "$c" --warmup 1 --duration "$DUR" --value-size 256 --cpu-pids "$pids" --label "$target" --json \
-    | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);r.op=process.argv[1];r.c=+process.argv[2];console.log(JSON.stringify(r))})' "$op" "$c" >>"$OUT"
-  tail -1 "$OUT" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const r=JSON.parse(s);console.log(`${r.label.padEnd(8)} ${r.op} c=${String(r.c).padEnd(4)} ${String(Math.round(r.opsPerSec)).padStart(7)} ops/s  p50 ${r.latencyMs.p50} ms  p99 ${r.latencyMs.p99} ms  errors ${r.errors}`)})'
+record() { # system op c rep ops p50 p99 errors
+  printf '{"system":"%s","op":"%s","c":%s,"rep":%s,"opsPerSec":%s,"p50":%s,"p99":%s,"errors":%s}\n' "$@" >>"$OUT"
+  printf '%-8s %-4s c=%-4s rep %s  %8.0f ops/s  p50 %6.2f ms  p99 %7.2f ms  errors %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
 }
 
-for rep in $(seq "$REPS"); do
-  echo "== rep $rep"
+quorate_runs() { # rep
   q_start
-  QEPS=http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
-  for c in 1 16 64; do load quorate "$QEPS" "$(IFS=,; echo "${QPIDS[*]}")" put "$c"; done
-  load quorate "$QEPS" "$(IFS=,; echo "${QPIDS[*]}")" get 64
+  for cfg in $CONFIGS; do
+    local op=${cfg%%:*} c=${cfg##*:} json=$S/q.json
+    node "$ROOT/apps/loadgen/bin/quorate-loadgen.js" --quiet --wire binary \
+      --server-list http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 \
+      --mode "$op" --num-clients "$c" --duration "${DUR}s" --keys 10000 --value-size 256 \
+      --history "$S/h.jsonl" --json "$json" >/dev/null
+    record quorate "$op" "$c" "$1" \
+      "$(jq .throughput "$json")" "$(jq .latencyMs.p50 "$json")" "$(jq .latencyMs.p99 "$json")" "$(jq .errors "$json")"
+  done
   q_stop
-  rm -rf "$S/etcd"
-  "$ANCHORS/etcd-cluster.sh" start "$S/etcd" 3 >/dev/null
-  EEPS=$("$ANCHORS/etcd-cluster.sh" endpoints "$S/etcd")
-  EPIDS=$(cat "$S/etcd"/m*.pid | paste -sd,)
-  for c in 1 16 64; do load etcd "$EEPS" "$EPIDS" put "$c"; done
-  load etcd "$EEPS" "$EPIDS" get 64
-  "$ANCHORS/etcd-cluster.sh" stop "$S/etcd" >/dev/null
+}
+
+etcd_runs() { # rep
+  e_start
+  local eps; eps=$("$EC/etcd-cluster.sh" endpoints "$S/etcd")
+  for cfg in $CONFIGS; do
+    local op=${cfg%%:*} c=${cfg##*:} line
+    line=$("$BIN" -endpoints "$eps" -mode leader -op "$op" -clients "$c" -warmup 1 -duration "$DUR" -value-size 256 -json)
+    record etcd "$op" "$c" "$1" \
+      "$(jq .opsPerSec <<<"$line")" "$(jq .latencyMs.p50 <<<"$line")" "$(jq .latencyMs.p99 <<<"$line")" "$(jq .errors <<<"$line")"
+  done
+  e_stop
+}
+
+echo "# $(date -Is) $(nproc) cores, node $(node --version), $(etcd --version | head -1); ${DUR}s per run, $REPS repetitions -> $OUT"
+for rep in $(seq "$REPS"); do
+  if ((rep % 2)); then quorate_runs "$rep"; etcd_runs "$rep"; else etcd_runs "$rep"; quorate_runs "$rep"; fi
 done
 
-node - "$OUT" <<'JS'
-const fs = require('node:fs');
-const rows = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
-// A true median: with an even count, the mean of the two middle values (with 2 reps,
-// their mean, not the better one).
-const med = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-console.log('\nmedians over the reps; a get of a key never written answers 404 on quorate (counted as an error by the load script) and 200 with no value on etcd');
-console.log('| op | clients | quorate ops/s | etcd ops/s | ratio | quorate p50 / p99 ms | etcd p50 / p99 ms | ratio per rep |');
-console.log('|---|---|---|---|---|---|---|---|');
-for (const [op, c] of [['put', 1], ['put', 16], ['put', 64], ['get', 64]]) {
-  const pick = (l) => rows.filter((r) => r.label === l && r.op === op && r.c === c);
-  const q = pick('quorate'), e = pick('etcd');
-  const qo = med(q.map((r) => r.opsPerSec)), eo = med(e.map((r) => r.opsPerSec));
-  const lat = (rs) => `${med(rs.map((r) => r.latencyMs.p50)).toFixed(1)} / ${med(rs.map((r) => r.latencyMs.p99)).toFixed(1)}`;
-  const perRep = q.map((r, i) => (e[i] ? (r.opsPerSec / e[i].opsPerSec).toFixed(2) : '?')).join(', ');
-  console.log(`| ${op} | ${c} | ${Math.round(qo)} | ${Math.round(eo)} | ${(qo / eo).toFixed(2)} | ${lat(q)} | ${lat(e)} | ${perRep} |`);
+node - "$OUT" "$CONFIGS" <<'EOF'
+const [file, configs] = process.argv.slice(2);
+const rows = require('node:fs').readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+console.log('\n| op | clients | quorate ops/s (each run) | etcd ops/s (each run) | quorate / etcd | p50 ms quorate · etcd | p99 ms quorate · etcd |');
+console.log('|---|---|---|---|---|---|---|');
+for (const cfg of configs.split(' ')) {
+  const [op, c] = cfg.split(':');
+  const of = (sys) => rows.filter((r) => r.system === sys && r.op === op && r.c === Number(c));
+  const q = of('quorate'), e = of('etcd');
+  const mq = median(q.map((r) => r.opsPerSec)), me = median(e.map((r) => r.opsPerSec));
+  const f = (xs) => xs.map((x) => Math.round(x).toLocaleString('en')).join(' · ');
+  console.log(`| ${op} | ${c} | ${Math.round(mq).toLocaleString('en')} (${f(q.map((r) => r.opsPerSec))}) | ${Math.round(me).toLocaleString('en')} (${f(e.map((r) => r.opsPerSec))}) | **${(mq / me).toFixed(2)}** | ${median(q.map((r) => r.p50)).toFixed(2)} · ${median(e.map((r) => r.p50)).toFixed(2)} | ${median(q.map((r) => r.p99)).toFixed(2)} · ${median(e.map((r) => r.p99)).toFixed(2)} |`);
 }
-JS
-echo "raw results: $OUT (the scratch directory $S is left for its logs)"
+EOF
