@@ -36,6 +36,7 @@ describe('health and cluster', () => {
         'isLeader',
         'leaderId',
         'leaderAddress',
+        'protocolAddress',
         'term',
         'commitIndex',
         'appliedIndex',

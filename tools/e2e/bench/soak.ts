@@ -1,0 +1,151 @@
+/**
+ * Steadiness under sustained load with snapshots: a 3-node cluster at its defaults (TCP,
+ * fsync, default timeouts) except a snapshot every `--snapshot-entries` entries, a state of
+ * `--keys` keys of 256 B written first, then `quorate-loadgen` at a fixed rate (open loop)
+ * over those keys for `--duration`. Reported: leader changes (each node's
+ * raft_leader_changes_total and the term before and after), snapshots taken, the event
+ * loop's longest delay per node (quorate_event_loop_delay_seconds) and its warnings, the
+ * nodes' RSS, the run's throughput and latency.
+ *
+ *   pnpm --filter @quorate/e2e bench:soak [-- --duration 10m --rate 10000 --keys 200000 --snapshot-entries 10000]
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { QuorateClient } from '@quorate/client';
+import { LocalCluster } from '@quorate/loadgen';
+
+const { values: args } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== '--'),
+  options: {
+    duration: { type: 'string', default: '10m' },
+    rate: { type: 'string', default: '10000' },
+    keys: { type: 'string', default: '200000' },
+    'snapshot-entries': { type: 'string', default: '10000' },
+  },
+});
+
+const require = createRequire(import.meta.url);
+const loadgenBin = join(
+  dirname(require.resolve('@quorate/loadgen/package.json')),
+  'bin',
+  'quorate-loadgen.js',
+);
+const keyName = (i: number) => `key-${String(i).padStart(7, '0')}`;
+
+async function scrape(url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(3000) })).text();
+}
+const metric = (text: string, name: string) => {
+  const m = new RegExp(`^quorate_${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : Number.NaN;
+};
+/** The sum of a metric's series whose labels contain `filter`. */
+const sum = (text: string, name: string, filter: string) => {
+  let total = 0;
+  for (const m of text.matchAll(new RegExp(`^quorate_${name}\\{([^}]*)\\} ([0-9.e+]+)$`, 'gm')))
+    if (m[1]!.includes(filter)) total += Number(m[2]);
+  return total;
+};
+/** The highest bucket bound with any observation, from a Prometheus histogram. */
+const longestDelay = (text: string) => {
+  let last = 0;
+  let prev = 0;
+  for (const m of text.matchAll(/^quorate_event_loop_delay_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)) {
+    const n = Number(m[2]);
+    if (n > prev) last = m[1] === '+Inf' ? Number.POSITIVE_INFINITY : Number(m[1]);
+    prev = n;
+  }
+  return last;
+};
+const rssMb = (pid: number) => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
+};
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'quorate-soak-'));
+  const c = await LocalCluster.start({
+    n: 3,
+    transport: 'tcp',
+    extraArgs: ['--raft.snapshot-entries', args['snapshot-entries'], '--log.level', 'info'],
+  });
+  try {
+    const keys = Number(args.keys);
+    console.error(`writing ${keys} keys of 256 B...`);
+    const client = new QuorateClient({ endpoints: c.protocolEndpoints, timeoutMs: 30_000 });
+    const value = 'x'.repeat(256);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 256 }, async () => {
+        while (next < keys) await client.put(keyName(next++), value);
+      }),
+    );
+    await client.close();
+    const before = await Promise.all(c.nodes.map((n) => scrape(n.clientAddress)));
+    const term0 = Math.max(...before.map((t) => metric(t, 'raft_term')));
+    console.error(`state written (term ${term0}); ${args.duration} at ${args.rate} puts/s...`);
+    const json = join(dir, 'soak.json');
+    await new Promise<void>((resolve, reject) => {
+      const p = spawn(
+        process.execPath,
+        [
+          loadgenBin,
+          '--quiet',
+          '--server-list',
+          c.endpoints.join(','),
+          '--mode',
+          'put',
+          '--keys',
+          String(keys),
+          '--value-size',
+          '256',
+          '--num-clients',
+          '256',
+          '--rate',
+          args.rate,
+          '--duration',
+          args.duration,
+          '--json',
+          json,
+        ],
+        { stdio: ['ignore', 'inherit', 'inherit'] },
+      );
+      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`loadgen exited ${code}`))));
+    });
+    const after = await Promise.all(c.nodes.map((n) => scrape(n.clientAddress)));
+    const r = JSON.parse(readFileSync(json, 'utf8')) as {
+      ops: number;
+      throughput: number;
+      errors: number;
+      latencyMs: { p50: number; p99: number; max: number };
+    };
+    console.log(
+      `\nsoak: ${args.duration} at ${args.rate} puts/s offered, ${keys} keys of 256 B, snapshot every ${args['snapshot-entries']} entries`,
+    );
+    console.log(
+      `  throughput ${Math.round(r.throughput)} puts/s, ${r.ops} ops, ${r.errors} errors, latency p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} max ${r.latencyMs.max} ms`,
+    );
+    const term1 = Math.max(...after.map((t) => metric(t, 'raft_term')));
+    console.log(`  term ${term0} -> ${term1}`);
+    c.nodes.forEach((n, i) => {
+      const changes =
+        metric(after[i]!, 'raft_leader_changes_total') - metric(before[i]!, 'raft_leader_changes_total');
+      const warnings = n.log.filter((l) => l.includes('event loop was held')).length;
+      console.log(
+        `  ${n.id}: leader changes seen ${changes}, snapshots taken ${sum(after[i]!, 'snapshots_total', 'kind="create"') - sum(before[i]!, 'snapshots_total', 'kind="create"')}, longest loop delay <= ${longestDelay(after[i]!)} s, loop warnings (last 50 log lines) ${warnings}, RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB`,
+      );
+    });
+  } finally {
+    await c.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
