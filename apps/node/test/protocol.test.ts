@@ -189,3 +189,55 @@ describe('the client protocol at the edge', () => {
     ws.close();
   });
 });
+
+describe('watch on the client protocol', () => {
+  it('streams the backlog from an index, then live changes, multiplexed beside other requests; cancel stops it', async () => {
+    const { QuorateClient } = await import('@quorate/client');
+    const client = new QuorateClient({
+      endpoints: c.members.map((m) => m.protocolAddress!),
+      token: 'tok-123',
+    });
+    const first = await client.put('w/a', '1');
+    await client.put('w/b', '2');
+    await client.put('other', 'x');
+    const stop = new AbortController();
+    const seen: { index: number; keys: string[] }[] = [];
+    const progress: number[] = [];
+    const watching = (async () => {
+      for await (const b of client.watch({
+        prefix: 'w/',
+        fromIndex: first.index,
+        signal: stop.signal,
+        onProgress: (i) => progress.push(i),
+      }))
+        seen.push({ index: b.index, keys: b.changes.map((x) => (x.type === 'lease' ? x.name : x.key)) });
+    })();
+    await waitFor(() => seen.length >= 2 || null, 'the backlog');
+    const live = await client.put('w/c', '3');
+    await client.delete('w/a');
+    await waitFor(() => seen.length >= 4 || null, 'the live changes');
+    expect(seen.map((s) => s.keys)).toEqual([['w/a'], ['w/b'], ['w/c'], ['w/a']]);
+    expect(seen[0]!.index).toBe(first.index);
+    expect(seen[2]!.index).toBe(live.index);
+    expect(progress.length).toBeGreaterThan(0);
+    stop.abort();
+    await watching;
+    await client.close();
+  });
+
+  it('bad arguments are refused by id; a raw watch streams progress and ends on its cancel', async () => {
+    const r = new Raw(leaderUrl());
+    await r.hello();
+    r.send({ id: 1, op: 'watch', prefix: 7 });
+    expect(((await r.next((m) => m.id === 1)).e as Msg).code).toBe('INVALID_ARGUMENT');
+    r.send({ id: 2, op: 'watch', prefix: 'x', fromIndex: -3 });
+    expect(((await r.next((m) => m.id === 2)).e as Msg).code).toBe('INVALID_ARGUMENT');
+    // A watch and its cancel on a raw connection.
+    r.send({ id: 3, op: 'watch', prefix: 'raw/' });
+    await r.next((m) => m.id === 3 && typeof m.p === 'number');
+    r.send({ id: 4, op: 'watch.cancel', watchId: 3 });
+    expect((await r.next((m) => m.id === 4 && m.r !== undefined)).r).toEqual({ cancelled: true });
+    expect((await r.next((m) => m.id === 3 && m.r !== undefined)).r).toEqual({ cancelled: true });
+    r.socket.destroy();
+  });
+});

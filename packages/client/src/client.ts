@@ -14,7 +14,7 @@ import {
 } from './errors.js';
 import { isProtocolUrl, type ProtocolRequest } from './protocol.js';
 import { ProtocolWire } from './protocol-wire.js';
-import { type WatchBatch, type WatchOptions, watchChanges } from './watch.js';
+import { type WatchBatch, type WatchOptions, watchChanges, watchChangesProtocol } from './watch.js';
 import {
   type ClientTls,
   HttpWire,
@@ -214,6 +214,8 @@ export class QuorateClient {
 
   /** Whether this client talks the client protocol (its endpoints are `quorate://`). */
   private readonly protocol: boolean;
+  /** The protocol connections watches use, when the wire given is not one. */
+  private watchWire: ProtocolWire | null = null;
 
   /**
    * The changes of the replicated state, one log entry's changes per item, in commit
@@ -222,7 +224,13 @@ export class QuorateClient {
    * member keeps.
    */
   watch(opts: WatchOptions = {}): AsyncGenerator<WatchBatch> {
-    this.httpOnly('watch');
+    if (this.protocol) {
+      this.watchWire ??=
+        this.wire instanceof ProtocolWire
+          ? this.wire
+          : new ProtocolWire(this.opts.tls ? { tls: this.opts.tls } : {});
+      return watchChangesProtocol(this.endpoints, this.opts.token, opts, this.watchWire);
+    }
     return watchChanges(this.endpoints, this.baseHeaders(), opts, this.opts.tls);
   }
 
@@ -491,11 +499,12 @@ export class QuorateClient {
     return (json(r) as { leaderId: string | null }).leaderId;
   }
 
-  close(): Promise<void> {
-    return this.wire.close();
+  async close(): Promise<void> {
+    if (this.watchWire && this.watchWire !== this.wire) await this.watchWire.close();
+    await this.wire.close();
   }
 
-  /** Administrative calls and watches are on the HTTP API only. */
+  /** Administrative calls are on the HTTP API only. */
   private httpOnly(what: string): void {
     if (this.protocol)
       throw new ClientError(

@@ -44,7 +44,7 @@ export {
   type ProtocolOp,
   type ProtocolRequest,
 } from './protocol.js';
-export { ProtocolWire, type ProtocolWireOptions } from './protocol-wire.js';
+export { type ProtocolStream, ProtocolWire, type ProtocolWireOptions } from './protocol-wire.js';
 export { type WatchBatch, type WatchChange, WatchCompactedError, type WatchOptions } from './watch.js';
 export {
   type ClientTls,

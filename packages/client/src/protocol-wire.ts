@@ -34,10 +34,25 @@ interface Waiter {
 
 const EMPTY = new Uint8Array(0);
 
+interface StreamWaiter {
+  message(m: Record<string, unknown>): void;
+  closed(err: WireError): void;
+}
+
+/**
+ * A request answered by many messages (a watch): each message with the request's id, until
+ * a final result (`r`) or error (`e`), or the connection breaks (the iterator then throws
+ * a `WireError`). `cancel()` asks the member to stop and ends the iteration.
+ */
+export interface ProtocolStream extends AsyncIterable<Record<string, unknown>> {
+  cancel(): void;
+}
+
 class Connection {
   private readonly socket: Socket;
   private readonly reader: FrameReader;
   private readonly waiting = new Map<number, Waiter>();
+  private readonly streams = new Map<number, StreamWaiter>();
   private nextId = 1;
   /** Settles once the member said hello (or the connection failed before it did). */
   readonly ready: Promise<ProtocolError | null>;
@@ -125,6 +140,12 @@ class Connection {
       }
       const id = m.id;
       if (typeof id !== 'number') continue;
+      const s = this.streams.get(id);
+      if (s) {
+        if (m.r !== undefined || m.e !== undefined) this.streams.delete(id);
+        s.message(m);
+        continue;
+      }
       const w = this.waiting.get(id);
       if (!w) continue; // given up already
       this.waiting.delete(id);
@@ -176,6 +197,23 @@ class Connection {
     });
   }
 
+  /** Open a stream: `op` is sent with a fresh id; its messages go to `waiter`. */
+  openStream(op: ProtocolRequest, waiter: StreamWaiter): { cancel(): void } {
+    const id = this.nextId++;
+    if (this.closed) {
+      waiter.closed(new WireError(`${this.endpoint}: the connection closed`, false, false));
+      return { cancel: () => {} };
+    }
+    this.streams.set(id, waiter);
+    this.write(encodeFrame({ ...op, id }));
+    return {
+      cancel: () => {
+        if (!this.streams.delete(id) || this.closed) return;
+        this.write(encodeFrame({ op: 'watch.cancel', watchId: id, id: this.nextId++ }));
+      },
+    };
+  }
+
   private corked = false;
 
   /** Requests of one turn go out in one write (one system call, one TCP segment when they fit). */
@@ -208,6 +246,8 @@ class Connection {
       w.reject(new WireError(`${w.label}: ${why}`, !refused, false));
     }
     this.waiting.clear();
+    for (const s of this.streams.values()) s.closed(new WireError(why, !refused, false));
+    this.streams.clear();
   }
 
   close(): void {
@@ -256,6 +296,65 @@ export class ProtocolWire implements Wire {
     }
     if (timeout !== undefined) extra.timeoutMs = Number(timeout);
     return c.send(req.op, extra, req);
+  }
+
+  /**
+   * A streaming request (a watch). Resolves once the member said hello; a refused hello
+   * resolves to its error. The stream ends at the member's final answer, or throws when
+   * the connection breaks.
+   */
+  async stream(
+    endpoint: string,
+    token: string | undefined,
+    op: ProtocolRequest,
+  ): Promise<ProtocolStream | ProtocolError> {
+    const c = this.conn(endpoint, token);
+    const refusal = await c.ready;
+    if (refusal) return refusal;
+    const queue: Record<string, unknown>[] = [];
+    let failure: WireError | null = null;
+    let done = false;
+    let wake: (() => void) | null = null;
+    const poke = () => {
+      const w = wake;
+      wake = null;
+      w?.();
+    };
+    const handle = c.openStream(op, {
+      message: (m) => {
+        queue.push(m);
+        if (m.r !== undefined || m.e !== undefined) done = true;
+        poke();
+      },
+      closed: (err) => {
+        failure = err;
+        done = true;
+        poke();
+      },
+    });
+    const cancel = () => {
+      if (done) return;
+      done = true;
+      handle.cancel();
+      poke();
+    };
+    return {
+      cancel,
+      async *[Symbol.asyncIterator]() {
+        try {
+          for (;;) {
+            while (queue.length > 0) yield queue.shift()!;
+            if (failure) throw failure;
+            if (done) return;
+            await new Promise<void>((r) => {
+              wake = r;
+            });
+          }
+        } finally {
+          cancel();
+        }
+      },
+    };
   }
 
   async close(): Promise<void> {

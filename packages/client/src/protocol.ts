@@ -42,7 +42,9 @@ export type ProtocolOp =
   | 'lease.renew'
   | 'lease.release'
   | 'lease.get'
-  | 'health';
+  | 'health'
+  | 'watch'
+  | 'watch.cancel';
 
 export const PROTOCOL_OPS: ReadonlySet<string> = new Set<ProtocolOp>([
   'get',
@@ -55,6 +57,8 @@ export const PROTOCOL_OPS: ReadonlySet<string> = new Set<ProtocolOp>([
   'lease.release',
   'lease.get',
   'health',
+  'watch',
+  'watch.cancel',
 ]);
 
 export interface ProtocolRequest {

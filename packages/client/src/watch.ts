@@ -7,6 +7,8 @@
  */
 import { Agent, request } from 'undici';
 import { ClientError } from './errors.js';
+import type { ProtocolError } from './protocol.js';
+import type { ProtocolStream, ProtocolWire } from './protocol-wire.js';
 import type { ClientTls } from './wire.js';
 
 export type WatchChange =
@@ -192,6 +194,106 @@ async function* watchLoop(
       // The connection broke: resume on the next member.
     } finally {
       res.body.destroy();
+    }
+    if (opts.signal?.aborted) return;
+  }
+}
+
+/** A change as the client protocol sends it (values are bytes). */
+function fromFrame(c: Record<string, unknown>): WatchChange {
+  if (c.type === 'put') {
+    const value = c.value instanceof Uint8Array ? c.value : new Uint8Array(0);
+    return {
+      type: 'put',
+      key: String(c.key),
+      value,
+      version: Number(c.version),
+      text: () => dec.decode(value),
+    };
+  }
+  if (c.type === 'delete') return { type: 'delete', key: String(c.key) };
+  return {
+    type: 'lease',
+    name: String(c.name),
+    holder: (c.holder as string | null) ?? null,
+    token: (c.token as number | null) ?? null,
+  };
+}
+
+/**
+ * `watch()` on the client protocol: the same semantics as over SSE (resume after the last
+ * index delivered or heard of as sent, on the next member after a break), with the watch
+ * multiplexed on the member's connection beside the client's other requests.
+ */
+export async function* watchChangesProtocol(
+  endpoints: readonly string[],
+  token: string | undefined,
+  opts: WatchOptions,
+  wire: ProtocolWire,
+): AsyncGenerator<WatchBatch> {
+  let next = opts.fromIndex;
+  let turn = 0;
+  let failures = 0;
+  let compacted = 0;
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  while (!opts.signal?.aborted) {
+    const endpoint = endpoints[turn++ % endpoints.length]!;
+    const op = {
+      op: 'watch' as const,
+      ...(opts.prefix !== undefined || opts.lease === undefined ? { prefix: opts.prefix ?? '' } : {}),
+      ...(opts.lease !== undefined ? { lease: opts.lease } : {}),
+      ...(next !== undefined ? { fromIndex: next } : {}),
+    };
+    let stream: ProtocolStream | ProtocolError;
+    try {
+      stream = await wire.stream(endpoint, token, op);
+    } catch {
+      if (opts.signal?.aborted) return;
+      await sleep(Math.min(1000, 50 * 2 ** failures++));
+      continue;
+    }
+    if (!(Symbol.asyncIterator in stream)) {
+      throw new ClientError(
+        'INVALID_ARGUMENT',
+        `watch refused by ${endpoint}: ${stream.code}: ${stream.message}`,
+        false,
+      );
+    }
+    const s = stream;
+    const stop = () => s.cancel();
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const m of s) {
+        if (m.w) {
+          const b = m.w as { index: number; changes: Record<string, unknown>[] };
+          failures = 0;
+          compacted = 0;
+          next = b.index + 1;
+          yield { index: b.index, changes: b.changes.map(fromFrame) };
+        } else if (typeof m.p === 'number') {
+          failures = 0;
+          compacted = 0;
+          if (next === undefined || m.p + 1 > next) next = m.p + 1;
+          opts.onProgress?.(m.p);
+        } else if (m.e) {
+          const e = m.e as { code?: string; status?: number; oldestIndex?: number; resumeFrom?: number };
+          if (e.code === 'COMPACTED') {
+            // Another member may still keep it (this one may have restarted from a snapshot).
+            if (++compacted >= endpoints.length) throw new WatchCompactedError(next ?? 0, e.oldestIndex ?? 0);
+          } else if (e.code === 'SLOW_WATCHER') {
+            if (e.resumeFrom !== undefined) next = e.resumeFrom;
+          } else if (e.status === 400 || e.status === 401) {
+            throw new ClientError('INVALID_ARGUMENT', `watch refused by ${endpoint}: ${e.code}`, false);
+          } else await sleep(Math.min(1000, 50 * 2 ** failures++));
+        }
+      }
+    } catch (err) {
+      if (err instanceof ClientError) throw err;
+      // The connection broke: resume on the next member.
+      await sleep(Math.min(1000, 50 * 2 ** failures++));
+    } finally {
+      opts.signal?.removeEventListener('abort', stop);
+      s.cancel();
     }
     if (opts.signal?.aborted) return;
   }

@@ -226,6 +226,12 @@ export const crossRules: readonly CrossRule[] = [
             message: `http.tls.enabled: member ${m.id}'s clientAddress ${m.clientAddress} must start with https://`,
           });
         }
+        if (m.protocolAddress !== undefined && !m.protocolAddress.startsWith('quorates://')) {
+          out.push({
+            path: ['members'],
+            message: `http.tls.enabled: the client protocol is served over TLS too, so member ${m.id}'s protocolAddress ${m.protocolAddress} must start with quorates://`,
+          });
+        }
       }
       return out;
     },

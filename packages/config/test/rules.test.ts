@@ -238,3 +238,72 @@ it('lists the allowed keys when an unknown key resembles none', () => {
     ['storage.compression', 'unknown-key', 'unknown key "compression" (allowed here: dataDir, fsync)'],
   ]);
 });
+
+describe('the client protocol address', () => {
+  it('comes from the fourth part of a member, the local layout serves it, client.listen derives from it', async () => {
+    const { config, sources } = await loadConfig({
+      argv: [
+        '--members',
+        'n1=127.0.0.1:7001=http://127.0.0.1:8081=quorate://127.0.0.1:9081',
+        '--node-id',
+        'n1',
+      ],
+      env: {},
+    });
+    expect(config.members[0]!.protocolAddress).toBe('quorate://127.0.0.1:9081');
+    expect(config.client.listen).toBe('127.0.0.1:9081');
+    expect(sources.get('client.listen')).toEqual({ kind: 'derived', from: 'members[0].protocolAddress' });
+    const local = await loadConfig({ argv: ['--members', three, '--node-id', 'n2'], env: {} });
+    expect(local.config.members.map((m) => m.protocolAddress)).toEqual([
+      'quorate://127.0.0.1:9081',
+      'quorate://127.0.0.1:9082',
+      'quorate://127.0.0.1:9083',
+    ]);
+    expect(local.config.client.listen).toBe('127.0.0.1:9082');
+    // Three parts: no protocol, and nothing listens for it.
+    const none = await loadConfig({
+      argv: ['--members', 'n1=127.0.0.1:7001=http://127.0.0.1:8081'],
+      env: {},
+    });
+    expect(none.config.client.listen).toBeUndefined();
+  });
+
+  it('rejects a malformed one, a shared one, one on a port another listener takes, and plain quorate:// under TLS', async () => {
+    const bad = await issuesOf({
+      argv: ['--members', 'n1=127.0.0.1:7001=http://127.0.0.1:8081=http://127.0.0.1:9081'],
+      env: {},
+    });
+    expect(
+      bad.some((i) => i.key === 'members[0].protocolAddress' && /quorate:\/\/host:port/.test(i.message)),
+    ).toBe(true);
+    one(
+      await issuesOf({
+        argv: [
+          '--members',
+          'n1=127.0.0.1:7001=http://127.0.0.1:8081=quorate://127.0.0.1:9081,n2=127.0.0.1:7002=http://127.0.0.1:8082=quorate://127.0.0.1:9081',
+        ],
+        env: {},
+      }),
+      'duplicate-member-address',
+    );
+    one(
+      await issuesOf({ argv: ['--members', three, '--client.listen', '127.0.0.1:8081'], env: {} }),
+      'listen-conflict',
+    );
+    using t = tempDir();
+    const tls = await issuesOf({
+      argv: [
+        '--members',
+        'n1=127.0.0.1:7001=https://127.0.0.1:8081=quorate://127.0.0.1:9081',
+        '--http.tls.enabled',
+        'true',
+        '--http.tls.cert-file',
+        t.write('c.pem', 'x'),
+        '--http.tls.key-file',
+        t.write('k.pem', 'x'),
+      ],
+      env: {},
+    });
+    expect(tls.some((i) => /must start with quorates:\/\//.test(i.message))).toBe(true);
+  });
+});

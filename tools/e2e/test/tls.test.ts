@@ -5,7 +5,7 @@
  * refused. Three real node processes, certificates made with openssl for the run.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClientError, QuorateClient } from '@quorate/client';
@@ -18,6 +18,8 @@ const dir = mkdtempSync(join(tmpdir(), 'quorate-tls-'));
 const bin = resolveNodeBin();
 const procs: ChildProcess[] = [];
 const urls: string[] = [];
+/** The members' client-protocol addresses: TLS too (quorates://). */
+const protocolUrls: string[] = [];
 const files = { ca: join(dir, 'ca.pem'), cert: join(dir, 'member.crt'), key: join(dir, 'member.key') };
 const foreign = { cert: join(dir, 'foreign.crt'), key: join(dir, 'foreign.key') };
 
@@ -31,8 +33,10 @@ beforeAll(async () => {
   const parts: string[] = [];
   for (let i = 1; i <= 3; i++) {
     const url = `https://127.0.0.1:${await freePort()}`;
-    parts.push(`n${i}=127.0.0.1:${await freePort()}=${url}`);
+    const protocol = `quorates://127.0.0.1:${await freePort()}`;
+    parts.push(`n${i}=127.0.0.1:${await freePort()}=${url}=${protocol}`);
     urls.push(url);
+    protocolUrls.push(protocol);
   }
   for (let i = 1; i <= 3; i++) {
     const p = spawn(
@@ -115,10 +119,32 @@ it('a client with the CA and a certificate writes, reads and watches over HTTPS'
   }
 });
 
-it('a client without a certificate, or with an untrusted one, is refused', async () => {
+it('the client protocol over TLS (quorates://): writes, reads and watches with a certificate', async () => {
+  const c = new QuorateClient({
+    endpoints: protocolUrls,
+    tls: { ca: readFileSync(files.ca), cert: readFileSync(files.cert), key: readFileSync(files.key) },
+  });
+  try {
+    const w = await c.put('tls/p', 'v2');
+    expect((await c.get('tls/p'))?.text()).toBe('v2');
+    const it = c.watch({ prefix: 'tls/p', fromIndex: w.index });
+    const first = await it.next();
+    expect(first.value?.changes[0]).toMatchObject({ type: 'put', key: 'tls/p' });
+    await it.return(undefined);
+  } finally {
+    await c.close();
+  }
+});
+
+it('a client without a certificate, or with an untrusted one, is refused (HTTPS and the client protocol)', async () => {
   const pki = testPki();
-  for (const tls of [{ ca: pki.ca }, { ca: pki.ca, cert: pki.foreign.cert, key: pki.foreign.key }]) {
-    const c = new QuorateClient({ endpoints: urls, tls, timeoutMs: 2000 });
+  for (const [endpoints, tls] of [
+    [urls, { ca: pki.ca }],
+    [urls, { ca: pki.ca, cert: pki.foreign.cert, key: pki.foreign.key }],
+    [protocolUrls, { ca: pki.ca }],
+    [protocolUrls, { ca: pki.ca, cert: pki.foreign.cert, key: pki.foreign.key }],
+  ] as const) {
+    const c = new QuorateClient({ endpoints: [...endpoints], tls, timeoutMs: 2000 });
     try {
       const err = await c.get('tls/k', { timeoutMs: 2000 }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ClientError);

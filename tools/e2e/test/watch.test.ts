@@ -31,80 +31,89 @@ function client(endpoints: string[]): QuorateClient {
   return c;
 }
 
-it('sees all 10,000 writes over 10 keys in order, with no gap, across a kill of its member', async () => {
-  const cluster = await start();
-  const leader = await cluster.waitForLeader(30_000);
-  const others = cluster.nodes.filter((n) => n !== leader);
-  // The watcher streams from the leader first: killing it makes the watcher resume elsewhere.
-  const watcher = client([leader.clientAddress, ...others.map((n) => n.clientAddress)]);
-  const writer = client(cluster.nodes.map((n) => n.clientAddress));
-  const seen: WatchBatch[] = [];
-  const stop = new AbortController();
-  const watching = (async () => {
-    for await (const b of watcher.watch({ prefix: 'w/', fromIndex: 1, signal: stop.signal })) seen.push(b);
-  })();
-  const acked = new Map<number, { key: string; value: string }>();
-  let issued = 0;
-  let killed = false;
-  const TOTAL = 10_000;
-  await Promise.all(
-    Array.from({ length: 32 }, async (_, w) => {
-      for (;;) {
-        const i = issued++;
-        if (i >= TOTAL) return;
-        if (i === TOTAL / 2 && !killed) {
-          killed = true;
-          cluster.kill(leader);
-        }
-        const key = `w/${i % 10}`;
-        const value = `v${i}-${w}`;
-        try {
-          const r = await writer.put(key, value);
-          acked.set(r.index, { key, value });
-        } catch {
-          // An outcome the client could not learn (the kill): the watcher may or may not show it.
-        }
-      }
-    }),
-  );
-  expect(acked.size).toBeGreaterThan(TOTAL * 0.95);
-  const last = Math.max(...acked.keys());
-  await waitFor(
-    () => (seen.at(-1)?.index ?? 0) >= last,
-    'the watcher to reach the last acknowledged write',
-    30_000,
-  );
-  stop.abort();
-  await watching;
+type Wire = 'http' | 'protocol';
+const address = (n: { clientAddress: string; protocolAddress: string }, wire: Wire) =>
+  wire === 'http' ? n.clientAddress : n.protocolAddress;
 
-  // Commit order, one batch per index, strictly increasing.
-  for (let i = 1; i < seen.length; i++) expect(seen[i]!.index).toBeGreaterThan(seen[i - 1]!.index);
-  // Every acknowledged write at its index, with its value.
-  const byIndex = new Map(seen.map((b) => [b.index, b]));
-  for (const [index, w] of acked) {
-    const b = byIndex.get(index);
-    expect(b, `the write at ${index}`).toBeDefined();
-    const c = b!.changes.find((x) => x.type === 'put' && x.key === w.key);
-    expect(c && c.type === 'put' ? c.text() : null).toBe(w.value);
-  }
-  // No gap: each key's versions go up by one from its first change (coalesced or dropped
-  // events would skip a version).
-  const version = new Map<string, number>();
-  for (const b of seen) {
-    for (const c of b.changes) {
-      if (c.type !== 'put') continue;
-      const prev = version.get(c.key);
-      if (prev !== undefined) expect(c.version, `${c.key} at ${b.index}`).toBe(prev + 1);
-      else expect(c.version).toBe(1);
-      version.set(c.key, c.version);
+it.each<Wire>(['http', 'protocol'])(
+  'sees all 10,000 writes over 10 keys in order, with no gap, across a kill of its member (over %s)',
+  async (wire) => {
+    const cluster = await start();
+    const leader = await cluster.waitForLeader(30_000);
+    const others = cluster.nodes.filter((n) => n !== leader);
+    // The watcher streams from the leader first: killing it makes the watcher resume elsewhere.
+    const watcher = client([address(leader, wire), ...others.map((n) => address(n, wire))]);
+    const writer = client(cluster.nodes.map((n) => address(n, wire)));
+    const seen: WatchBatch[] = [];
+    const stop = new AbortController();
+    const watching = (async () => {
+      for await (const b of watcher.watch({ prefix: 'w/', fromIndex: 1, signal: stop.signal })) seen.push(b);
+    })();
+    const acked = new Map<number, { key: string; value: string }>();
+    let issued = 0;
+    let killed = false;
+    const TOTAL = 10_000;
+    await Promise.all(
+      Array.from({ length: 32 }, async (_, w) => {
+        for (;;) {
+          const i = issued++;
+          if (i >= TOTAL) return;
+          if (i === TOTAL / 2 && !killed) {
+            killed = true;
+            cluster.kill(leader);
+          }
+          const key = `w/${i % 10}`;
+          const value = `v${i}-${w}`;
+          try {
+            const r = await writer.put(key, value);
+            acked.set(r.index, { key, value });
+          } catch {
+            // An outcome the client could not learn (the kill): the watcher may or may not show it.
+          }
+        }
+      }),
+    );
+    expect(acked.size).toBeGreaterThan(TOTAL * 0.95);
+    const last = Math.max(...acked.keys());
+    await waitFor(
+      () => (seen.at(-1)?.index ?? 0) >= last,
+      'the watcher to reach the last acknowledged write',
+      30_000,
+    );
+    stop.abort();
+    await watching;
+
+    // Commit order, one batch per index, strictly increasing.
+    for (let i = 1; i < seen.length; i++) expect(seen[i]!.index).toBeGreaterThan(seen[i - 1]!.index);
+    // Every acknowledged write at its index, with its value.
+    const byIndex = new Map(seen.map((b) => [b.index, b]));
+    for (const [index, w] of acked) {
+      const b = byIndex.get(index);
+      expect(b, `the write at ${index}`).toBeDefined();
+      const c = b!.changes.find((x) => x.type === 'put' && x.key === w.key);
+      expect(c && c.type === 'put' ? c.text() : null).toBe(w.value);
     }
-  }
-  expect(version.size).toBe(10);
-}, 240_000);
+    // No gap: each key's versions go up by one from its first change (coalesced or dropped
+    // events would skip a version).
+    const version = new Map<string, number>();
+    for (const b of seen) {
+      for (const c of b.changes) {
+        if (c.type !== 'put') continue;
+        const prev = version.get(c.key);
+        if (prev !== undefined) expect(c.version, `${c.key} at ${b.index}`).toBe(prev + 1);
+        else expect(c.version).toBe(1);
+        version.set(c.key, c.version);
+      }
+    }
+    expect(version.size).toBe(10);
+  },
+  240_000,
+);
 
-it('a watcher from a compacted index gets 410 with the oldest index', async () => {
+it('a watcher from a compacted index gets 410 with the oldest index (WatchCompactedError on both wires)', async () => {
   const cluster = await start(['--kv.watch-history-events', '50']);
   const c = client(cluster.nodes.map((n) => n.clientAddress));
+  const p = client(cluster.nodes.map((n) => n.protocolAddress));
   for (let i = 0; i < 200; i++) await c.put(`c/${i % 5}`, `x${i}`);
   const leader = await cluster.waitForLeader(30_000);
   const res = await fetch(`${leader.clientAddress}/watch?fromIndex=1`);
@@ -117,6 +126,11 @@ it('a watcher from a compacted index gets 410 with the oldest index', async () =
     return null;
   })().catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WatchCompactedError);
+  const overProtocol = await (async () => {
+    for await (const _ of p.watch({ fromIndex: 1 })) return null;
+    return null;
+  })().catch((e: unknown) => e);
+  expect(overProtocol).toBeInstanceOf(WatchCompactedError);
   // From the oldest index it names, the watch works.
   const it2 = c.watch({ prefix: 'c/', fromIndex: body.oldestIndex });
   const first = await it2.next();

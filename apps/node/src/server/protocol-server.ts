@@ -33,6 +33,7 @@ import { badRequest, fromRaftError, HttpError } from './errors.js';
 import { check, checkKey, enc, leaseJson, sameSecret } from './http.js';
 import { health } from './routes/cluster.js';
 import { parseTxn } from './routes/txn.js';
+import { openWatch } from './routes/watch.js';
 
 export interface ProtocolServerOptions {
   host: string;
@@ -61,6 +62,8 @@ export type RefusalReason =
 /** A connection, raw or WebSocket: what a session needs of it. */
 interface Link {
   send(message: unknown): void;
+  /** Bytes written and not yet sent. */
+  buffered(): number;
   /** Send this last message, then close. */
   end(message: unknown): void;
   readonly closed: boolean;
@@ -181,10 +184,12 @@ export class ProtocolServer {
       get closed() {
         return closed || socket.destroyed;
       },
+      buffered: () => socket.writableLength,
     };
     const session = new Session(this, link);
     socket.on('close', () => {
       closed = true;
+      session.end();
     });
     socket.on('data', (chunk: Buffer) => {
       if (closed) return;
@@ -222,10 +227,12 @@ export class ProtocolServer {
       get closed() {
         return closed || ws.readyState !== ws.OPEN;
       },
+      buffered: () => ws.bufferedAmount,
     };
     const session = new Session(this, link);
     ws.on('close', () => {
       closed = true;
+      session.end();
     });
     ws.on('error', () => {});
     ws.on('message', (data, isBinary) => {
@@ -429,6 +436,35 @@ export class ProtocolServer {
     return this.ctx.options.token;
   }
 
+  /** Start a watch for a session: its frames go out with the request's id. */
+  watch(id: number, m: Msg, link: Link): () => void {
+    const from =
+      m.fromIndex === undefined ? undefined : integer(m.fromIndex, 'fromIndex', 1, Number.MAX_SAFE_INTEGER);
+    const keyPrefix =
+      m.prefix !== undefined ? str(m.prefix, 'prefix', 0, 512) : m.lease === undefined ? '' : null;
+    const leasePrefix = m.lease === undefined ? null : str(m.lease, 'lease', 0, 512);
+    return openWatch(
+      this.ctx,
+      { keyPrefix, leasePrefix, ...(from !== undefined ? { fromIndex: from } : {}) },
+      {
+        batch: (index, changes) => link.send({ id, w: { index, changes } }),
+        progress: (index) => link.send({ id, p: index }),
+        buffered: () => link.buffered(),
+        cutOff: (code, resumeFrom) =>
+          link.send({
+            id,
+            e: {
+              code,
+              status: 503,
+              retryable: true,
+              message: 'the watcher read too slowly; watch again from resumeFrom',
+              resumeFrom,
+            },
+          }),
+      },
+    );
+  }
+
   counted(reason: RefusalReason): void {
     this.refuse(reason);
   }
@@ -453,6 +489,14 @@ export class ProtocolServer {
 class Session {
   private said = false;
   private inFlight = 0;
+  /** Watches open on this connection, by request id. */
+  private readonly watches = new Map<number, () => void>();
+
+  /** The connection is gone: stop its watches. */
+  end(): void {
+    for (const stop of this.watches.values()) stop();
+    this.watches.clear();
+  }
 
   constructor(
     private readonly server: ProtocolServer,
@@ -505,6 +549,10 @@ class Session {
       });
       return;
     }
+    if (msg.op === 'watch' || msg.op === 'watch.cancel') {
+      this.watchOp(id, msg);
+      return;
+    }
     if (this.inFlight >= this.server.maxInFlight) {
       this.server.counted('overloaded');
       this.link.send({
@@ -531,6 +579,47 @@ class Session {
         this.link.send({ id, e: this.server.errorAnswer(err) });
       },
     );
+  }
+
+  private watchOp(id: number, msg: Msg): void {
+    if (msg.op === 'watch.cancel') {
+      const target = msg.watchId;
+      const stop = typeof target === 'number' ? this.watches.get(target) : undefined;
+      if (stop) {
+        stop();
+        this.watches.delete(target as number);
+        this.link.send({ id: target, r: { cancelled: true } });
+      }
+      this.link.send({ id, r: { cancelled: stop !== undefined } });
+      return;
+    }
+    if (this.watches.has(id) || this.watches.size >= this.server.maxInFlight) {
+      this.server.counted(this.watches.has(id) ? 'bad_request' : 'overloaded');
+      this.link.send({
+        id,
+        e: this.watches.has(id)
+          ? {
+              code: 'BAD_REQUEST',
+              status: 400,
+              retryable: false,
+              message: `a watch with id ${id} is already open`,
+            }
+          : {
+              code: 'OVERLOADED',
+              status: 429,
+              retryable: true,
+              message: 'too many watches on this connection',
+            },
+      });
+      return;
+    }
+    this.server.request();
+    try {
+      this.watches.set(id, this.server.watch(id, msg, this.link));
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 400) this.server.counted('bad_request');
+      this.link.send({ id, e: this.server.errorAnswer(err) });
+    }
   }
 
   private hello(m: Msg): void {

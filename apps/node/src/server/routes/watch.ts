@@ -34,24 +34,35 @@ function wire(c: Change): unknown {
   }
 }
 
-export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
-  const q = url.searchParams;
-  const keyPrefix = q.has('prefix') || !q.has('lease') ? (q.get('prefix') ?? '') : null;
-  const leasePrefix = q.get('lease');
+/** Where a watch sends what it sees: SSE on HTTP, frames on the client protocol. */
+export interface WatchSink {
+  /** One log entry's changes (already filtered, never empty). */
+  batch(index: number, changes: Change[]): void;
+  /** Everything up to `index` was sent. */
+  progress(index: number): void;
+  /** Bytes the sink holds unsent (a slow reader). */
+  buffered(): number;
+  /** The watch was cut off (`SLOW_WATCHER`); resume from `resumeFrom`. */
+  cutOff(code: string, resumeFrom: number): void;
+}
+
+export interface WatchParams {
+  /** Key changes under this prefix, or none (null). */
+  keyPrefix: string | null;
+  /** Lease changes for names under this prefix, or none (null). */
+  leasePrefix: string | null;
+  /** First index; default the next change. */
+  fromIndex?: number;
+}
+
+/**
+ * Start a watch: the backlog from `fromIndex`, then each batch as it is applied, progress
+ * every few seconds. Throws `410 COMPACTED` when `fromIndex` is no longer kept. Returns
+ * the function that stops it.
+ */
+export function openWatch(ctx: ApiContext, p: WatchParams, sink: WatchSink): () => void {
   const hub = ctx.machine.changes;
-  const applied = ctx.raft.applied;
-  let from = applied + 1;
-  const raw = q.get('fromIndex');
-  if (raw !== null) {
-    if (!/^\d{1,15}$/.test(raw) || Number(raw) < 1) {
-      throw new HttpError(
-        400,
-        'INVALID_ARGUMENT',
-        `fromIndex must be a log index (a positive integer), got ${JSON.stringify(raw)}`,
-      );
-    }
-    from = Number(raw);
-  }
+  const from = p.fromIndex ?? ctx.raft.applied + 1;
   const backlog = hub.since(from);
   if (backlog === null) {
     throw new HttpError(
@@ -61,57 +72,97 @@ export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
       { oldestIndex: hub.oldestIndex },
     );
   }
-  const pick = (b: ChangeBatch): unknown[] => {
-    const out: unknown[] = [];
-    for (const c of b.changes) {
-      if (
-        c.type === 'lease'
-          ? leasePrefix !== null && c.name.startsWith(leasePrefix)
-          : keyPrefix !== null && c.key.startsWith(keyPrefix)
-      )
-        out.push(wire(c));
-    }
-    return out;
-  };
-  res.writeHead(200, {
-    'Content-Type': 'text/event-stream',
-    'Cache-Control': 'no-store',
-    Connection: 'keep-alive',
-    'Access-Control-Allow-Origin': '*',
-  });
+  const pick = (b: ChangeBatch): Change[] =>
+    b.changes.filter((c) =>
+      c.type === 'lease'
+        ? p.leasePrefix !== null && c.name.startsWith(p.leasePrefix)
+        : p.keyPrefix !== null && c.key.startsWith(p.keyPrefix),
+    );
   /** Everything up to this index has been sent (or filtered out). */
   let sentThrough = from - 1;
   let closed = false;
-  const close = (reason: string | null) => {
+  const stop = () => {
     if (closed) return;
     closed = true;
     unsubscribe();
     clearInterval(timer);
-    if (reason !== null) {
-      res.end(
-        `event: closed\ndata: ${JSON.stringify({ code: reason, message: 'the watcher read too slowly; resume from resumeFrom', resumeFrom: sentThrough + 1 })}\n\n`,
-      );
+  };
+  const check = () => {
+    if (sink.buffered() > WATCH_MAX_BUFFERED_BYTES) {
+      stop();
+      sink.cutOff('SLOW_WATCHER', sentThrough + 1);
     }
   };
   const send = (b: ChangeBatch) => {
     if (closed || b.index < from) return;
     const changes = pick(b);
-    if (changes.length > 0)
-      res.write(`id: ${b.index}\nevent: batch\ndata: ${JSON.stringify({ index: b.index, changes })}\n\n`);
+    if (changes.length > 0) sink.batch(b.index, changes);
     sentThrough = b.index;
-    if (res.writableLength > WATCH_MAX_BUFFERED_BYTES) close('SLOW_WATCHER');
+    check();
   };
   const progress = () => {
+    if (closed) return;
     const a = ctx.raft.applied;
     if (a > sentThrough && a >= from) sentThrough = a;
-    res.write(`event: progress\ndata: ${JSON.stringify({ index: sentThrough })}\n\n`);
-    if (res.writableLength > WATCH_MAX_BUFFERED_BYTES) close('SLOW_WATCHER');
+    sink.progress(sentThrough);
+    check();
   };
   for (const b of backlog) send(b);
   // From here on every batch arrives as it is applied, in order, after the backlog.
   const unsubscribe = hub.subscribe(send);
-  progress();
   const timer = setInterval(progress, PROGRESS_MS);
-  req.on('close', () => close(null));
-  res.on('error', () => close(null));
+  progress();
+  return stop;
+}
+
+export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const q = url.searchParams;
+  const raw = q.get('fromIndex');
+  let fromIndex: number | undefined;
+  if (raw !== null) {
+    if (!/^\d{1,15}$/.test(raw) || Number(raw) < 1) {
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        `fromIndex must be a log index (a positive integer), got ${JSON.stringify(raw)}`,
+      );
+    }
+    fromIndex = Number(raw);
+  }
+  const params: WatchParams = {
+    keyPrefix: q.has('prefix') || !q.has('lease') ? (q.get('prefix') ?? '') : null,
+    leasePrefix: q.get('lease'),
+    ...(fromIndex !== undefined ? { fromIndex } : {}),
+  };
+  let headed = false;
+  const head = () => {
+    if (headed) return;
+    headed = true;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'Access-Control-Allow-Origin': '*',
+    });
+  };
+  const stop = openWatch(ctx, params, {
+    batch: (index, changes) => {
+      head();
+      res.write(
+        `id: ${index}\nevent: batch\ndata: ${JSON.stringify({ index, changes: changes.map(wire) })}\n\n`,
+      );
+    },
+    progress: (index) => {
+      head();
+      res.write(`event: progress\ndata: ${JSON.stringify({ index })}\n\n`);
+    },
+    buffered: () => res.writableLength,
+    cutOff: (code, resumeFrom) =>
+      res.end(
+        `event: closed\ndata: ${JSON.stringify({ code, message: 'the watcher read too slowly; resume from resumeFrom', resumeFrom })}\n\n`,
+      ),
+  });
+  head();
+  req.on('close', stop);
+  res.on('error', stop);
 }
