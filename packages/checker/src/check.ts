@@ -283,6 +283,21 @@ function readOnly(o: Operation & { f: 'txn' }): boolean {
   return o.value.success.every((s) => s.op === 'get') && o.value.failure.every((s) => s.op === 'get');
 }
 
+/** The blocked operation, what was concurrent with it, and what was linearized just before it. */
+function windowAround(
+  ops: readonly Operation[],
+  blocked: Operation,
+  prefix: readonly Operation[],
+  base: bigint,
+): OpView[] {
+  const end = blocked.ret ?? blocked.call;
+  const concurrent = ops.filter(
+    (o) => o !== blocked && o.call <= end && (o.ret === null || o.ret >= blocked.call),
+  );
+  const picked = new Set<Operation>([...prefix.slice(-4), blocked, ...concurrent.slice(0, 10)]);
+  return [...picked].sort((a, b) => a.index - b.index).map((o) => viewOp(o, base));
+}
+
 function explainGroup(
   keys: string,
   ops: readonly Operation[],
@@ -290,12 +305,7 @@ function explainGroup(
   prefix: readonly Operation[],
 ): KeyFailure {
   const base = earliestCall(ops);
-  const end = blocked.ret ?? blocked.call;
-  const concurrent = ops.filter(
-    (o) => o !== blocked && o.call <= end && (o.ret === null || o.ret >= blocked.call),
-  );
-  const picked = new Set<Operation>([...prefix.slice(-4), blocked, ...concurrent.slice(0, 10)]);
-  const window = [...picked].sort((a, b) => a.index - b.index).map((o) => viewOp(o, base));
+  const window = windowAround(ops, blocked, prefix, base);
   const v = viewOp(blocked, base);
   const reason = `no order of the operations before it, consistent with real time, explains process ${v.process}'s ${v.text} (line ${v.invokeLine}): the history is linearizable up to the completion before this one`;
   return { key: keys, op: viewOp(blocked, base), reason, window };
@@ -310,12 +320,7 @@ function explain(
 ): KeyFailure {
   const base = earliestCall(ops);
   const end = blocked.ret ?? blocked.call;
-  // The blocked operation, what was concurrent with it, and what was linearized just before.
-  const concurrent = ops.filter(
-    (o) => o !== blocked && o.call <= end && (o.ret === null || o.ret >= blocked.call),
-  );
-  const picked = new Set<Operation>([...prefix.slice(-4), blocked, ...concurrent.slice(0, 10)]);
-  const window = [...picked].sort((a, b) => a.index - b.index).map((o) => viewOp(o, base));
+  const window = windowAround(ops, blocked, prefix, base);
   const seen = states.map(q).join(' or ');
   let reason: string;
   const writesOf = (v: string | null) =>

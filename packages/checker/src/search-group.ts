@@ -13,8 +13,8 @@
  * failed compare observes that the key did *not* hold a value, which any write helps
  * explain).
  */
-import { earliestCall, type Operation, type TxnSpec, txnKeys } from './history.js';
-import { DEFAULT_BUDGET, lowe, type SearchOptions, type SearchOutcome } from './search.js';
+import { type Operation, type TxnSpec, txnKeys } from './history.js';
+import { DEFAULT_BUDGET, interner, lowe, type SearchOptions, type SearchOutcome, timesOf } from './search.js';
 
 export interface GroupSearchResult {
   readonly outcome: SearchOutcome;
@@ -38,30 +38,10 @@ export function searchGroup(all: readonly Operation[], options: SearchOptions = 
   const budget = options.budget ?? DEFAULT_BUDGET;
   const prune = options.prune ?? true;
 
-  const keys: string[] = [];
-  const slotOf = new Map<string, number>();
-  const slot = (k: string): number => {
-    let s = slotOf.get(k);
-    if (s === undefined) {
-      s = keys.length;
-      keys.push(k);
-      slotOf.set(k, s);
-    }
-    return s;
-  };
+  const { id: slot, names: keys } = interner<string>();
   for (const o of all) for (const k of opKeys(o)) slot(k);
-  const names: (string | null)[] = [null];
-  const ids = new Map<string, number>();
-  const id = (v: string | null): number => {
-    if (v === null) return 0;
-    let x = ids.get(v);
-    if (x === undefined) {
-      x = names.length;
-      names.push(v);
-      ids.set(v, x);
-    }
-    return x;
-  };
+  // Values as small integers; 0 is "absent".
+  const { id, names } = interner<string | null>(null);
 
   // What is observed, to drop info operations that cannot matter.
   const observed = new Set<string>();
@@ -137,25 +117,14 @@ export function searchGroup(all: readonly Operation[], options: SearchOptions = 
   const ops = okOps.concat(infoOps);
   const m = okOps.length;
   const n = ops.length;
-  const base = earliestCall(ops);
-  const time = new Float64Array(2 * n);
-  for (let i = 0; i < n; i++) {
-    const o = ops[i]!;
-    time[2 * i] = Number(o.call - base);
-    time[2 * i + 1] = o.ret === null || o.status === 'info' ? Number.POSITIVE_INFINITY : Number(o.ret - base);
-  }
+  const time = timesOf(ops);
 
-  // Interned tuples: the state of the group.
+  // Interned tuples: the state of the group (every key absent is 0).
   const tuples: Int32Array[] = [new Int32Array(keys.length)];
-  const tupleIds = new Map<string, number>([[tuples[0]!.join(','), 0]]);
+  const tupleIds = interner<string>(tuples[0]!.join(','));
   const intern = (t: Int32Array): number => {
-    const k = t.join(',');
-    let x = tupleIds.get(k);
-    if (x === undefined) {
-      x = tuples.length;
-      tuples.push(t);
-      tupleIds.set(k, x);
-    }
+    const x = tupleIds.id(t.join(','));
+    if (x === tuples.length) tuples.push(t);
     return x;
   };
   const setting = (s: number, at: number, v: number): number => {

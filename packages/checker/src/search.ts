@@ -82,18 +82,7 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
   const prune = options.prune ?? true;
 
   // Values as small integers; 0 is "absent".
-  const names: (string | null)[] = [null];
-  const ids = new Map<string, number>();
-  const id = (v: string | null): number => {
-    if (v === null) return 0;
-    let n = ids.get(v);
-    if (n === undefined) {
-      n = names.length;
-      names.push(v);
-      ids.set(v, n);
-    }
-    return n;
-  };
+  const { id, names } = interner<string | null>(null);
 
   // What the operations observe: a write whose value is never observed need not happen.
   const observed = new Set<number>();
@@ -125,16 +114,13 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
   const ops = okOps.concat(infoOps);
   const m = okOps.length;
   const n = ops.length;
-  const base = earliestCall(ops);
+  const time = timesOf(ops);
 
   const kind = new Uint8Array(n);
   const argA = new Int32Array(n);
   const argB = new Int32Array(n);
-  const time = new Float64Array(2 * n);
   for (let i = 0; i < n; i++) {
     const o = ops[i]!;
-    time[2 * i] = Number(o.call - base);
-    time[2 * i + 1] = o.ret === null || o.status === 'info' ? Number.POSITIVE_INFINITY : Number(o.ret - base);
     switch (o.f) {
       case 'put':
         kind[i] = PUT;
@@ -224,6 +210,36 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
     blockedStates: r.bestStates.map((s) => names[s]!),
     prefix: r.bestPrefix.map((i) => ops[i]!),
   };
+}
+
+/** Small integers for things, in the order first seen; `first`, when given, is 0. */
+export function interner<T>(...first: [T] | []): { id(v: T): number; names: T[] } {
+  const names: T[] = [...first];
+  const ids = new Map<T, number>(first.length > 0 ? [[first[0] as T, 0]] : []);
+  return {
+    names,
+    id(v: T): number {
+      let n = ids.get(v);
+      if (n === undefined) {
+        n = names.length;
+        names.push(v);
+        ids.set(v, n);
+      }
+      return n;
+    },
+  };
+}
+
+/** The engine's times: op i's call at 2i, its return at 2i+1 (+Infinity when unknown), from the earliest call. */
+export function timesOf(ops: readonly Operation[]): Float64Array {
+  const base = earliestCall(ops);
+  const time = new Float64Array(2 * ops.length);
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i]!;
+    time[2 * i] = Number(o.call - base);
+    time[2 * i + 1] = o.ret === null || o.status === 'info' ? Number.POSITIVE_INFINITY : Number(o.ret - base);
+  }
+  return time;
 }
 
 /** What the search engine needs: operations 0..m-1 are `ok`, m..n-1 `info`. */

@@ -12,6 +12,7 @@
  * The fuzz is a function of the printed seed (QUORATE_FUZZ_SEED repeats a run).
  */
 import { connect, type Socket } from 'node:net';
+import { prng } from '@quorate/checker';
 import { encodeFrame, QuorateClient } from '@quorate/client';
 import { LocalCluster } from '@quorate/loadgen';
 import { afterAll, expect, it } from 'vitest';
@@ -23,19 +24,8 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
-/** Mulberry32. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 type Rnd = () => number;
+const rng = prng;
 const pick = <T>(r: Rnd, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 const bytes = (r: Rnd, n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
 
