@@ -110,25 +110,35 @@ function toChange(c: Record<string, unknown>): WatchChange {
   };
 }
 
-export async function* watchChanges(
-  endpoints: readonly string[],
-  headers: Record<string, string>,
-  opts: WatchOptions,
-  tls?: ClientTls,
-): AsyncGenerator<WatchBatch> {
-  const dispatcher = tls ? new Agent({ connect: { ...tls } }) : undefined;
-  try {
-    yield* watchLoop(endpoints, headers, opts, dispatcher);
-  } finally {
-    await dispatcher?.close();
-  }
+/** One event of a watch stream, whatever the wire. */
+type StreamEvent =
+  | { kind: 'batch'; batch: WatchBatch }
+  | { kind: 'progress'; index: number }
+  /** The member cut the stream (a slow reader): resume from here. */
+  | { kind: 'closed'; resumeFrom: number | undefined };
+
+/** What opening a watch on one member gives: a stream, or why not. */
+type Opened =
+  | { kind: 'stream'; events: AsyncIterable<StreamEvent>; close(): void }
+  | { kind: 'compacted'; oldestIndex: number }
+  | { kind: 'refused'; why: string }
+  /** Unreachable or failing for now: try the next member after a pause. */
+  | { kind: 'retry' };
+
+interface WatchQuery {
+  prefix?: string;
+  lease?: string;
+  fromIndex?: number;
 }
 
+/**
+ * The watch loop both wires share: open on a member, deliver, and after any break resume
+ * exactly after the last index delivered or heard of as sent, on the next member.
+ */
 async function* watchLoop(
   endpoints: readonly string[],
-  headers: Record<string, string>,
   opts: WatchOptions,
-  dispatcher: Agent | undefined,
+  open: (endpoint: string, q: WatchQuery) => Promise<Opened>,
 ): AsyncGenerator<WatchBatch> {
   let next = opts.fromIndex;
   // Members in the order given, the first first; after a break, the next one.
@@ -138,10 +148,64 @@ async function* watchLoop(
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   while (!opts.signal?.aborted) {
     const endpoint = endpoints[turn++ % endpoints.length]!;
+    const q: WatchQuery = {
+      ...(opts.prefix !== undefined || opts.lease === undefined ? { prefix: opts.prefix ?? '' } : {}),
+      ...(opts.lease !== undefined ? { lease: opts.lease } : {}),
+      ...(next !== undefined ? { fromIndex: next } : {}),
+    };
+    const o = await open(endpoint, q);
+    if (o.kind === 'refused')
+      throw new ClientError('INVALID_ARGUMENT', `watch refused by ${endpoint}: ${o.why}`, false);
+    if (o.kind === 'compacted') {
+      // Another member may still keep it (this one may have restarted from a snapshot).
+      if (++compacted >= endpoints.length) throw new WatchCompactedError(next ?? 0, o.oldestIndex);
+      continue;
+    }
+    if (o.kind === 'retry') {
+      if (opts.signal?.aborted) return;
+      await sleep(Math.min(1000, 50 * 2 ** failures++));
+      continue;
+    }
+    failures = 0;
+    compacted = 0;
+    const stop = () => o.close();
+    opts.signal?.addEventListener('abort', stop, { once: true });
+    try {
+      for await (const ev of o.events) {
+        if (ev.kind === 'batch') {
+          next = ev.batch.index + 1;
+          yield ev.batch;
+        } else if (ev.kind === 'progress') {
+          if (next === undefined || ev.index + 1 > next) next = ev.index + 1;
+          opts.onProgress?.(ev.index);
+        } else {
+          if (ev.resumeFrom !== undefined) next = ev.resumeFrom;
+          break;
+        }
+      }
+    } catch {
+      // The connection broke: resume on the next member.
+    } finally {
+      opts.signal?.removeEventListener('abort', stop);
+      o.close();
+    }
+    if (opts.signal?.aborted) return;
+  }
+}
+
+/** `watch()` over Server-Sent Events (`GET /watch`). */
+export async function* watchChanges(
+  endpoints: readonly string[],
+  headers: Record<string, string>,
+  opts: WatchOptions,
+  tls?: ClientTls,
+): AsyncGenerator<WatchBatch> {
+  const dispatcher = tls ? new Agent({ connect: { ...tls } }) : undefined;
+  const open = async (endpoint: string, w: WatchQuery): Promise<Opened> => {
     const q = new URLSearchParams();
-    if (opts.prefix !== undefined || opts.lease === undefined) q.set('prefix', opts.prefix ?? '');
-    if (opts.lease !== undefined) q.set('lease', opts.lease);
-    if (next !== undefined) q.set('fromIndex', String(next));
+    if (w.prefix !== undefined) q.set('prefix', w.prefix);
+    if (w.lease !== undefined) q.set('lease', w.lease);
+    if (w.fromIndex !== undefined) q.set('fromIndex', String(w.fromIndex));
     let res: Awaited<ReturnType<typeof request>>;
     try {
       res = await request(`${endpoint}/watch?${q}`, {
@@ -154,48 +218,43 @@ async function* watchLoop(
         ...(dispatcher ? { dispatcher } : {}),
       });
     } catch {
-      if (opts.signal?.aborted) return;
-      await sleep(Math.min(1000, 50 * 2 ** failures++));
-      continue;
+      return { kind: 'retry' };
     }
     if (res.statusCode === 410) {
       const body = (await res.body.json().catch(() => ({}))) as { oldestIndex?: number };
-      // Another member may still keep it (this one may have restarted from a snapshot).
-      if (++compacted >= endpoints.length) throw new WatchCompactedError(next ?? 0, body.oldestIndex ?? 0);
-      continue;
+      return { kind: 'compacted', oldestIndex: body.oldestIndex ?? 0 };
     }
     if (res.statusCode !== 200) {
       await res.body.dump().catch(() => {});
-      if (res.statusCode === 401 || res.statusCode === 400) {
-        throw new ClientError('INVALID_ARGUMENT', `watch refused by ${endpoint} (${res.statusCode})`, false);
-      }
-      await sleep(Math.min(1000, 50 * 2 ** failures++));
-      continue;
+      if (res.statusCode === 401 || res.statusCode === 400)
+        return { kind: 'refused', why: `HTTP ${res.statusCode}` };
+      return { kind: 'retry' };
     }
-    failures = 0;
-    compacted = 0;
-    try {
-      for await (const ev of sse(res.body)) {
-        if (ev.event === 'batch') {
-          const b = JSON.parse(ev.data) as { index: number; changes: Record<string, unknown>[] };
-          next = b.index + 1;
-          yield { index: b.index, changes: b.changes.map(toChange) };
-        } else if (ev.event === 'progress') {
-          const p = JSON.parse(ev.data) as { index: number };
-          if (next === undefined || p.index + 1 > next) next = p.index + 1;
-          opts.onProgress?.(p.index);
-        } else if (ev.event === 'closed') {
-          const c = JSON.parse(ev.data) as { resumeFrom?: number };
-          if (c.resumeFrom !== undefined) next = c.resumeFrom;
-          break;
+    const body = res.body;
+    return {
+      kind: 'stream',
+      close: () => body.destroy(),
+      events: (async function* () {
+        for await (const ev of sse(body)) {
+          if (ev.event === 'batch') {
+            const b = JSON.parse(ev.data) as { index: number; changes: Record<string, unknown>[] };
+            yield { kind: 'batch', batch: { index: b.index, changes: b.changes.map(toChange) } } as const;
+          } else if (ev.event === 'progress') {
+            yield { kind: 'progress', index: (JSON.parse(ev.data) as { index: number }).index } as const;
+          } else if (ev.event === 'closed') {
+            yield {
+              kind: 'closed',
+              resumeFrom: (JSON.parse(ev.data) as { resumeFrom?: number }).resumeFrom,
+            } as const;
+          }
         }
-      }
-    } catch {
-      // The connection broke: resume on the next member.
-    } finally {
-      res.body.destroy();
-    }
-    if (opts.signal?.aborted) return;
+      })(),
+    };
+  };
+  try {
+    yield* watchLoop(endpoints, opts, open);
+  } finally {
+    await dispatcher?.close();
   }
 }
 
@@ -221,80 +280,59 @@ function fromFrame(c: Record<string, unknown>): WatchChange {
 }
 
 /**
- * `watch()` on the client protocol: the same semantics as over SSE (resume after the last
- * index delivered or heard of as sent, on the next member after a break), with the watch
+ * `watch()` on the client protocol: the same semantics as over SSE, with the watch
  * multiplexed on the member's connection beside the client's other requests.
  */
-export async function* watchChangesProtocol(
+export function watchChangesProtocol(
   endpoints: readonly string[],
   token: string | undefined,
   opts: WatchOptions,
   wire: ProtocolWire,
 ): AsyncGenerator<WatchBatch> {
-  let next = opts.fromIndex;
-  let turn = 0;
-  let failures = 0;
-  let compacted = 0;
-  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-  while (!opts.signal?.aborted) {
-    const endpoint = endpoints[turn++ % endpoints.length]!;
-    const op = {
-      op: 'watch' as const,
-      ...(opts.prefix !== undefined || opts.lease === undefined ? { prefix: opts.prefix ?? '' } : {}),
-      ...(opts.lease !== undefined ? { lease: opts.lease } : {}),
-      ...(next !== undefined ? { fromIndex: next } : {}),
-    };
+  const open = async (endpoint: string, q: WatchQuery): Promise<Opened> => {
     let stream: ProtocolStream | ProtocolError;
     try {
-      stream = await wire.stream(endpoint, token, op);
+      stream = await wire.stream(endpoint, token, { op: 'watch', ...q });
     } catch {
-      if (opts.signal?.aborted) return;
-      await sleep(Math.min(1000, 50 * 2 ** failures++));
-      continue;
+      return { kind: 'retry' };
     }
-    if (!(Symbol.asyncIterator in stream)) {
-      throw new ClientError(
-        'INVALID_ARGUMENT',
-        `watch refused by ${endpoint}: ${stream.code}: ${stream.message}`,
-        false,
-      );
-    }
+    if (!(Symbol.asyncIterator in stream))
+      return { kind: 'refused', why: `${stream.code}: ${stream.message}` };
     const s = stream;
-    const stop = () => s.cancel();
-    opts.signal?.addEventListener('abort', stop, { once: true });
+    // The first message tells a refusal from a stream.
+    const it = s[Symbol.asyncIterator]();
+    let first: IteratorResult<Record<string, unknown>>;
     try {
-      for await (const m of s) {
-        if (m.w) {
-          const b = m.w as { index: number; changes: Record<string, unknown>[] };
-          failures = 0;
-          compacted = 0;
-          next = b.index + 1;
-          yield { index: b.index, changes: b.changes.map(fromFrame) };
-        } else if (typeof m.p === 'number') {
-          failures = 0;
-          compacted = 0;
-          if (next === undefined || m.p + 1 > next) next = m.p + 1;
-          opts.onProgress?.(m.p);
-        } else if (m.e) {
-          const e = m.e as { code?: string; status?: number; oldestIndex?: number; resumeFrom?: number };
-          if (e.code === 'COMPACTED') {
-            // Another member may still keep it (this one may have restarted from a snapshot).
-            if (++compacted >= endpoints.length) throw new WatchCompactedError(next ?? 0, e.oldestIndex ?? 0);
-          } else if (e.code === 'SLOW_WATCHER') {
-            if (e.resumeFrom !== undefined) next = e.resumeFrom;
-          } else if (e.status === 400 || e.status === 401) {
-            throw new ClientError('INVALID_ARGUMENT', `watch refused by ${endpoint}: ${e.code}`, false);
-          } else await sleep(Math.min(1000, 50 * 2 ** failures++));
-        }
-      }
-    } catch (err) {
-      if (err instanceof ClientError) throw err;
-      // The connection broke: resume on the next member.
-      await sleep(Math.min(1000, 50 * 2 ** failures++));
-    } finally {
-      opts.signal?.removeEventListener('abort', stop);
-      s.cancel();
+      first = await it.next();
+    } catch {
+      return { kind: 'retry' };
     }
-    if (opts.signal?.aborted) return;
-  }
+    const e = first.value?.e as { code?: string; status?: number; oldestIndex?: number } | undefined;
+    if (e?.code === 'COMPACTED') return { kind: 'compacted', oldestIndex: e.oldestIndex ?? 0 };
+    if (e && (e.status === 400 || e.status === 401)) return { kind: 'refused', why: String(e.code) };
+    if (e || first.done) return { kind: 'retry' };
+    const toEvent = (m: Record<string, unknown>): StreamEvent | null => {
+      if (m.w) {
+        const b = m.w as { index: number; changes: Record<string, unknown>[] };
+        return { kind: 'batch', batch: { index: b.index, changes: b.changes.map(fromFrame) } };
+      }
+      if (typeof m.p === 'number') return { kind: 'progress', index: m.p };
+      if (m.e) return { kind: 'closed', resumeFrom: (m.e as { resumeFrom?: number }).resumeFrom };
+      return null;
+    };
+    return {
+      kind: 'stream',
+      close: () => s.cancel(),
+      events: (async function* () {
+        const ev0 = toEvent(first.value);
+        if (ev0) yield ev0;
+        for (let r = await it.next(); !r.done; r = await it.next()) {
+          const ev = toEvent(r.value);
+          if (ev) yield ev;
+          if (ev?.kind === 'closed') return;
+        }
+      })(),
+    };
+  };
+  return watchLoop(endpoints, opts, open);
 }
