@@ -4,6 +4,12 @@ export { type Checker, FinalStateError, finalStates, main } from './main.js';
 export { buildProgram, type LoadgenOptions, LoadgenUsageError, resolveOptions } from './options.js';
 export { type FaultRecord, formatTable, type Report, toHtml, toJson } from './report.js';
 export { type RunOptions, type RunResult, run } from './runner.js';
-export { LocalCluster, type LocalClusterOptions, resolveNodeBin, type SpawnedNode } from './spawn.js';
+export {
+  freePort,
+  LocalCluster,
+  type LocalClusterOptions,
+  resolveNodeBin,
+  type SpawnedNode,
+} from './spawn.js';
 export { type LatencySummary, type SecondLine, Stats } from './stats.js';
 export { keyName, type Mode, Workload, type WorkloadOptions, zipfSampler } from './workload.js';

@@ -3,16 +3,24 @@ import { MemoryNetwork, MemoryStorage } from '@quorate/raft';
 import { QuorateNode } from '../src/node.js';
 import type { Member } from '../src/server/api.js';
 
-/** A free TCP port on 127.0.0.1 (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
+/** Ports handed out by this process: the OS may offer a just-closed port again. */
+const handedOut = new Set<number>();
+
+/** A free TCP port on 127.0.0.1 (the OS picks it), never one handed out before. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once('error', reject);
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
     });
-  });
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
 }
 
 export async function waitFor<T>(

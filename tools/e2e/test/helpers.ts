@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { checkRun, finalStates, type HistoryFile } from '@quorate/loadgen';
 
 export async function waitFor<T>(
@@ -64,14 +63,5 @@ export function runNode(
   });
 }
 
-/** A port the OS says is free on 127.0.0.1 now (for members whose addresses must be known up front). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A port free on 127.0.0.1 now, never one handed out before in this process (the loadgen's). */
+export { freePort } from '@quorate/loadgen';
