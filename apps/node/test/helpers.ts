@@ -82,6 +82,7 @@ export async function inProcessCluster(n = 3, token: string | null = null): Prom
           port: Number(new URL(m.protocolAddress!).port),
           maxFrameBytes: 64 << 10,
           maxInFlight: 64,
+          helloTimeoutMs: 1500,
         },
         api: { token, maxValueBytes: 1024 },
       }),

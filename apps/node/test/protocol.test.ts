@@ -96,6 +96,13 @@ describe('the client protocol at the edge', () => {
     }
   });
 
+  it('a connection that never says hello is closed (HELLO_REQUIRED) after the hello timeout', async () => {
+    const r = new Raw(leaderUrl());
+    const e = await r.next((m) => m.t === 'error', 15_000);
+    expect(e.code).toBe('HELLO_REQUIRED');
+    await r.waitClosed();
+  });
+
   it('bad frames: not msgpack, not a map, too large: a typed error, then closed', async () => {
     const cases: [Buffer, string][] = [
       [Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1]), 'MALFORMED_FRAME'],

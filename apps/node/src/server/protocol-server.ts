@@ -44,6 +44,8 @@ export interface ProtocolServerOptions {
   maxFrameBytes: number;
   /** Requests in flight on one connection, at most. */
   maxInFlight: number;
+  /** A connection that has not said hello by then is closed (default 10 s). */
+  helloTimeoutMs?: number;
   /** Counts what was refused, by reason (the metric `client_protocol_refused_total`). */
   onRefused?: (reason: RefusalReason) => void;
   onRequest?: () => void;
@@ -142,8 +144,23 @@ export class ProtocolServer {
     socket.setNoDelay(true);
     socket.on('close', () => this.sockets.delete(socket));
     socket.on('error', () => {});
+    // A connection that sends nothing at all is closed after the hello timeout.
+    const silent = setTimeout(() => {
+      this.refuse('no_hello');
+      socket.end(
+        encodeFrame({
+          t: 'error',
+          code: 'HELLO_REQUIRED',
+          message: `no hello within ${this.helloTimeoutMs} ms; the connection is closed`,
+        }),
+      );
+      setTimeout(() => socket.destroy(), 1000).unref();
+    }, this.helloTimeoutMs);
+    silent.unref();
+    socket.once('close', () => clearTimeout(silent));
     // The first bytes tell the two forms apart: a frame's length, or an HTTP request line.
     socket.once('data', (first: Buffer) => {
+      clearTimeout(silent);
       socket.pause();
       socket.unshift(first);
       if (first.length >= 4 && first.subarray(0, 4).toString('latin1') === 'GET ') {
@@ -428,6 +445,10 @@ export class ProtocolServer {
     return out;
   }
 
+  get helloTimeoutMs(): number {
+    return this.opts.helloTimeoutMs ?? 10_000;
+  }
+
   get maxInFlight(): number {
     return this.opts.maxInFlight;
   }
@@ -492,8 +513,12 @@ class Session {
   /** Watches open on this connection, by request id. */
   private readonly watches = new Map<number, () => void>();
 
+  /** A connection that never says hello does not hold a socket for ever. */
+  private helloTimer: ReturnType<typeof setTimeout> | null;
+
   /** The connection is gone: stop its watches. */
   end(): void {
+    if (this.helloTimer) clearTimeout(this.helloTimer);
     for (const stop of this.watches.values()) stop();
     this.watches.clear();
   }
@@ -501,7 +526,17 @@ class Session {
   constructor(
     private readonly server: ProtocolServer,
     private readonly link: Link,
-  ) {}
+  ) {
+    this.helloTimer = setTimeout(() => {
+      this.server.counted('no_hello');
+      this.link.end({
+        t: 'error',
+        code: 'HELLO_REQUIRED',
+        message: `no hello within ${this.server.helloTimeoutMs} ms; the connection is closed`,
+      });
+    }, this.server.helloTimeoutMs);
+    this.helloTimer.unref();
+  }
 
   frame(body: Buffer): void {
     let m: unknown;
@@ -655,6 +690,8 @@ class Session {
       return;
     }
     this.said = true;
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
     this.link.send(this.server.hello());
   }
 }
