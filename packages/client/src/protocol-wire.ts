@@ -4,7 +4,7 @@
  * wait for the member's hello before they are written, so a request that never left
  * (connection refused, hello refused) is known not to have been sent.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import {
   decodeBody,
@@ -71,7 +71,7 @@ class Connection {
     this.reader = new FrameReader(opts.maxFrameBytes ?? 64 << 20);
     this.socket =
       u.protocol === 'quorates:'
-        ? tlsConnect({ host, port, servername: host, ...(opts.tls ?? {}) })
+        ? tlsConnect({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...(opts.tls ?? {}) })
         : netConnect({ host, port });
     this.socket.setNoDelay(true);
     this.ready = new Promise((resolve, reject) => {
