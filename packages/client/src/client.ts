@@ -58,6 +58,12 @@ export interface ClientOptions {
   /** Bearer token, when the cluster requires one. */
   token?: string;
   /**
+   * How far apart the sequences of this client's writes in flight may be (default 64: the
+   * window of sequences a quorate node remembers per client); more concurrent writes wait
+   * for the oldest to finish, so that none is refused as STALE_SEQUENCE.
+   */
+  maxWritesInFlight?: number;
+  /**
    * The wire; default: the client protocol (`ProtocolWire`) for `quorate://` endpoints,
    * HTTP with keep-alive pools (`HttpWire`) for `http://` ones.
    */
@@ -171,6 +177,9 @@ export class QuorateClient {
   private readonly opts: ClientOptions;
   private leader: string | null = null;
   private seq = 0;
+  /** Sequences of writes in flight, oldest first (a Set keeps insertion order). */
+  private readonly inFlightSeqs = new Set<number>();
+  private readonly seqWaiters: (() => void)[] = [];
   private rr = 0;
 
   constructor(opts: ClientOptions) {
@@ -542,12 +551,52 @@ export class QuorateClient {
     opts: CallOptions,
     okStatuses: number[] = [],
   ): Promise<WireResponse & { endpoint: string }> {
+    if (!a.write) return this.attempts(a, opts, okStatuses, null);
+    const seq = await this.takeSeq();
+    try {
+      return await this.attempts(a, opts, okStatuses, seq);
+    } finally {
+      this.releaseSeq(seq);
+    }
+  }
+
+  /**
+   * A sequence number for a write. The cluster remembers the last `sessionWindow` (64)
+   * sequences of each client and refuses older ones (STALE_SEQUENCE), so a client used
+   * by many callers at once keeps its writes in flight within that span: a write waits
+   * for a sequence until the oldest write still in flight is less than
+   * `maxWritesInFlight` behind.
+   */
+  private async takeSeq(): Promise<number> {
+    const span = this.opts.maxWritesInFlight ?? 64;
+    for (;;) {
+      const oldest = this.inFlightSeqs.values().next();
+      if (oldest.done || this.seq + 1 - oldest.value < span) break;
+      await new Promise<void>((r) => this.seqWaiters.push(r));
+    }
+    const seq = ++this.seq;
+    this.inFlightSeqs.add(seq);
+    return seq;
+  }
+
+  private releaseSeq(seq: number): void {
+    const wasOldest = this.inFlightSeqs.values().next().value === seq;
+    this.inFlightSeqs.delete(seq);
+    if (wasOldest) for (const wake of this.seqWaiters.splice(0)) wake();
+  }
+
+  private async attempts(
+    a: Attempt,
+    opts: CallOptions,
+    okStatuses: number[],
+    seq: number | null,
+  ): Promise<WireResponse & { endpoint: string }> {
     const timeoutMs = opts.timeoutMs ?? this.opts.timeoutMs ?? 10_000;
     const deadline = performance.now() + timeoutMs;
     const headers: Record<string, string> = { ...this.baseHeaders(), ...a.headers };
-    if (a.write) {
+    if (seq !== null) {
       headers['x-quorate-client-id'] = this.clientId;
-      headers['x-quorate-seq'] = String(++this.seq);
+      headers['x-quorate-seq'] = String(seq);
     }
     const body = typeof a.body === 'string' ? enc.encode(a.body) : a.body;
     const base = this.opts.backoff?.baseMs ?? 20;

@@ -9,7 +9,7 @@
 #
 #   pnpm bench:vs-etcd [-- REPS DURATION_S]        (default 2 repetitions of 10 s runs)
 #
-# Needs Debian's etcd-server, etcd-client and golang-etcd-server-dev (installed with apt-get
+# Needs Debian's etcd-server, etcd-client, golang-go and golang-etcd-server-dev (installed with apt-get
 # when missing and running as root), jq.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -28,9 +28,9 @@ need() { command -v "$1" >/dev/null; }
 if ! need etcd || ! need go || ! need jq || [[ ! -d /usr/share/gocode/src/go.etcd.io/etcd/clientv3 ]]; then
   if [[ $(id -u) == 0 ]]; then
     echo "installing etcd, its Go client sources and jq from Debian..."
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client golang-etcd-server-dev jq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q etcd-server etcd-client golang-go golang-etcd-server-dev jq >/dev/null
   else
-    echo "needs: apt-get install -y etcd-server etcd-client golang-etcd-server-dev jq" >&2
+    echo "needs: apt-get install -y etcd-server etcd-client golang-go golang-etcd-server-dev jq" >&2
     exit 2
   fi
 fi
