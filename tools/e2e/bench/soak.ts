@@ -7,10 +7,13 @@
  * loop's longest delay per node (quorate_event_loop_delay_seconds) and its warnings, the
  * nodes' RSS, the run's throughput and latency.
  *
- *   pnpm --filter @quorate/e2e bench:soak [-- --duration 10m --rate 10000 --keys 200000 --snapshot-entries 10000]
+ *   pnpm --filter @quorate/e2e bench:soak [-- --duration 10m --rate 10000 --keys 200000 --snapshot-entries 10000 --sample-every 60]
+ *
+ * Each node's RSS and data directory size are printed every `--sample-every` seconds, so
+ * memory and disk over a long run can be seen flat (or not).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -25,8 +28,20 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '10000' },
     keys: { type: 'string', default: '200000' },
     'snapshot-entries': { type: 'string', default: '10000' },
+    /** Print each node's RSS and data size this often (0: only at the end). */
+    'sample-every': { type: 'string', default: '60' },
   },
 });
+
+/** Bytes under a directory. */
+function du(dir: string): number {
+  let total = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    total += e.isDirectory() ? du(p) : statSync(p).size;
+  }
+  return total;
+}
 
 const require = createRequire(import.meta.url);
 const loadgenBin = join(
@@ -89,6 +104,18 @@ async function main() {
     const term0 = Math.max(...before.map((t) => metric(t, 'raft_term')));
     console.error(`state written (term ${term0}); ${args.duration} at ${args.rate} puts/s...`);
     const json = join(dir, 'soak.json');
+    const t0 = performance.now();
+    const sample = () =>
+      console.error(
+        `  ${Math.round((performance.now() - t0) / 1000)} s: ${c.nodes
+          .map(
+            (n) =>
+              `${n.id} RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB data ${Math.round(du(n.dataDir) / 2 ** 20)} MB`,
+          )
+          .join(', ')}`,
+      );
+    const every = Number(args['sample-every']);
+    const sampler = every > 0 ? setInterval(sample, every * 1000) : null;
     await new Promise<void>((resolve, reject) => {
       const p = spawn(
         process.execPath,
@@ -116,6 +143,8 @@ async function main() {
       );
       p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`loadgen exited ${code}`))));
     });
+    if (sampler) clearInterval(sampler);
+    sample();
     const after = await Promise.all(c.nodes.map((n) => scrape(n.clientAddress)));
     const r = JSON.parse(readFileSync(json, 'utf8')) as {
       ops: number;
