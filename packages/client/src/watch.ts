@@ -90,9 +90,14 @@ async function* sse(body: AsyncIterable<Buffer | Uint8Array>): AsyncGenerator<Ss
 
 const dec = new TextDecoder();
 
+/**
+ * A change as a wire carries it: SSE sends values as base64 text, the client protocol as
+ * bytes.
+ */
 function toChange(c: Record<string, unknown>): WatchChange {
   if (c.type === 'put') {
-    const value = new Uint8Array(Buffer.from(String(c.value), 'base64'));
+    const value =
+      c.value instanceof Uint8Array ? c.value : new Uint8Array(Buffer.from(String(c.value ?? ''), 'base64'));
     return {
       type: 'put',
       key: String(c.key),
@@ -258,27 +263,6 @@ export async function* watchChanges(
   }
 }
 
-/** A change as the client protocol sends it (values are bytes). */
-function fromFrame(c: Record<string, unknown>): WatchChange {
-  if (c.type === 'put') {
-    const value = c.value instanceof Uint8Array ? c.value : new Uint8Array(0);
-    return {
-      type: 'put',
-      key: String(c.key),
-      value,
-      version: Number(c.version),
-      text: () => dec.decode(value),
-    };
-  }
-  if (c.type === 'delete') return { type: 'delete', key: String(c.key) };
-  return {
-    type: 'lease',
-    name: String(c.name),
-    holder: (c.holder as string | null) ?? null,
-    token: (c.token as number | null) ?? null,
-  };
-}
-
 /**
  * `watch()` on the client protocol: the same semantics as over SSE, with the watch
  * multiplexed on the member's connection beside the client's other requests.
@@ -314,7 +298,7 @@ export function watchChangesProtocol(
     const toEvent = (m: Record<string, unknown>): StreamEvent | null => {
       if (m.w) {
         const b = m.w as { index: number; changes: Record<string, unknown>[] };
-        return { kind: 'batch', batch: { index: b.index, changes: b.changes.map(fromFrame) } };
+        return { kind: 'batch', batch: { index: b.index, changes: b.changes.map(toChange) } };
       }
       if (typeof m.p === 'number') return { kind: 'progress', index: m.p };
       if (m.e) return { kind: 'closed', resumeFrom: (m.e as { resumeFrom?: number }).resumeFrom };
