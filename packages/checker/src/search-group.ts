@@ -14,7 +14,14 @@
  * explain).
  */
 import { type Operation, type TxnSpec, txnKeys } from './history.js';
-import { DEFAULT_BUDGET, interner, lowe, type SearchOptions, type SearchOutcome, timesOf } from './search.js';
+import {
+  DEFAULT_BUDGET,
+  engineOrder,
+  interner,
+  lowe,
+  type SearchOptions,
+  type SearchOutcome,
+} from './search.js';
 
 export interface GroupSearchResult {
   readonly outcome: SearchOutcome;
@@ -110,14 +117,7 @@ export function searchGroup(all: readonly Operation[], options: SearchOptions = 
     else if (writesMatter(o)) infoOps.push(o);
     else prunedInfo++;
   }
-  const byCall = (x: Operation, y: Operation) =>
-    x.call < y.call ? -1 : x.call > y.call ? 1 : x.index - y.index;
-  okOps.sort(byCall);
-  infoOps.sort(byCall);
-  const ops = okOps.concat(infoOps);
-  const m = okOps.length;
-  const n = ops.length;
-  const time = timesOf(ops);
+  const { ops, m, n, time } = engineOrder(okOps, infoOps);
 
   // Interned tuples: the state of the group (every key absent is 0).
   const tuples: Int32Array[] = [new Int32Array(keys.length)];

@@ -107,14 +107,7 @@ export function searchKey(all: readonly Operation[], options: SearchOptions = {}
     else if (observed.has(written(o)) || (observesPresence && written(o) !== 0)) infoOps.push(o);
     else prunedInfo++;
   }
-  const byCall = (x: Operation, y: Operation) =>
-    x.call < y.call ? -1 : x.call > y.call ? 1 : x.index - y.index;
-  okOps.sort(byCall);
-  infoOps.sort(byCall);
-  const ops = okOps.concat(infoOps);
-  const m = okOps.length;
-  const n = ops.length;
-  const time = timesOf(ops);
+  const { ops, m, n, time } = engineOrder(okOps, infoOps);
 
   const kind = new Uint8Array(n);
   const argA = new Int32Array(n);
@@ -228,6 +221,22 @@ export function interner<T>(...first: [T] | []): { id(v: T): number; names: T[] 
       return n;
     },
   };
+}
+
+/**
+ * The engine's operations: the `ok` ones first, then the `info` ones, each in call order;
+ * with their count, the number of `ok` ones, and their times.
+ */
+export function engineOrder(
+  okOps: Operation[],
+  infoOps: Operation[],
+): { ops: Operation[]; m: number; n: number; time: Float64Array } {
+  const byCall = (x: Operation, y: Operation) =>
+    x.call < y.call ? -1 : x.call > y.call ? 1 : x.index - y.index;
+  okOps.sort(byCall);
+  infoOps.sort(byCall);
+  const ops = okOps.concat(infoOps);
+  return { ops, m: okOps.length, n: ops.length, time: timesOf(ops) };
 }
 
 /** The engine's times: op i's call at 2i, its return at 2i+1 (+Infinity when unknown), from the earliest call. */

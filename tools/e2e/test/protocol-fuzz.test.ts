@@ -13,7 +13,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { prng } from '@quorate/checker';
-import { encodeFrame, QuorateClient } from '@quorate/client';
+import { encodeFrame, PROTOCOL_OPS, QuorateClient } from '@quorate/client';
 import { LocalCluster } from '@quorate/loadgen';
 import { afterAll, expect, it } from 'vitest';
 
@@ -47,17 +47,8 @@ function junk(r: Rnd): unknown {
   ])();
 }
 
-const OPS = [
-  'get',
-  'put',
-  'delete',
-  'list',
-  'txn',
-  'lease.acquire',
-  'lease.renew',
-  'lease.release',
-  'lease.get',
-];
+/** The operations that take arguments: the protocol's, less health and the watch pair. */
+const OPS = [...PROTOCOL_OPS].filter((op) => op !== 'health' && !op.startsWith('watch'));
 
 /** A request that breaks the schema somewhere: it must be refused, never applied. */
 function badRequest(r: Rnd, id: number): Record<string, unknown> {
