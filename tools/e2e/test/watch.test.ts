@@ -74,7 +74,7 @@ it.each<Wire>(['http', 'protocol'])(
       }),
     );
     expect(acked.size).toBeGreaterThan(TOTAL * 0.95);
-    const last = Math.max(...acked.keys());
+    const last = [...acked.keys()].reduce((m, i) => Math.max(m, i), 0);
     await waitFor(
       () => (seen.at(-1)?.index ?? 0) >= last,
       'the watcher to reach the last acknowledged write',

@@ -64,7 +64,7 @@ export class ReadOnly {
   /** Forget everything (leadership lost); returns what was pending. */
   clear(): ReadRequest[] {
     const out: ReadRequest[] = [...this.batch];
-    for (const r of this.rounds) out.push(...r.requests);
+    for (const r of this.rounds) for (const q of r.requests) out.push(q);
     this.batch = [];
     this.rounds = [];
     return out;
