@@ -16,6 +16,7 @@ import {
   type Transport,
 } from '@quorate/raft';
 import type { Logger } from 'pino';
+import { DiskGuard } from './disk-guard.js';
 import { type ApiOptions, createApi, type Member, type MetricsEndpoint } from './server/api.js';
 import { dashboardHtml } from './server/dashboard.js';
 import { PeerMonitor } from './server/peer-monitor.js';
@@ -55,6 +56,8 @@ export interface QuorateNodeOptions {
   logger?: Logger;
   /** Prometheus exposition for GET /metrics, given the running RaftNode. */
   metrics?: (raft: RaftNode<Applied>) => MetricsEndpoint;
+  /** Refuse client writes while the data directory's filesystem is low on space. */
+  diskGuard?: { path: string; reserveBytes: number; intervalMs?: number };
   /** Snapshots of the KV and lease state, and log compaction behind them. */
   snapshots?: { store: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
 }
@@ -69,6 +72,7 @@ export class QuorateNode {
   private readonly protocolServer: ProtocolServer | null;
   private readonly leases: LeaseKeeper;
   private readonly peers: PeerMonitor;
+  private readonly guard: DiskGuard | null;
   private readonly history: StatusHistory;
   private readonly log: Logger | undefined;
   private stopped: Promise<void> | null = null;
@@ -100,7 +104,23 @@ export class QuorateNode {
       1000,
       tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : undefined,
     );
+    const dg = opts.diskGuard;
+    this.guard =
+      dg && dg.reserveBytes > 0
+        ? new DiskGuard(dg.path, dg.reserveBytes, dg.intervalMs, (full, free) =>
+            full
+              ? this.log?.error(
+                  { freeBytes: free, reserveBytes: dg.reserveBytes, path: dg.path },
+                  'the data directory is below its free-space reserve: client writes are refused (STORAGE_FULL) until space is freed',
+                )
+              : this.log?.warn(
+                  { freeBytes: free, path: dg.path },
+                  'free space is back above the reserve: writes resume',
+                ),
+          )
+        : null;
     const apiContext = {
+      disk: this.guard,
       raft: this.raft,
       machine: this.machine,
       members: () => this.members(),
@@ -225,6 +245,7 @@ export class QuorateNode {
       throw err;
     }
     this.leases.start(this.opts.leases?.checkIntervalMs);
+    await this.guard?.start();
     this.peers.start();
     this.log?.info(
       { http: this.url, ...(this.protocolUrl ? { protocol: this.protocolUrl } : {}), term: this.raft.term },
@@ -239,6 +260,11 @@ export class QuorateNode {
     return `${this.opts.protocol?.tls ? 'quorates' : 'quorate'}://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`;
   }
 
+  /** The data directory's free space at the last reading, and whether it is below the reserve. */
+  get disk(): { freeBytes: number | null; full: boolean } | null {
+    return this.guard ? { freeBytes: this.guard.free, full: this.guard.full } : null;
+  }
+
   get url(): string {
     const a = this.server.address() as AddressInfo | null;
     return a ? `http://${a.address}:${a.port}` : `http://${this.opts.http.host}:${this.opts.http.port}`;
@@ -251,6 +277,7 @@ export class QuorateNode {
   stop(opts: { transferLeadership?: boolean } = { transferLeadership: true }): Promise<void> {
     this.stopped ??= (async () => {
       this.leases.stop();
+      this.guard?.stop();
       this.peers.stop();
       this.history.close();
       const wasLeader = this.raft.isLeader && this.raft.status().voters.length > 1;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
 import type { Logger } from 'pino';
-import { Counter, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram } from 'prom-client';
 import { createLogger } from './logging.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { QuorateNode } from './node.js';
@@ -63,6 +63,27 @@ export async function runNode(
         registers: [metrics.registry],
       })
     : null;
+  // The data directory's free space (read by the node's disk guard), once the node exists.
+  let diskOf: () => { freeBytes: number | null; full: boolean } | null = () => null;
+  if (metrics) {
+    new Gauge({
+      name: `${config.metrics.prefix}storage_free_bytes`,
+      help: 'Free bytes on the filesystem of the data directory (storage.reserveBytes is kept free).',
+      registers: [metrics.registry],
+      collect() {
+        const d = diskOf();
+        if (d?.freeBytes != null) this.set(d.freeBytes);
+      },
+    });
+    new Gauge({
+      name: `${config.metrics.prefix}storage_full`,
+      help: '1 while the data directory is below its free-space reserve and client writes are refused (STORAGE_FULL).',
+      registers: [metrics.registry],
+      collect() {
+        this.set(diskOf()?.full ? 1 : 0);
+      },
+    });
+  }
   const loop = new LoopMonitor({
     warnMs: raftRuntimeOptions(config).heartbeatIntervalMs,
     log,
@@ -120,6 +141,7 @@ export async function runNode(
       watch: { maxEvents: config.kv.watchHistoryEvents, maxBytes: config.kv.watchHistoryBytes },
     },
     leases: { checkIntervalMs: config.leases.checkIntervalMs },
+    diskGuard: { path: config.storage.dataDir, reserveBytes: config.storage.reserveBytes },
     snapshots: {
       store: storage.snapshots,
       everyEntries: config.raft.snapshotEntries,
@@ -136,6 +158,7 @@ export async function runNode(
         }
       : {}),
   });
+  diskOf = () => node.disk;
   let metricsServer: { close(): Promise<void> } | null = null;
   try {
     if (metrics && config.metrics.listen) {

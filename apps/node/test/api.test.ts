@@ -41,8 +41,16 @@ describe('health and cluster', () => {
         'commitIndex',
         'appliedIndex',
         'snapshotting',
+        'clock',
+        'diskFull',
+        'diskFreeBytes',
       ].sort(),
     );
+    // No disk guard in this in-process cluster: never full, free space unknown.
+    expect(body).toMatchObject({ diskFull: false, diskFreeBytes: null });
+    const clock = body.clock as { wallMs: number; monotonicMs: number };
+    expect(Math.abs(clock.wallMs - Date.now())).toBeLessThan(60_000);
+    expect(clock.monotonicMs).toBeGreaterThan(0);
   });
 
   it('liveness and readiness', async () => {

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { MemoryNetwork, MemoryStorage } from '@quorate/raft';
-import { QuorateNode } from '../src/node.js';
+import { QuorateNode, type QuorateNodeOptions } from '../src/node.js';
 import type { Member } from '../src/server/api.js';
 
 /** Ports handed out by this process: the OS may offer a just-closed port again. */
@@ -57,7 +57,11 @@ export interface InProcessCluster {
   stop(): Promise<void>;
 }
 
-export async function inProcessCluster(n = 3, token: string | null = null): Promise<InProcessCluster> {
+export async function inProcessCluster(
+  n = 3,
+  token: string | null = null,
+  more: { diskGuard?: (id: string) => QuorateNodeOptions['diskGuard'] } = {},
+): Promise<InProcessCluster> {
   const net = new MemoryNetwork();
   const members: Member[] = [];
   for (let i = 1; i <= n; i++) {
@@ -85,6 +89,7 @@ export async function inProcessCluster(n = 3, token: string | null = null): Prom
           helloTimeoutMs: 1500,
         },
         api: { token, maxValueBytes: 1024 },
+        ...(more.diskGuard?.(m.id) ? { diskGuard: more.diskGuard(m.id)! } : {}),
       }),
   );
   await Promise.all(nodes.map((x) => x.start()));

@@ -667,6 +667,13 @@ export class QuorateClient {
         if (!this.leader || ++redirects % this.endpoints.length === 0) await pause(electionMax);
         continue;
       }
+      if (s === 507 && !(a.write && ambiguous)) {
+        // STORAGE_FULL: refused before proposing, and it lasts until an operator frees
+        // space: definite, said at once. (After an attempt that may have been applied it
+        // is not: the refusal comes before the cluster could answer with the original
+        // result, so such a write goes on retrying like any 5xx.)
+        throw new RejectedError(s, String(err.code ?? `HTTP_${s}`), String(err.message ?? ''), err);
+      }
       if (s === 503 || s === 429 || s === 504 || s >= 500) {
         // 504 TIMEOUT and OUTCOME_UNKNOWN leave a write's outcome open; retrying with the
         // same sequence settles it (the cluster returns the original result).

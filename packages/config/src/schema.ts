@@ -108,6 +108,10 @@ export const configShape = z.strictObject({
         bool(true),
         'Make every write durable before acknowledging it. Turn off only for tests: a crash can lose acknowledged writes.',
       ),
+      reserveBytes: field(
+        int(0, Number.MAX_SAFE_INTEGER).default(64 * MiB),
+        'Free space kept on the filesystem of the data directory. Below it the node refuses client writes (`STORAGE_FULL`, HTTP 507), and so does a leader while any member reports it is below; reads, elections and lease expiry go on, and writes resume once space is freed. 0: no check.',
+      ),
     })
     .prefault({}),
   raft: z

@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeId, RaftNode } from '@quorate/raft';
+import type { DiskGuard } from '../disk-guard.js';
 import type { LeaseKeeper } from '../state/lease-keeper.js';
 import type { Applied, QuorateMachine } from '../state/machine.js';
 import { fromRaftError, HttpError } from './errors.js';
@@ -53,6 +54,8 @@ export interface MetricsEndpoint {
 
 export interface ApiContext {
   readonly raft: RaftNode<Applied>;
+  /** The data directory's free-space guard (absent: no check). */
+  readonly disk?: DiskGuard | null;
   readonly machine: QuorateMachine;
   /** The current members (voters and learners) with their addresses. */
   members(): readonly Member[];

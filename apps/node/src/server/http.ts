@@ -194,6 +194,7 @@ export async function readJson(
 }
 
 export async function propose(ctx: ApiContext, req: IncomingMessage, cmd: Command): Promise<Applied> {
+  admitWrite(ctx, cmd);
   return ctx.raft.propose(encodeCommand(cmd), { timeoutMs: deadline(ctx, req) });
 }
 
@@ -255,4 +256,36 @@ export function int(body: Record<string, unknown>, field: string, min: number, m
     throw badRequest('INVALID_ARGUMENT', `"${field}" must be an integer from ${min} to ${max}`);
   }
   return v;
+}
+
+/** How long a member's report of a full disk holds after it was last heard (ms). */
+const FULL_REPORT_HOLD_MS = 10_000;
+
+/**
+ * Refuse a client write while this node's data directory is below its free-space reserve,
+ * or (on the leader) while a member reported it is: the write would fill a disk that Raft
+ * needs for its own records. `STORAGE_FULL`, 507, not retryable until space is freed.
+ * Deletes, lease renewals and releases still pass: they shrink the state (and keep a
+ * holder's lease alive rather than let it lapse because of a disk elsewhere).
+ */
+export function admitWrite(ctx: ApiContext, cmd: Command): void {
+  if (cmd.op === 'delete' || cmd.op === 'renew' || cmd.op === 'release' || cmd.op === 'expire') return;
+  if (ctx.disk?.full)
+    throw new HttpError(
+      507,
+      'STORAGE_FULL',
+      `node ${ctx.raft.id}: the filesystem of its data directory has ${ctx.disk.free} bytes free, below the reserve of ${ctx.disk.reserveBytes} (storage.reserveBytes); writes are refused until space is freed (reads still work)`,
+    );
+  if (!ctx.raft.isLeader) return;
+  const now = performance.now();
+  for (const m of ctx.members()) {
+    const h = ctx.peers.get(m.id);
+    if (h?.diskFull && now - h.diskFullSeenAt < FULL_REPORT_HOLD_MS)
+      throw new HttpError(
+        507,
+        'STORAGE_FULL',
+        `member ${m.id} reports its data directory below its free-space reserve; the cluster refuses writes until space is freed there (reads still work)`,
+        { member: m.id },
+      );
+  }
 }

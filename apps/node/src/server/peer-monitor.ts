@@ -59,6 +59,10 @@ export interface PeerHealth {
   readonly healthy: boolean;
   /** When this view was taken (ms since epoch). */
   readonly at: number;
+  /** The member reported its data directory below its free-space reserve. */
+  readonly diskFull: boolean;
+  /** When it last reported that (monotonic ms, `performance.now()`); kept while it is unreachable. */
+  readonly diskFullSeenAt: number;
 }
 
 export class PeerMonitor {
@@ -107,6 +111,8 @@ export class PeerMonitor {
             leaderId: typeof h.leaderId === 'string' ? h.leaderId : null,
             healthy: res.ok,
             at: Date.now(),
+            diskFull: h.diskFull === true,
+            diskFullSeenAt: h.diskFull === true ? performance.now() : 0,
           });
         } catch {
           const prev = this.seen.get(p.id);
@@ -118,6 +124,8 @@ export class PeerMonitor {
             leaderId: null,
             healthy: false,
             at: Date.now(),
+            diskFull: prev?.diskFull ?? false,
+            diskFullSeenAt: prev?.diskFullSeenAt ?? 0,
           });
         }
       }),

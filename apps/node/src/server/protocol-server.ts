@@ -30,7 +30,7 @@ import { type Command, encodeCommand } from '../state/commands.js';
 import type { Applied, ApplyResult } from '../state/machine.js';
 import type { ApiContext } from './api.js';
 import { badRequest, fromRaftError, HttpError } from './errors.js';
-import { check, checkKey, enc, leaseJson, sameSecret } from './http.js';
+import { admitWrite, check, checkKey, enc, leaseJson, sameSecret } from './http.js';
 import { health } from './routes/cluster.js';
 import { parseTxn } from './routes/txn.js';
 import { openWatch } from './routes/watch.js';
@@ -406,6 +406,7 @@ export class ProtocolServer {
 
   /** Propose, and throw the typed form of a definite refusal (a failed compare, a held lease). */
   private async propose(cmd: Command, timeoutMs: number): Promise<Applied> {
+    admitWrite(this.ctx, cmd);
     const a = await this.ctx.raft.propose(encodeCommand(cmd), { timeoutMs });
     check(a.result);
     return a;

@@ -19,6 +19,15 @@ export function health(ctx: ApiContext) {
     commitIndex: s.commit,
     appliedIndex: ctx.raft.applied,
     snapshotting: ctx.raft.snapshotting,
+    /**
+     * This process's clocks as it reads them: the wall clock (ms since the epoch) and the
+     * monotonic clock its timers run on (ms since it started). Fault-injection tools compare
+     * them with their own to show a clock fault reached the node.
+     */
+    clock: { wallMs: Date.now(), monotonicMs: performance.now() },
+    /** The data directory's filesystem is below `storage.reserveBytes`: writes are refused. */
+    diskFull: ctx.disk?.full ?? false,
+    diskFreeBytes: ctx.disk?.free ?? null,
   };
 }
 
