@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve as resolvePath } from 'node:path';
 import { HistoryFile } from './history.js';
+import { Nemesis } from './nemesis/nemesis.js';
 import { type LoadgenOptions, LoadgenUsageError } from './options.js';
 import { type FaultRecord, formatTable, type Report, toHtml, toJson } from './report.js';
 import { run } from './runner.js';
@@ -275,13 +276,44 @@ export type Checker = (
 
 export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainResult> {
   const out = o.quiet ? () => {} : (s: string) => process.stderr.write(`${s}\n`);
+  const nemesis =
+    o.nemesis.length > 0
+      ? await Nemesis.prepare(
+          {
+            families: o.nemesis,
+            seed: o.seed,
+            intervalMs: o.nemesisIntervalMs,
+            electionTimeoutMs: 150,
+            maxLeaderAfterHealMs: o.maxLeaderAfterHealMs,
+            ...(o.token ? { token: o.token } : {}),
+          },
+          o.spawn,
+          out,
+        )
+      : null;
+  try {
+    return await runWith(o, checker, out, nemesis);
+  } finally {
+    await nemesis?.cleanup();
+  }
+}
+
+async function runWith(
+  o: LoadgenOptions,
+  checker: Checker | undefined,
+  out: (s: string) => void,
+  nemesis: Nemesis | null,
+): Promise<MainResult> {
   let cluster: LocalCluster | null = null;
   if (o.spawn > 0) {
-    out(`spawning a ${o.spawn}-node cluster (${o.transport})...`);
+    out(
+      `spawning a ${o.spawn}-node cluster (${o.transport})${nemesis ? ` under the nemesis: ${nemesis.families.join(', ')}` : ''}...`,
+    );
     cluster = await LocalCluster.start({
       n: o.spawn,
       transport: o.transport,
       ...(o.dataDir ? { baseDir: o.dataDir } : {}),
+      ...(nemesis?.clusterOptions() ?? {}),
     });
     out(`cluster ready: ${cluster.endpoints.join(' ')}`);
   }
@@ -299,6 +331,7 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
   const tty = process.stderr.isTTY && !o.quiet;
   try {
     faults?.start();
+    if (nemesis && cluster) nemesis.start(cluster, t0, o.durationMs!);
     const progress = (line: { t: number; ops: number; errors: number; p99Ms: number }, stats: Stats) => {
       const s = `${String(line.t + 1).padStart(4)}s  ${String(line.ops).padStart(7)} ops/s  p99 ${line.p99Ms.toFixed(1).padStart(7)} ms  errors ${stats.errorCount}`;
       if (tty) process.stderr.write(`\r${progressBar(stats.ops, performance.now() - t0, o)} ${s}   `);
@@ -323,11 +356,15 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       ...(o.token ? { token: o.token } : {}),
       ...(history ? { history } : {}),
       onSecond: o.quiet ? undefined : progress,
-      onWriteOk: (sentAt, at) => faults?.writeOk(sentAt, at),
+      onWriteOk: (sentAt, at) => {
+        faults?.writeOk(sentAt, at);
+        nemesis?.writeOk(sentAt);
+      },
       onError: () => faults?.error(),
     });
     if (tty) process.stderr.write('\n');
     await faults?.stop();
+    await nemesis?.stop();
     await history?.close();
     const s = result.stats;
     const report: Report = {
@@ -346,6 +383,10 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       loadgenCpuMicrosPerOp: result.cpuMicrosPerOp,
     };
     s.destroy();
+    if (nemesis) {
+      out('nemesis: checking the members agree (state hashes at one applied index)...');
+      report.nemesis = await nemesis.verify();
+    }
     if (o.check && history) {
       if (!checker) throw new Error('--check needs the checker');
       out('checking the history...');
@@ -380,6 +421,10 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
       );
       exitCode = 1;
     }
+    if (report.nemesis && report.nemesis.failures.length > 0) {
+      for (const f of report.nemesis.failures) out(`nemesis: FAILED: ${f}`);
+      exitCode = 1;
+    }
     if (
       report.check &&
       (report.check.linearizable !== true ||
@@ -390,6 +435,7 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
     return { report, exitCode };
   } finally {
     await faults?.stop().catch(() => {});
+    await nemesis?.stop().catch(() => {});
     await cluster?.stop();
   }
 }

@@ -3,6 +3,7 @@
  * Errors say which flag and what is wrong; the CLI prints them and exits 2.
  */
 import { Command, InvalidArgumentError } from 'commander';
+import { FAMILIES, type Family } from './nemesis/nemesis.js';
 import type { Mode } from './workload.js';
 
 export interface LoadgenOptions {
@@ -34,6 +35,10 @@ export interface LoadgenOptions {
   seed: number;
   dataDir: string | undefined;
   quiet: boolean;
+  /** With --spawn: the fault families the nemesis draws from (empty: no nemesis). */
+  nemesis: Family[];
+  nemesisIntervalMs: number;
+  maxLeaderAfterHealMs: number;
 }
 
 /** "30s", "1.5m", "200ms", "10" (seconds) → milliseconds. */
@@ -104,7 +109,17 @@ export function buildProgram(): Command {
     .option('--history <file>', 'record every operation as JSON Lines (Jepsen-style)')
     .option('--check', 'after the run: check linearizability and lost writes; exit 1 if either fails', false)
     .option('--max-error-rate <r>', 'exit 1 if the error rate is above this (0..1)', num(0, 1))
-    .option('--seed <n>', 'seed of the workload', int(0), 1)
+    .option('--seed <n>', 'seed of the workload and of the nemesis', int(0), 1)
+    .option(
+      '--nemesis <families>',
+      `with --spawn and --duration: inject faults drawn from these families, comma-separated, or "all" (${FAMILIES.join(', ')})`,
+    )
+    .option('--nemesis-interval <d>', 'mean time between one fault healing and the next', '3s')
+    .option(
+      '--max-leader-after-heal <d>',
+      'a heal not followed by one leader all members agree on within this fails the run',
+      '2s',
+    )
     .option('--quiet', 'no progress output', false);
 }
 
@@ -161,6 +176,23 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
       '--kill-leader-every and --pause-leader-every need --spawn (the tool must own the processes)',
     );
   }
+  let nemesis: Family[] = [];
+  if (typeof o.nemesis === 'string') {
+    const names = o.nemesis
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+    nemesis = names.includes('all') ? [...FAMILIES] : (names as Family[]);
+    for (const n of names)
+      if (n !== 'all' && !(FAMILIES as readonly string[]).includes(n))
+        problems.push(`--nemesis: unknown fault family "${n}" (known: ${FAMILIES.join(', ')}, all)`);
+    if (nemesis.length === 0) problems.push('--nemesis: name at least one fault family');
+    if (spawn === 0)
+      problems.push('--nemesis needs --spawn (the tool must own the processes and their network)');
+    if (durationMs === undefined) problems.push('--nemesis needs --duration (faults are drawn over time)');
+    else if (durationMs < 15_000)
+      problems.push('--nemesis needs --duration of 15s or more (a fault, its heal and the writes after it)');
+  }
   if (problems.length > 0) throw new LoadgenUsageError(problems);
   return {
     serverList,
@@ -190,6 +222,9 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
     seed: o.seed as number,
     dataDir: o.dataDir as string | undefined,
     quiet: Boolean(o.quiet),
+    nemesis,
+    nemesisIntervalMs: dur('--nemesis-interval', o.nemesisInterval) ?? 3000,
+    maxLeaderAfterHealMs: dur('--max-leader-after-heal', o.maxLeaderAfterHeal) ?? 2000,
   };
 }
 

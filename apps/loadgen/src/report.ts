@@ -2,6 +2,8 @@
  * The run's report: a table for the terminal, JSON for machines, a self-contained HTML
  * page with throughput and latency over time and the faults marked.
  */
+
+import type { NemesisSummary } from './nemesis/nemesis.js';
 import type { LatencySummary, SecondLine } from './stats.js';
 
 export interface FaultRecord {
@@ -30,6 +32,8 @@ export interface Report {
   /** Of the errors, those whose outcome is open (`info` in the history). */
   ambiguous: number;
   faults: FaultRecord[];
+  /** With --nemesis: its faults, what proved each, and the checks after the run. */
+  nemesis?: NemesisSummary;
   timeline: SecondLine[];
   loadgenCpuMicrosPerOp: number;
   check?: {
@@ -73,6 +77,22 @@ export function formatTable(r: Report): string {
       );
     }
   }
+  if (r.nemesis) {
+    const n = r.nemesis;
+    lines.push(
+      '',
+      `  nemesis      ${n.families.join(', ')}${n.skipped.length ? `   (skipped: ${n.skipped.map((s) => `${s.family}: ${s.reason}`).join('; ')})` : ''}`,
+    );
+    lines.push('  fault                    nodes     start (s)  end (s)  leader after heal  proof');
+    for (const f of n.faults)
+      lines.push(
+        `  ${f.kind.padEnd(24)} ${f.nodes.join(',').padEnd(9)} ${f.startS.toFixed(1).padStart(9)}  ${(f.endS?.toFixed(1) ?? '-').padStart(7)}  ${(f.leaderAfterHealMs === null ? 'none' : `${f.leaderAfterHealMs.toFixed(0)} ms`).padStart(17)}  ${f.proof ?? 'NONE'}`,
+      );
+    lines.push(
+      `  after heal   state hashes equal: ${n.stateHashesEqual}   writes after the last heal: ${n.writesAfterLastHeal}`,
+    );
+    for (const f of n.failures) lines.push(`  FAILED       ${f}`);
+  }
   if (r.check) {
     lines.push(
       '',
@@ -104,10 +124,16 @@ export function toHtml(r: Report): string {
           `<line x1="${x(f.at)}" x2="${x(f.at)}" y1="15" y2="${H - 25}" stroke="#f85149" stroke-dasharray="4 3"/><text x="${x(f.at) + 3}" y="26" fill="#f85149" font-size="11">${f.kind} ${f.node}</text>`,
       )
       .join('');
+    const spans = (r.nemesis?.faults ?? [])
+      .map(
+        (f) =>
+          `<rect x="${x(f.startS)}" width="${Math.max(2, x(f.endS ?? f.startS) - x(f.startS))}" y="15" height="${H - 40}" fill="#f85149" fill-opacity="0.15"/><text x="${x(f.startS) + 2}" y="${H - 30}" fill="#f85149" font-size="10">${f.kind}</text>`,
+      )
+      .join('');
     return `<h2>${title}</h2><svg viewBox="0 0 ${W} ${H}" width="100%" role="img" aria-label="${title}">
 <rect width="${W}" height="${H}" fill="#11161c"/>
 <text x="8" y="${y(max) + 4}" fill="#8b98a5" font-size="11">${f1(max)}</text><text x="8" y="${H - 25}" fill="#8b98a5" font-size="11">0 ${unit}</text>
-<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>${marks}
+${spans}<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts}"/>${marks}
 <text x="${W - 60}" y="${H - 8}" fill="#8b98a5" font-size="11">${maxT} s</text></svg>`;
   };
   const esc = (s: string) => s.replace(/[&<>]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]!);

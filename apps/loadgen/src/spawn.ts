@@ -5,11 +5,13 @@
  * afterwards.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { NetLab } from './nemesis/netlab.js';
 
 export interface SpawnedNode {
   readonly id: string;
@@ -39,6 +41,15 @@ export interface LocalClusterOptions {
   env?: Record<string, string>;
   /** The cluster's bearer token (set as http.token on every node, and sent by this class's own requests). */
   token?: string;
+  /**
+   * Run each node in its own network namespace of this lab, on the lab's address for it
+   * (`n<i>` hosts, created beforehand), with fixed ports (each namespace has its own).
+   */
+  lab?: NetLab;
+  /** Extra environment for one node, asked at each (re)start (e.g. its fake clock). */
+  envOf?: (n: SpawnedNode) => Promise<Record<string, string>>;
+  /** A node's data directory (default: `<base>/<id>`). */
+  dataDirOf?: (id: string) => string;
 }
 
 /** Ports this process has handed out: the OS may offer a just-closed port again. */
@@ -71,14 +82,24 @@ export function resolveNodeBin(): string {
   return join(dirname(require.resolve('@quorate/node/package.json')), 'bin', 'quorate.js');
 }
 
-/** Node `n<i>` on three free loopback ports, its data under `base`; not started yet. */
-async function newNode(base: string, i: number, joinVia?: string): Promise<SpawnedNode> {
+/**
+ * Node `n<i>` on three free loopback ports (or, in a lab, on its namespace's address and
+ * fixed ports), its data under `base`; not started yet.
+ */
+async function newNode(
+  base: string,
+  i: number,
+  joinVia: string | undefined,
+  opts: LocalClusterOptions,
+): Promise<SpawnedNode> {
+  const id = `n${i}`;
+  const ip = opts.lab?.host(id).ip;
   return {
-    id: `n${i}`,
-    clientAddress: `http://127.0.0.1:${await freePort()}`,
-    protocolAddress: `quorate://127.0.0.1:${await freePort()}`,
-    peerAddress: `127.0.0.1:${await freePort()}`,
-    dataDir: join(base, `n${i}`),
+    id,
+    clientAddress: `http://${ip ?? '127.0.0.1'}:${ip ? 8080 : await freePort()}`,
+    protocolAddress: `quorate://${ip ?? '127.0.0.1'}:${ip ? 9080 : await freePort()}`,
+    peerAddress: `${ip ?? '127.0.0.1'}:${ip ? 7080 : await freePort()}`,
+    dataDir: opts.dataDirOf?.(id) ?? join(base, id),
     proc: null,
     paused: false,
     log: [],
@@ -95,6 +116,7 @@ export class LocalCluster {
   readonly nodes: SpawnedNode[];
   private readonly ownDir: string | null;
   private readonly members: string;
+  private readonly secret = randomBytes(24).toString('hex');
 
   private constructor(
     private readonly opts: LocalClusterOptions,
@@ -110,10 +132,10 @@ export class LocalCluster {
     const ownDir = opts.baseDir ? null : await mkdtemp(join(tmpdir(), 'quorate-loadgen-'));
     const base = opts.baseDir ?? ownDir!;
     const nodes: SpawnedNode[] = [];
-    for (let i = 1; i <= opts.n; i++) nodes.push(await newNode(base, i));
+    for (let i = 1; i <= opts.n; i++) nodes.push(await newNode(base, i, undefined, opts));
     const c = new LocalCluster(opts, nodes, ownDir);
     try {
-      for (const n of nodes) c.launch(n);
+      for (const n of nodes) await c.launch(n);
       await c.waitForLeader(30_000);
     } catch (err) {
       // No process outlives a cluster that failed to start.
@@ -138,9 +160,14 @@ export class LocalCluster {
    * --join`): it is added as a learner and promotes itself once caught up.
    */
   async join(via: SpawnedNode): Promise<SpawnedNode> {
-    const n = await newNode(this.opts.baseDir ?? this.ownDir!, this.nodes.length + 1, via.clientAddress);
+    const n = await newNode(
+      this.opts.baseDir ?? this.ownDir!,
+      this.nodes.length + 1,
+      via.clientAddress,
+      this.opts,
+    );
     this.nodes.push(n);
-    this.launch(n);
+    await this.launch(n);
     return n;
   }
 
@@ -158,7 +185,7 @@ export class LocalCluster {
     clearTimeout(t);
   }
 
-  private launch(n: SpawnedNode): void {
+  private async launch(n: SpawnedNode): Promise<void> {
     const bin = this.opts.nodeBin ?? resolveNodeBin();
     // A joining node knows only itself; it learns the others from the member it joins.
     const self = memberOf(n);
@@ -182,14 +209,24 @@ export class LocalCluster {
       '--stop-with-stdin',
       ...(this.opts.extraArgs ?? []),
     ];
-    const proc = spawn(process.execPath, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        ...this.opts.env,
-        ...(this.opts.token ? { QUORATE_HTTP_TOKEN: this.opts.token } : {}),
+    const own = (await this.opts.envOf?.(n)) ?? {};
+    // In a lab: `ip netns exec` enters the node's namespace and execs node (the pid stays).
+    const prefix = this.opts.lab?.prefix(n.id) ?? [];
+    const proc = spawn(
+      prefix[0] ?? process.execPath,
+      prefix.length ? [...prefix.slice(1), process.execPath, ...args] : args,
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: {
+          ...process.env,
+          ...this.opts.env,
+          ...own,
+          // Off loopback (a lab's addresses), members must authenticate each other.
+          ...(this.opts.lab ? { QUORATE_TRANSPORT_CLUSTER_SECRET: this.secret } : {}),
+          ...(this.opts.token ? { QUORATE_HTTP_TOKEN: this.opts.token } : {}),
+        },
       },
-    });
+    );
     const keep = (d: Buffer) => {
       for (const line of d.toString().split('\n')) if (line) n.log.push(line);
       if (n.log.length > 50) n.log.splice(0, n.log.length - 50);
@@ -273,7 +310,7 @@ export class LocalCluster {
         p.exitCode !== null || p.signalCode !== null ? r() : p.once('exit', () => r()),
       );
     }
-    this.launch(n);
+    await this.launch(n);
   }
 
   async stop(): Promise<void> {

@@ -36,11 +36,22 @@ export class SmallDisk {
     return s.bavail * s.bsize;
   }
 
-  /** Fill the filesystem: write the ballast until the kernel says ENOSPC. */
-  async fill(): Promise<void> {
+  /**
+   * Fill the filesystem with the ballast until `keepBytes` are left (0: until the kernel
+   * says ENOSPC).
+   */
+  async fill(keepBytes = 0): Promise<void> {
     const f = await open(this.ballast, 'a');
     const chunk = Buffer.alloc(1 << 20, 0x5a);
     try {
+      if (keepBytes > 0) {
+        let left = (await this.free()) - keepBytes;
+        while (left > 0) {
+          const { bytesWritten } = await f.write(chunk, 0, Math.min(chunk.length, left));
+          left -= bytesWritten;
+        }
+        return;
+      }
       for (;;) {
         try {
           await f.write(chunk);

@@ -1,0 +1,590 @@
+/**
+ * The nemesis: faults against a spawned cluster's real processes, drawn by a seed, one at
+ * a time (each healed before the next is drawn), each proving that it took effect:
+ *
+ * - `partition`: nftables rules in the nodes' network namespaces: a minority cut from the
+ *   majority, the leader isolated, a "bridge" (two nodes that cannot see each other, both
+ *   seeing the third), one direction of one link. Proof: the rules' drop counters.
+ * - `netem`: packets between nodes dropped at random (10–40 %), and with the kernel's
+ *   netem also delayed, duplicated and reordered. Proof: the drop counters.
+ * - `pause`: SIGSTOP of the leader or a follower, shorter or longer than the election
+ *   timeout. Proof: the process is in state T in /proc.
+ * - `kill`: kill -9 of one node, the leader, a majority or every node, restarted later.
+ *   Proof: each process ended by SIGKILL.
+ * - `clock`: a node's clocks (wall and monotonic, through libfaketime) run at ×0.5–×0.8
+ *   or ×1.25–×2 for a few seconds (each change steps the clocks forward by up to a second,
+ *   never back: see clock.ts); every node runs with its clocks up to an hour off. Proof:
+ *   the rate and the offset the node itself reports on `/health`, within 10 %.
+ * - `disk`: a node's data directory (a small tmpfs) filled below its free-space reserve,
+ *   or filled completely. Proof: the node reports `diskFull` (or stops on a failed write).
+ *
+ * After each heal, the time until every member agrees on one leader is measured.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LocalCluster, LocalClusterOptions, SpawnedNode } from '../spawn.js';
+import { FakeClock, findLibfaketime } from './clock.js';
+import { diskUnavailable, SmallDisk } from './disk.js';
+import { NetLab, netlabUnavailable } from './netlab.js';
+
+export const FAMILIES = ['partition', 'netem', 'pause', 'kill', 'clock', 'disk'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+export interface NemesisFault {
+  family: Family;
+  /** What exactly, e.g. `isolate-leader`, `pause-follower-long`, `kill-majority`. */
+  kind: string;
+  nodes: string[];
+  /** The fault's parameters, in words. */
+  detail: string;
+  /** Seconds since the start of the run. */
+  startS: number;
+  endS: number | null;
+  /** What showed the fault took effect; null when nothing did (the run then fails). */
+  proof: string | null;
+  /** ms from the heal until every member agreed on one leader (null: not within 10 s). */
+  leaderAfterHealMs: number | null;
+}
+
+export interface NemesisSummary {
+  families: Family[];
+  skipped: { family: Family; reason: string }[];
+  faults: NemesisFault[];
+  /** Every member's state hash equal at the same applied index after the run. */
+  stateHashesEqual: boolean | null;
+  /** A write sent after the last heal was acknowledged. */
+  writesAfterLastHeal: boolean | null;
+  /** Why the nemesis part of the run failed, if it did. */
+  failures: string[];
+}
+
+export interface NemesisOptions {
+  families: Family[];
+  seed: number;
+  /** Mean time between one fault's heal and the next fault. */
+  intervalMs: number;
+  /** The cluster's minimum election timeout (pauses are drawn around it). */
+  electionTimeoutMs: number;
+  /** A heal must be followed by one agreed leader within this (default 2000 ms). */
+  maxLeaderAfterHealMs: number;
+  token?: string;
+}
+
+/** A family the machine cannot run, as root: the run fails rather than pretends. */
+export class NemesisUnavailableError extends Error {
+  readonly code = 'NEMESIS_UNAVAILABLE';
+  constructor(readonly missing: { family: Family; reason: string }[]) {
+    super(
+      `fault families that cannot run here: ${missing.map((m) => `${m.family} (${m.reason})`).join('; ')}. ` +
+        'As root every asked family must run; install what is missing (Debian: iproute2 nftables faketime) or leave the family out',
+    );
+    this.name = 'NemesisUnavailableError';
+  }
+}
+
+/** mulberry32: a small seeded generator, so a run's faults are drawn again from its seed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const MiB = 1 << 20;
+const DISK_MIB = 160;
+const RESERVE = 32 * MiB;
+
+export class Nemesis {
+  readonly faults: NemesisFault[] = [];
+  private readonly random: () => number;
+  private cluster: LocalCluster | null = null;
+  private t0 = 0;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private lastHealAt: number | null = null;
+  private writesAfterHeal = false;
+  private readonly failures: string[] = [];
+
+  private constructor(
+    private readonly o: NemesisOptions,
+    readonly families: Family[],
+    readonly skipped: { family: Family; reason: string }[],
+    private readonly dir: string,
+    private readonly lab: NetLab | null,
+    private readonly clocks: Map<string, FakeClock>,
+    private readonly disks: Map<string, SmallDisk>,
+    private readonly say: (line: string) => void,
+  ) {
+    this.random = rng(o.seed ^ 0x5eed);
+  }
+
+  /**
+   * Check what this machine can do, and build what the families need for `n` nodes (the
+   * network namespaces, the fake clocks, the small disks). A family it cannot run is
+   * skipped with its reason when not root, and fails the run as root.
+   */
+  static async prepare(o: NemesisOptions, n: number, say: (line: string) => void): Promise<Nemesis> {
+    const missing: { family: Family; reason: string }[] = [];
+    const net = await netlabUnavailable();
+    const lib = await findLibfaketime();
+    const disk = diskUnavailable();
+    for (const f of o.families) {
+      if ((f === 'partition' || f === 'netem') && net) missing.push({ family: f, reason: net });
+      if (f === 'clock' && !lib)
+        missing.push({ family: f, reason: 'libfaketime is not installed (Debian package faketime)' });
+      if (f === 'disk' && disk) missing.push({ family: f, reason: disk });
+    }
+    if (missing.length > 0 && process.getuid?.() === 0) throw new NemesisUnavailableError(missing);
+    for (const m of missing) say(`nemesis: skipping ${m.family}: ${m.reason}`);
+    const families = o.families.filter((f) => !missing.some((m) => m.family === f));
+    if (families.length === 0) throw new NemesisUnavailableError(missing);
+    const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+    const dir = await mkdtemp(join(tmpdir(), 'quorate-nemesis-'));
+    let lab: NetLab | null = null;
+    const clocks = new Map<string, FakeClock>();
+    const disks = new Map<string, SmallDisk>();
+    const random = rng(o.seed);
+    try {
+      if (families.includes('partition') || families.includes('netem')) {
+        lab = await NetLab.create(ids);
+        if (families.includes('netem') && !lab.netem)
+          say(
+            'nemesis: this kernel has no netem queueing discipline: network quality faults are packet loss only (nftables), no delay, duplication or reordering',
+          );
+      }
+      if (families.includes('clock'))
+        for (const id of ids) {
+          // Each node's clocks off by up to an hour either way, for the whole run.
+          const offset = Math.round((random() * 2 - 1) * 3600);
+          clocks.set(id, new FakeClock(lib!, join(dir, `${id}.faketime`), offset));
+        }
+      if (families.includes('disk'))
+        for (const id of ids) {
+          const d = new SmallDisk(join(dir, `${id}-disk`), DISK_MIB);
+          await d.mount();
+          disks.set(id, d);
+        }
+    } catch (err) {
+      for (const d of disks.values()) await d.unmount();
+      await lab?.destroy();
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    return new Nemesis(o, families, missing, dir, lab, clocks, disks, say);
+  }
+
+  /** What `LocalCluster.start` needs to run the nodes under these faults. */
+  clusterOptions(): Partial<LocalClusterOptions> {
+    return {
+      ...(this.lab ? { lab: this.lab } : {}),
+      ...(this.clocks.size ? { envOf: (n: SpawnedNode) => this.clocks.get(n.id)!.env() } : {}),
+      ...(this.disks.size
+        ? {
+            dataDirOf: (id: string) => this.disks.get(id)!.dataDir,
+            extraArgs: ['--storage.reserve-bytes', String(RESERVE)],
+          }
+        : {}),
+    };
+  }
+
+  /** Begin drawing faults; the last one heals at least 4 s before `durationMs` ends. */
+  start(cluster: LocalCluster, t0: number, durationMs: number): void {
+    this.cluster = cluster;
+    this.t0 = t0;
+    this.loop = this.run(durationMs).catch((err) => {
+      this.failures.push(`the nemesis failed: ${(err as Error).message}`);
+    });
+  }
+
+  /** A write sent at `sentAt` (performance.now()) was acknowledged. */
+  writeOk(sentAt: number): void {
+    if (this.lastHealAt !== null && sentAt > this.lastHealAt) this.writesAfterHeal = true;
+  }
+
+  private now(): number {
+    return (performance.now() - this.t0) / 1000;
+  }
+
+  private async pauseFor(ms: number): Promise<void> {
+    await Promise.race([sleep(ms), new Promise<void>((r) => (this.wake = r))]);
+  }
+
+  private between(a: number, b: number): number {
+    return a + this.random() * (b - a);
+  }
+
+  private pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.random() * xs.length)]!;
+  }
+
+  private async run(durationMs: number): Promise<void> {
+    // A fault holds at most ~6 s and its heal is observed; none starts too close to the end.
+    const lastStart = durationMs - 10_000;
+    for (;;) {
+      await this.pauseFor(this.between(0.5, 1.5) * this.o.intervalMs);
+      if (this.stopped || performance.now() - this.t0 > lastStart) return;
+      const family = this.pick(this.families);
+      await this.inject(family);
+    }
+  }
+
+  private async inject(family: Family): Promise<void> {
+    const c = this.cluster!;
+    const leader = await c.leader().catch(() => null);
+    const f: NemesisFault = {
+      family,
+      kind: family,
+      nodes: [],
+      detail: '',
+      startS: this.now(),
+      endS: null,
+      proof: null,
+      leaderAfterHealMs: null,
+    };
+    this.faults.push(f);
+    const start = (kind: string, nodes: SpawnedNode[], detail: string) => {
+      f.kind = kind;
+      f.nodes = nodes.map((n) => n.id);
+      f.detail = detail;
+      f.startS = this.now();
+      this.say(
+        `${f.startS.toFixed(1)}s nemesis: start ${kind} ${f.nodes.join(',')}${detail ? ` (${detail})` : ''}`,
+      );
+    };
+    const others = (n: SpawnedNode | null) => c.nodes.filter((x) => x !== n);
+    switch (family) {
+      case 'partition': {
+        const lab = this.lab!;
+        const l = leader ?? this.pick(c.nodes);
+        const shape = this.pick(['majority-minority', 'isolate-leader', 'bridge', 'one-way'] as const);
+        const hold = this.between(1000, 4000);
+        if (shape === 'majority-minority') {
+          const shuffled = [...c.nodes].sort(() => this.random() - 0.5);
+          const minority = shuffled.slice(0, Math.floor((c.nodes.length - 1) / 2));
+          const majority = shuffled.slice(minority.length);
+          start(
+            shape,
+            minority,
+            `${minority.map((n) => n.id).join(',')} | ${majority.map((n) => n.id).join(',')}`,
+          );
+          await lab.partition([minority.map((n) => n.id), majority.map((n) => n.id)]);
+        } else if (shape === 'isolate-leader') {
+          start(
+            shape,
+            [l],
+            `${l.id} | ${others(l)
+              .map((n) => n.id)
+              .join(',')}`,
+          );
+          await lab.partition([[l.id], others(l).map((n) => n.id)]);
+        } else if (shape === 'bridge') {
+          // Two nodes cut from each other; the rest (the bridge) sees both.
+          const [a, b] = [...c.nodes].sort(() => this.random() - 0.5) as [SpawnedNode, SpawnedNode];
+          start(shape, [a, b], `${a.id} x ${b.id}, the others see both`);
+          await lab.cut(a.id, b.id);
+          await lab.cut(b.id, a.id);
+        } else {
+          const to = this.pick(others(l));
+          start(shape, [l, to], `packets ${l.id} -> ${to.id} dropped, ${to.id} -> ${l.id} pass`);
+          await lab.cut(l.id, to.id);
+        }
+        await this.pauseFor(hold);
+        const dropped = [...(await lab.dropped()).values()].reduce((a, b) => a + b, 0);
+        if (dropped > 0) f.proof = `${dropped} packets dropped by the rules`;
+        await lab.heal();
+        return this.healed(f);
+      }
+      case 'netem': {
+        const lab = this.lab!;
+        const loss = Math.round(this.between(0.1, 0.4) * 100) / 100;
+        const q = lab.netem
+          ? { loss, delayMs: Math.round(this.between(5, 50)), jitterMs: 10, duplicate: 0.02, reorder: 0.1 }
+          : { loss };
+        start(
+          'netem',
+          c.nodes,
+          lab.netem
+            ? `loss ${loss * 100} %, delay ${q.delayMs} ms ± 10 ms, 2 % duplicated, 10 % reordered`
+            : `loss ${loss * 100} % between nodes`,
+        );
+        await lab.degrade(q);
+        await this.pauseFor(this.between(2000, 5000));
+        const dropped = [...(await lab.dropped()).values()].reduce((a, b) => a + b, 0);
+        if (dropped > 0) f.proof = `${dropped} packets dropped at random`;
+        await lab.heal();
+        return this.healed(f);
+      }
+      case 'pause': {
+        const target = leader && this.random() < 0.5 ? leader : this.pick(others(leader));
+        const long = this.random() < 0.5;
+        const et = this.o.electionTimeoutMs;
+        const ms = Math.round(long ? this.between(2 * et, 12 * et) : this.between(0.3 * et, 0.9 * et));
+        const role = target === leader ? 'leader' : 'follower';
+        start(`pause-${role}-${long ? 'long' : 'short'}`, [target], `SIGSTOP for ${ms} ms`);
+        c.pause(target);
+        const state = await procState(target);
+        if (state === 'T' || state === 't') f.proof = `process ${target.proc?.pid} in state ${state}`;
+        await this.pauseFor(ms);
+        c.resume(target);
+        return this.healed(f);
+      }
+      case 'kill': {
+        const shape = this.pick(['kill-one', 'kill-leader', 'kill-majority', 'kill-all'] as const);
+        const majority = Math.floor(c.nodes.length / 2) + 1;
+        const shuffled = [...c.nodes].sort(() => this.random() - 0.5);
+        const victims =
+          shape === 'kill-one'
+            ? [shuffled[0]!]
+            : shape === 'kill-leader'
+              ? [leader ?? shuffled[0]!]
+              : shape === 'kill-majority'
+                ? shuffled.slice(0, majority)
+                : c.nodes.slice();
+        const down = Math.round(this.between(300, 2000));
+        start(shape, victims, `kill -9, restarted after ${down} ms`);
+        const exits = victims.map(
+          (n) =>
+            new Promise<string | null>((r) => {
+              const p = n.proc;
+              if (!p) return r(null);
+              if (p.exitCode !== null || p.signalCode !== null) return r(p.signalCode);
+              p.once('exit', (_code, sig) => r(sig));
+            }),
+        );
+        for (const n of victims) c.kill(n);
+        const sigs = await Promise.all(exits);
+        if (sigs.every((s) => s === 'SIGKILL')) f.proof = `${victims.length} process(es) ended by SIGKILL`;
+        await this.pauseFor(down);
+        for (const n of victims) await c.restart(n);
+        // The heal is when the restarted processes serve again (a process takes a moment to start).
+        await this.waitServing(victims);
+        return this.healed(f);
+      }
+      case 'clock': {
+        const target = this.pick(c.nodes);
+        const clock = this.clocks.get(target.id)!;
+        const rate =
+          Math.round((this.random() < 0.5 ? this.between(0.5, 0.8) : this.between(1.25, 2)) * 100) / 100;
+        start('clock-rate', [target], `clocks at x${rate}, offset ${clock.offset.toFixed(0)} s`);
+        await clock.setRate(rate);
+        const hold = this.between(4500, 6000);
+        const until = performance.now() + hold;
+        // The library takes the change within a (possibly fake) second: measure after it.
+        await this.pauseFor(2100);
+        const a = await this.clockSample(target);
+        await this.pauseFor(1500);
+        const b = await this.clockSample(target);
+        if (a && b) {
+          const measured = (b.mono - a.mono) / (b.real - a.real);
+          const offset = (b.wall - b.realWall) / 1000;
+          const rateOk = Math.abs(measured / rate - 1) < 0.1;
+          // The wall clock's offset grows while the rate differs: compare with what the spec implies.
+          const expected = clock.expectedOffsetS(b.realWall / 1000);
+          const offsetOk = Math.abs(offset - expected) <= Math.max(1, Math.abs(expected) * 0.1);
+          if (rateOk && offsetOk)
+            f.proof = `node reports its monotonic clock at x${measured.toFixed(3)} and its wall clock ${offset.toFixed(1)} s off`;
+          else
+            this.failures.push(
+              `clock on ${target.id}: set x${rate} and ${expected.toFixed(1)} s, the node reports x${measured.toFixed(3)} and ${offset.toFixed(1)} s`,
+            );
+        }
+        await this.pauseFor(Math.max(0, until - performance.now()));
+        await clock.setRate(1);
+        return this.healed(f);
+      }
+      case 'disk': {
+        const target = this.pick(c.nodes);
+        const d = this.disks.get(target.id)!;
+        const exhaust = this.random() < 0.3;
+        start(
+          exhaust ? 'disk-exhausted' : 'disk-below-reserve',
+          [target],
+          exhaust
+            ? 'filesystem filled to the last block'
+            : `free space under the ${RESERVE / MiB} MiB reserve`,
+        );
+        await d.fill(exhaust ? 0 : RESERVE / 2);
+        const deadline = performance.now() + 5000;
+        while (!f.proof && performance.now() < deadline && !this.stopped) {
+          const h = await this.health(target);
+          if (h?.diskFull === true) f.proof = `node reports diskFull (${h.diskFreeBytes} bytes free)`;
+          else if (!target.proc) f.proof = 'node stopped on a failed write';
+          else await sleep(100);
+        }
+        await this.pauseFor(this.between(2000, 4000));
+        await d.release();
+        if (!target.proc) {
+          this.say(
+            `${this.now().toFixed(1)}s nemesis: ${target.id} had stopped on the full disk; restarting it`,
+          );
+          await c.restart(target);
+          await this.waitServing([target]);
+        }
+        return this.healed(f);
+      }
+    }
+  }
+
+  /** One reading of a node's clocks, with the real time it was taken at. */
+  private async clockSample(n: SpawnedNode) {
+    const before = performance.now();
+    const h = await this.health(n);
+    const after = performance.now();
+    const clock = h?.clock as { wallMs: number; monotonicMs: number } | undefined;
+    if (!clock) return null;
+    return {
+      mono: clock.monotonicMs,
+      wall: clock.wallMs,
+      real: (before + after) / 2,
+      realWall: Date.now() - (after - before) / 2,
+    };
+  }
+
+  private async health(n: SpawnedNode): Promise<Record<string, unknown> | null> {
+    try {
+      const r = await fetch(`${n.clientAddress}/health`, {
+        signal: AbortSignal.timeout(1000),
+        ...(this.o.token ? { headers: { authorization: `Bearer ${this.o.token}` } } : {}),
+      });
+      return (await r.json()) as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  }
+
+  private async waitServing(nodes: SpawnedNode[]): Promise<void> {
+    const deadline = performance.now() + 30_000;
+    for (const n of nodes)
+      while ((await this.health(n)) === null && performance.now() < deadline) await sleep(20);
+  }
+
+  /** The fault is healed: note it, and time how long until every member agrees on one leader. */
+  private async healed(f: NemesisFault): Promise<void> {
+    const at = performance.now();
+    f.endS = this.now();
+    this.lastHealAt = at;
+    this.writesAfterHeal = false;
+    const deadline = at + 10_000;
+    while (performance.now() < deadline) {
+      const views = await Promise.all(this.cluster!.nodes.map((n) => this.health(n)));
+      const ids = new Set(views.map((v) => (v ? (v.leaderId as string | null) : 'unreachable')));
+      const [only] = [...ids];
+      if (ids.size === 1 && typeof only === 'string' && only !== 'unreachable') {
+        const lv = views.find((v) => v?.nodeId === only);
+        if (lv?.isLeader === true) {
+          f.leaderAfterHealMs = performance.now() - at;
+          break;
+        }
+      }
+      await sleep(20);
+    }
+    const lead =
+      f.leaderAfterHealMs === null
+        ? 'no agreed leader within 10 s'
+        : `one leader after ${f.leaderAfterHealMs.toFixed(0)} ms`;
+    this.say(
+      `${f.endS.toFixed(1)}s nemesis: heal ${f.kind} — ${f.proof ?? 'NO PROOF the fault took effect'}; ${lead}`,
+    );
+    if (!f.proof) this.failures.push(`${f.kind} at ${f.startS.toFixed(1)} s: nothing showed it took effect`);
+    if (f.leaderAfterHealMs === null || f.leaderAfterHealMs > this.o.maxLeaderAfterHealMs)
+      this.failures.push(
+        `${f.kind} at ${f.startS.toFixed(1)} s: ${lead}, more than ${this.o.maxLeaderAfterHealMs} ms after the heal`,
+      );
+  }
+
+  /** Stop drawing faults; the one under way heals first, then everything is made whole. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.loop;
+    const c = this.cluster;
+    await this.lab?.heal().catch(() => {});
+    for (const d of this.disks.values()) await d.release().catch(() => {});
+    for (const k of this.clocks.values()) await k.setRate(1).catch(() => {});
+    if (c)
+      for (const n of c.nodes) {
+        if (n.paused) c.resume(n);
+        if (!n.proc) await c.restart(n);
+      }
+  }
+
+  /**
+   * After the run: every member applies the same index and has the same state hash there.
+   * Returns the summary of the nemesis part, with the reasons it failed if it did.
+   */
+  async verify(): Promise<NemesisSummary> {
+    const c = this.cluster;
+    let equal: boolean | null = null;
+    if (c) {
+      const deadline = performance.now() + 30_000;
+      let last = '';
+      while (performance.now() < deadline) {
+        const hs = await Promise.all(
+          c.nodes.map(async (n) => {
+            try {
+              const r = await fetch(`${n.clientAddress}/admin/state-hash`, {
+                signal: AbortSignal.timeout(2000),
+                ...(this.o.token ? { headers: { authorization: `Bearer ${this.o.token}` } } : {}),
+              });
+              return (await r.json()) as { appliedIndex: number; hash: string };
+            } catch {
+              return null;
+            }
+          }),
+        );
+        last = hs
+          .map((h, i) => `${c.nodes[i]!.id}: ${h ? `${h.hash.slice(0, 12)}@${h.appliedIndex}` : 'no answer'}`)
+          .join(', ');
+        if (hs.every((h) => h !== null) && new Set(hs.map((h) => h!.appliedIndex)).size === 1) {
+          equal = new Set(hs.map((h) => h!.hash)).size === 1;
+          break;
+        }
+        await sleep(100);
+      }
+      if (equal === false) this.failures.push(`state hashes differ at the same applied index: ${last}`);
+      if (equal === null) this.failures.push(`the members never reached one applied index: ${last}`);
+    }
+    const writesAfter = this.lastHealAt === null ? null : this.writesAfterHeal;
+    if (writesAfter === false) this.failures.push('no write was acknowledged after the last heal');
+    return {
+      families: this.families,
+      skipped: this.skipped,
+      faults: this.faults,
+      stateHashesEqual: equal,
+      writesAfterLastHeal: writesAfter,
+      failures: this.failures,
+    };
+  }
+
+  /** Remove the namespaces, unmount the small disks, delete the temp files. */
+  async cleanup(): Promise<void> {
+    for (const d of this.disks.values()) await d.unmount();
+    await this.lab?.destroy();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The state letter of a process in /proc (R, S, T, …), or null when it is gone. */
+async function procState(n: SpawnedNode): Promise<string | null> {
+  const pid = n.proc?.pid;
+  if (!pid) return null;
+  // SIGSTOP is delivered asynchronously: give the kernel a moment.
+  for (let i = 0; i < 50; i++) {
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      if (state === 'T' || state === 't') return state;
+    } catch {
+      return null;
+    }
+    await sleep(10);
+  }
+  return null;
+}
