@@ -235,7 +235,11 @@ it('collects field and cross-field problems from every source in one run', async
 it('lists the allowed keys when an unknown key resembles none', () => {
   const r = validate({ storage: { compression: 'zstd' } });
   expect(r.ok ? [] : r.issues.map((i) => [i.key, i.rule, i.message])).toEqual([
-    ['storage.compression', 'unknown-key', 'unknown key "compression" (allowed here: dataDir, fsync, reserveBytes)'],
+    [
+      'storage.compression',
+      'unknown-key',
+      'unknown key "compression" (allowed here: dataDir, fsync, reserveBytes)',
+    ],
   ]);
 });
 
