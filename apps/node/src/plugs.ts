@@ -3,7 +3,7 @@
  * between members. Kept apart from `run.ts` so that embedding `QuorateNode` with other
  * plugs needs none of these packages' choices.
  */
-import type { Config } from '@quorate/config';
+import { type Config, raftRuntimeOptions } from '@quorate/config';
 import type { StorageStatsSource, TransportStats, TransportStatsSource } from '@quorate/metrics';
 import type { LogStorage, SnapshotStore, Transport } from '@quorate/raft';
 import { LmdbStorage } from '@quorate/storage-lmdb';
@@ -95,12 +95,16 @@ export async function openTransport(config: Config, log: Logger): Promise<Opened
   const i = listenAt.lastIndexOf(':');
   const listen = { host: listenAt.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listenAt.slice(i + 1)) };
   const logger = { warn: (msg: string) => log.warn(msg), info: (msg: string) => log.info(msg) };
+  const rt = raftRuntimeOptions(config);
   const common = {
     id: config.nodeId,
     clusterId: config.clusterId,
     secret: clusterSecret(config, log),
     peers,
     maxFrameBytes: Math.max(64 * 1024, config.raft.maxMsgBytes * 2 + 64 * 1024),
+    // A link this node sends over and hears nothing on is opened again: well past the
+    // heartbeat interval (a follower answers each heartbeat) and an election timeout.
+    silenceTimeoutMs: Math.max(1000, 4 * rt.heartbeatIntervalMs, rt.electionTimeoutMs),
     logger,
   };
   const transport =

@@ -44,6 +44,8 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
   readonly counters = new Counters();
   /** Messages and frame bytes delivered, by sender. */
   private readonly receivedFrom = new Map<NodeId, { messages: number; bytes: number }>();
+  /** When anything last arrived from each peer (performance.now() ms). */
+  private readonly heardAt = new Map<NodeId, number>();
   readonly log: RateLimitedLog;
   readonly layer: StreamLayer;
   private peers: Map<NodeId, PeerAddress>;
@@ -268,6 +270,10 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
     this.armTurn();
   }
 
+  lastHeard(peer: NodeId): number {
+    return this.heardAt.get(peer) ?? 0;
+  }
+
   isPeer(id: NodeId): boolean {
     return id !== this.id && this.peers.has(id);
   }
@@ -280,6 +286,7 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
     }
     this.counters.messagesReceived++;
     this.counters.bytesReceived += frameBytes;
+    this.heardAt.set(msg.from, performance.now());
     const r = this.receivedFrom.get(msg.from);
     if (r) {
       r.messages++;
@@ -294,6 +301,7 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
 
   snapshotFrame(peer: NodeId, frame: SnapshotFrame, frameBytes: number): void {
     if (this.phase !== 'started') return;
+    this.heardAt.set(peer, performance.now());
     this.counters.bytesReceived += frameBytes;
     this.snapshots.onFrame(peer, frame);
   }
@@ -301,6 +309,7 @@ export class NetworkTransport implements SnapshotTransport, LinkHost, InboundHos
   authenticated(conn: InboundConnection): void {
     this.handshakeDone(conn);
     const peer = conn.peer!;
+    this.heardAt.set(peer, performance.now());
     // A peer has one outbound connection to us; an older one is a leftover of a restart.
     const old = this.inboundByPeer.get(peer);
     this.inboundByPeer.set(peer, conn);

@@ -50,6 +50,23 @@ export interface NetworkTransportOptions {
   writeHighWaterBytes?: number;
   /** Give up a connection attempt (dial and handshake) after this long. Default 5000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Give up the dial alone (the TCP or WebSocket connection, before the handshake) after
+   * this long, and dial again after the backoff. A dial whose SYN was lost (a partition)
+   * otherwise waits for the kernel's retransmissions, 1, 3, 7 s apart, and reaches a healed
+   * peer seconds late. Default 750 ms.
+   */
+  dialTimeoutMs?: number;
+  /**
+   * While this node sends to a peer over an open connection and hears nothing at all from
+   * that peer for this long, the connection is presumed dead and opened again. Across a
+   * partition TCP keeps retransmitting into the void with a growing timeout, so a
+   * connection that was open when the partition began carries nothing for seconds after
+   * it heals; a new connection gets through at once. Raft peers answer what they are sent
+   * (a follower answers every heartbeat), so silence while sending means trouble. Must
+   * exceed the heartbeat interval by a wide margin. 0: never. Default 1000 ms.
+   */
+  silenceTimeoutMs?: number;
   /** Close an inbound connection that has not authenticated within this long. Default 5000 ms. */
   handshakeTimeoutMs?: number;
   /** First delay before redialling a peer; doubles per failure up to `backoffMaxMs`. Default 50 ms. */
@@ -89,6 +106,8 @@ export interface ResolvedOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly stallTimeoutMs: number;
+  readonly dialTimeoutMs: number;
+  readonly silenceTimeoutMs: number;
   readonly closeTimeoutMs: number;
   readonly maxPendingHandshakes: number;
   readonly maxPendingHandshakesPerHost: number;
@@ -108,6 +127,8 @@ export const defaultNetworkOptions = Object.freeze({
   maxQueueBytes: 32 * 1024 * 1024,
   writeHighWaterBytes: 4 * 1024 * 1024,
   connectTimeoutMs: 5000,
+  dialTimeoutMs: 750,
+  silenceTimeoutMs: 1000,
   handshakeTimeoutMs: 5000,
   backoffInitialMs: 50,
   backoffMaxMs: 1000,
@@ -170,6 +191,8 @@ export function networkOptionIssues(o: NetworkTransportOptions): string[] {
   int('maxQueueBytes', 1);
   int('writeHighWaterBytes', 1);
   int('connectTimeoutMs', 1);
+  int('dialTimeoutMs', 1);
+  int('silenceTimeoutMs', 0);
   int('handshakeTimeoutMs', 1);
   int('backoffInitialMs', 1);
   int('backoffMaxMs', 1);
@@ -207,6 +230,8 @@ export function resolveNetworkOptions(o: NetworkTransportOptions): ResolvedOptio
     maxQueueBytes: o.maxQueueBytes ?? d.maxQueueBytes,
     writeHighWaterBytes: o.writeHighWaterBytes ?? d.writeHighWaterBytes,
     connectTimeoutMs: o.connectTimeoutMs ?? d.connectTimeoutMs,
+    dialTimeoutMs: o.dialTimeoutMs ?? d.dialTimeoutMs,
+    silenceTimeoutMs: o.silenceTimeoutMs ?? d.silenceTimeoutMs,
     handshakeTimeoutMs: o.handshakeTimeoutMs ?? d.handshakeTimeoutMs,
     backoffInitialMs: o.backoffInitialMs ?? d.backoffInitialMs,
     backoffMaxMs: o.backoffMaxMs ?? d.backoffMaxMs,

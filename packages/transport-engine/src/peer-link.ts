@@ -36,6 +36,8 @@ export interface LinkHost {
   scheduleFlush(link: PeerLink): void;
   /** Tell the handler, on the next turn, that `peer` could not be reached. */
   markUnreachable(peer: NodeId): void;
+  /** When anything last arrived from `peer` (performance.now() ms; 0: never). */
+  lastHeard(peer: NodeId): number;
 }
 
 /** What `close()` did with the messages still on their way. */
@@ -61,6 +63,8 @@ export class PeerLink {
   /** Messages written to the connection whose write has not completed. */
   private unacked = 0;
   private lastProgress = 0;
+  /** When the current connection opened (performance.now() ms). */
+  private openedAt = 0;
   private sent = 0;
   private sentBytes = 0;
   private dropped = 0;
@@ -137,13 +141,23 @@ export class PeerLink {
         this.fail(`no connection to ${this.peer} at ${this.address} within ${o.connectTimeoutMs} ms`, true);
       }
     }, o.connectTimeoutMs);
+    // The dial alone has a shorter deadline: a lost SYN is better dialled again than waited for.
+    const dialTimer = setTimeout(
+      () => {
+        if (gen === this.generation && this.state === 'connecting' && this.abortDial === abort)
+          this.fail(`no answer from ${this.peer} at ${this.address} within ${o.dialTimeoutMs} ms`, false);
+      },
+      Math.min(o.dialTimeoutMs, o.connectTimeoutMs),
+    );
     this.host.layer.dial(this.address, abort.signal).then(
       (conn) => {
+        clearTimeout(dialTimer);
         this.abortDial = null;
         if (gen !== this.generation || this.state !== 'connecting') conn.destroy();
         else this.handshake(conn, gen);
       },
       (err: Error) => {
+        clearTimeout(dialTimer);
         if (gen === this.generation && this.state === 'connecting') {
           this.fail(
             `cannot connect to ${this.peer} at ${this.address}: ${err?.message ?? String(err)}`,
@@ -290,6 +304,7 @@ export class PeerLink {
     this.failedInARow = 0;
     this.everOpened = true;
     this.lastProgress = performance.now();
+    this.openedAt = this.lastProgress;
     this.host.scheduleFlush(this);
   }
 
@@ -335,6 +350,16 @@ export class PeerLink {
     else if (!force && now - this.lastProgress > o.stallTimeoutMs) {
       this.fail(`${this.peer} at ${this.address} took no data for ${o.stallTimeoutMs} ms`, false);
       return;
+    }
+    if (!force && o.silenceTimeoutMs > 0) {
+      const heard = Math.max(this.host.lastHeard(this.peer), this.openedAt);
+      if (now - heard > o.silenceTimeoutMs) {
+        this.fail(
+          `nothing heard from ${this.peer} for ${Math.round(now - heard)} ms while sending to it; opening a new connection`,
+          false,
+        );
+        return;
+      }
     }
     const batchLimit = o.maxFrameBytes + FRAME_HEADER_BYTES;
     while (this.queueLength > 0 && conn.bufferedBytes < highWater) {

@@ -260,6 +260,8 @@ export async function fuzzListener(kit: TransportKit, options: FuzzOptions = {})
     backoffMaxMs: 250,
     closeTimeoutMs: 500,
     maxFrameBytes: MAX_FRAME,
+    // The listener only receives here: it never answers, which is not a dead link.
+    silenceTimeoutMs: 0,
   };
   try {
     // The good peer (here) and the listener (its own process).
