@@ -4,7 +4,7 @@
  */
 import { CommanderError } from 'commander';
 import { checkRun } from './check.js';
-import { main } from './main.js';
+import { cleanUpOnSignals, main } from './main.js';
 import { buildProgram, type LoadgenOptions, LoadgenUsageError, resolveOptions } from './options.js';
 
 const program = buildProgram().exitOverride();
@@ -25,6 +25,7 @@ try {
   process.stderr.write('run quorate-loadgen --help for the options\n');
   process.exit(2);
 }
+cleanUpOnSignals();
 try {
   const { exitCode } = await main(opts, checkRun);
   process.exit(exitCode);

@@ -12,6 +12,29 @@ import { run } from './runner.js';
 import { LocalCluster, type SpawnedNode } from './spawn.js';
 import type { Stats } from './stats.js';
 
+/** What must be undone if the process is interrupted mid-run (clusters, namespaces, mounts). */
+const cleanups = new Set<() => Promise<void>>();
+
+/**
+ * Undo what runs under way have set up: their clusters stopped, the nemesis's network
+ * namespaces removed and disks unmounted. The CLIs call it on SIGINT and SIGTERM.
+ */
+export async function interruptRuns(): Promise<void> {
+  for (const c of [...cleanups].reverse()) await c().catch(() => {});
+  cleanups.clear();
+}
+
+/** Exit cleanly on Ctrl-C or SIGTERM: undo the runs under way first. */
+export function cleanUpOnSignals(): void {
+  const on = (sig: NodeJS.Signals, code: number) =>
+    process.once(sig, () => {
+      process.stderr.write(`\n${sig}: stopping the cluster and removing what the run set up...\n`);
+      void interruptRuns().finally(() => process.exit(code));
+    });
+  on('SIGINT', 130);
+  on('SIGTERM', 143);
+}
+
 export interface MainResult {
   report: Report;
   exitCode: number;
@@ -291,9 +314,14 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
           out,
         )
       : null;
+  const undo = async () => {
+    await nemesis?.cleanup();
+  };
+  cleanups.add(undo);
   try {
     return await runWith(o, checker, out, nemesis);
   } finally {
+    cleanups.delete(undo);
     await nemesis?.cleanup();
   }
 }
@@ -305,6 +333,7 @@ async function runWith(
   nemesis: Nemesis | null,
 ): Promise<MainResult> {
   let cluster: LocalCluster | null = null;
+  let stopCluster: (() => Promise<void>) | null = null;
   if (o.spawn > 0) {
     out(
       `spawning a ${o.spawn}-node cluster (${o.transport})${nemesis ? ` under the nemesis: ${nemesis.families.join(', ')}` : ''}...`,
@@ -315,6 +344,9 @@ async function runWith(
       ...(o.dataDir ? { baseDir: o.dataDir } : {}),
       ...(nemesis?.clusterOptions() ?? {}),
     });
+    const c = cluster;
+    stopCluster = () => c.stop();
+    cleanups.add(stopCluster);
     out(`cluster ready: ${cluster.endpoints.join(' ')}`);
   }
   // HTTP addresses for health, faults and the final states; the clients' own per --wire.
@@ -436,6 +468,7 @@ async function runWith(
   } finally {
     await faults?.stop().catch(() => {});
     await nemesis?.stop().catch(() => {});
+    if (stopCluster) cleanups.delete(stopCluster);
     await cluster?.stop();
   }
 }

@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { checkRun } from './check.js';
-import { main } from './main.js';
+import { cleanUpOnSignals, main } from './main.js';
 import { FAMILIES } from './nemesis/nemesis.js';
 import { buildProgram, LoadgenUsageError, resolveOptions } from './options.js';
 
@@ -41,6 +41,7 @@ try {
   process.exit(2);
 }
 
+cleanUpOnSignals();
 const base = o.seed !== undefined ? Number(o.seed) : Date.now() % 1_000_000;
 const runs = o.runs as number;
 const historyOf = (k: number) => {

@@ -80,8 +80,8 @@ export class SmallDisk {
     await rm(this.ballast, { force: true });
   }
 
-  async unmount(): Promise<void> {
-    if (!this.mounted) return;
+  async unmount(force = false): Promise<void> {
+    if (!this.mounted && !force) return;
     this.mounted = false;
     await run('umount', ['-l', this.mountPoint]).catch(() => {});
   }

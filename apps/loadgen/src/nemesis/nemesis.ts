@@ -111,6 +111,7 @@ export class Nemesis {
   private lastHealAt: number | null = null;
   private writesAfterHeal = false;
   private readonly failures: string[] = [];
+  private cleaned = false;
 
   private constructor(
     private readonly o: NemesisOptions,
@@ -146,7 +147,8 @@ export class Nemesis {
     const families = o.families.filter((f) => !missing.some((m) => m.family === f));
     if (families.length === 0) throw new NemesisUnavailableError(missing);
     const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
-    const dir = await mkdtemp(join(tmpdir(), 'quorate-nemesis-'));
+    await sweepStaleDisks();
+    const dir = await mkdtemp(join(tmpdir(), `quorate-nemesis-${process.pid}-`));
     let lab: NetLab | null = null;
     const clocks = new Map<string, FakeClock>();
     const disks = new Map<string, SmallDisk>();
@@ -565,6 +567,8 @@ export class Nemesis {
 
   /** Remove the namespaces, unmount the small disks, delete the temp files. */
   async cleanup(): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
     for (const d of this.disks.values()) await d.unmount();
     await this.lab?.destroy();
     await rm(this.dir, { recursive: true, force: true });
@@ -587,4 +591,28 @@ async function procState(n: SpawnedNode): Promise<string | null> {
     await sleep(10);
   }
   return null;
+}
+
+/** Unmount and remove the small disks of runs whose process is gone (killed mid-run). */
+async function sweepStaleDisks(): Promise<void> {
+  let mounts = '';
+  try {
+    mounts = await readFile('/proc/mounts', 'utf8');
+  } catch {
+    return;
+  }
+  const stale = new Set<string>();
+  for (const line of mounts.split('\n')) {
+    const at = line.split(' ')[1] ?? '';
+    const m = /^(.*\/quorate-nemesis-(\d+)-[^/]+)\//.exec(at);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[2]), 0);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+      await new SmallDisk(at, 0).unmount(true);
+      stale.add(m[1]!);
+    }
+  }
+  for (const d of stale) await rm(d, { recursive: true, force: true });
 }

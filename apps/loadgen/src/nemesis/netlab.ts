@@ -102,7 +102,9 @@ export class NetLab {
   static async create(ids: string[]): Promise<NetLab> {
     const why = await netlabUnavailable();
     if (why) throw new Error(`cannot build the nemesis network: ${why}`);
-    const tag = `${process.pid.toString(36)}${(labs++).toString(36)}`.slice(-8);
+    await sweepStale();
+    // The creating process's pid in every name: leftovers of a dead run are told apart.
+    const tag = `${process.pid.toString(36)}x${(labs++).toString(36)}`;
     const subnet = await freeSubnet();
     const lab = new NetLab(tag, subnet, ids);
     try {
@@ -256,4 +258,33 @@ async function freeSubnet(): Promise<string> {
     }
   }
   throw new Error('no free 10.213.x.0/24 subnet for the nemesis network');
+}
+
+/** Whether a process with this pid is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Remove the namespaces and links of labs whose creating process is gone (a run killed
+ * before it could clean up): names are `q<pid>x<n>-<id>`, `qb<pid>x<n>`, `qv<pid>x<n><i>`.
+ */
+export async function sweepStale(): Promise<void> {
+  const dead = (tag: string) => {
+    const pid = Number.parseInt(tag.split('x')[0]!, 36);
+    return Number.isInteger(pid) && pid > 0 && pid !== process.pid && !alive(pid);
+  };
+  const nss = await sh('ip', ['netns', 'list']).catch(() => '');
+  for (const line of nss.split('\n')) {
+    const m = /^q([0-9a-z]+x[0-9a-z]+)-\S+/.exec(line);
+    if (m && dead(m[1]!)) await sh('ip', ['netns', 'del', m[0]]).catch(() => '');
+  }
+  const links = await sh('ip', ['-o', 'link', 'show']).catch(() => '');
+  for (const m of links.matchAll(/^\d+: (q[bv]([0-9a-z]+x[0-9a-z]+?)\d*)[@:]/gm))
+    if (dead(m[2]!)) await sh('ip', ['link', 'del', m[1]!]).catch(() => '');
 }
