@@ -308,6 +308,8 @@ export async function main(o: LoadgenOptions, checker?: Checker): Promise<MainRe
             intervalMs: o.nemesisIntervalMs,
             electionTimeoutMs: 150,
             maxLeaderAfterHealMs: o.maxLeaderAfterHealMs,
+            // With lease reads, clock rates stay within the bound the nodes assume (0.1).
+            ...(o.leaseReads ? { maxClockRateChange: 0.09 } : {}),
             ...(o.token ? { token: o.token } : {}),
           },
           o.spawn,
@@ -343,6 +345,9 @@ async function runWith(
       transport: o.transport,
       ...(o.dataDir ? { baseDir: o.dataDir } : {}),
       ...(nemesis?.clusterOptions() ?? {}),
+      ...(o.leaseReads
+        ? { extraArgs: [...(nemesis?.clusterOptions().extraArgs ?? []), '--raft.lease-reads', 'true'] }
+        : {}),
     });
     const c = cluster;
     stopCluster = () => c.stop();
@@ -415,6 +420,7 @@ async function runWith(
       loadgenCpuMicrosPerOp: result.cpuMicrosPerOp,
     };
     s.destroy();
+    if (o.leaseReads && cluster) report.leaseReads = await leaseReadsServed(cluster.endpoints, o.token);
     if (nemesis) {
       out('nemesis: checking the members agree (state hashes at one applied index)...');
       report.nemesis = await nemesis.verify();
@@ -471,4 +477,20 @@ async function runWith(
     if (stopCluster) cleanups.delete(stopCluster);
     await cluster?.stop();
   }
+}
+
+/** The members' `quorate_lease_reads_total`, summed (a member that does not answer counts 0). */
+async function leaseReadsServed(endpoints: readonly string[], token?: string): Promise<number> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  let sum = 0;
+  for (const e of endpoints) {
+    try {
+      const text = await (await fetch(`${e}/metrics`, { headers, signal: AbortSignal.timeout(3000) })).text();
+      const m = /^quorate_lease_reads_total (\d+(?:\.\d+)?)$/m.exec(text);
+      if (m) sum += Number(m[1]);
+    } catch {
+      // unreachable: its reads are not counted
+    }
+  }
+  return sum;
 }

@@ -39,6 +39,8 @@ export interface LoadgenOptions {
   nemesis: Family[];
   nemesisIntervalMs: number;
   maxLeaderAfterHealMs: number;
+  /** With --spawn: nodes serve reads under the leader's lease (raft.leaseReads). */
+  leaseReads: boolean;
 }
 
 /** "30s", "1.5m", "200ms", "10" (seconds) → milliseconds. */
@@ -113,6 +115,11 @@ export function buildProgram(): Command {
     .option(
       '--nemesis <families>',
       `with --spawn and --duration: inject faults drawn from these families, comma-separated, or "all" (${FAMILIES.join(', ')})`,
+    )
+    .option(
+      '--lease-reads',
+      'with --spawn: the nodes serve linearizable reads under the leader lease (raft.leaseReads); the clock nemesis then keeps rates within the drift bound',
+      false,
     )
     .option('--nemesis-interval <d>', 'mean time between one fault healing and the next', '3s')
     .option(
@@ -193,6 +200,8 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
     else if (durationMs < 15_000)
       problems.push('--nemesis needs --duration of 15s or more (a fault, its heal and the writes after it)');
   }
+  if (o.leaseReads && spawn === 0)
+    problems.push('--lease-reads needs --spawn (it configures the nodes this tool starts)');
   if (problems.length > 0) throw new LoadgenUsageError(problems);
   return {
     serverList,
@@ -225,6 +234,7 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
     nemesis,
     nemesisIntervalMs: dur('--nemesis-interval', o.nemesisInterval) ?? 3000,
     maxLeaderAfterHealMs: dur('--max-leader-after-heal', o.maxLeaderAfterHeal) ?? 2000,
+    leaseReads: Boolean(o.leaseReads),
   };
 }
 

@@ -32,6 +32,8 @@ export interface Report {
   /** Of the errors, those whose outcome is open (`info` in the history). */
   ambiguous: number;
   faults: FaultRecord[];
+  /** With --lease-reads: reads the members served under the leader lease (their counters, summed). */
+  leaseReads?: number;
   /** With --nemesis: its faults, what proved each, and the checks after the run. */
   nemesis?: NemesisSummary;
   timeline: SecondLine[];
@@ -77,6 +79,8 @@ export function formatTable(r: Report): string {
       );
     }
   }
+  if (r.leaseReads !== undefined)
+    lines.push(`  lease reads  ${r.leaseReads} served under the leader lease (no heartbeat round)`);
   if (r.nemesis) {
     const n = r.nemesis;
     lines.push(

@@ -50,7 +50,12 @@ export interface QuorateNodeOptions {
   api?: Partial<ApiOptions>;
   raft?: Pick<
     RaftNodeOptions,
-    'tickMs' | 'heartbeatIntervalMs' | 'electionTimeoutMs' | 'requestTimeoutMs' | 'raft'
+    | 'tickMs'
+    | 'heartbeatIntervalMs'
+    | 'electionTimeoutMs'
+    | 'requestTimeoutMs'
+    | 'raft'
+    | 'maxClockDriftRatio'
   >;
   machine?: MachineOptions;
   logger?: Logger;

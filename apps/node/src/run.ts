@@ -65,6 +65,7 @@ export async function runNode(
     : null;
   // The data directory's free space (read by the node's disk guard), once the node exists.
   let diskOf: () => { freeBytes: number | null; full: boolean } | null = () => null;
+  let leaseReadsOf: () => number = () => 0;
   if (metrics) {
     new Gauge({
       name: `${config.metrics.prefix}storage_free_bytes`,
@@ -73,6 +74,17 @@ export async function runNode(
       collect() {
         const d = diskOf();
         if (d?.freeBytes != null) this.set(d.freeBytes);
+      },
+    });
+    let leaseReadsSeen = 0;
+    new Counter({
+      name: `${config.metrics.prefix}lease_reads_total`,
+      help: 'Linearizable reads this node served as leader under its lease, without a heartbeat round (raft.leaseReads).',
+      registers: [metrics.registry],
+      collect() {
+        const n = leaseReadsOf();
+        if (n > leaseReadsSeen) this.inc(n - leaseReadsSeen);
+        leaseReadsSeen = n;
       },
     });
     new Gauge({
@@ -134,6 +146,7 @@ export async function runNode(
       heartbeatIntervalMs: rt.heartbeatIntervalMs,
       electionTimeoutMs: rt.electionTimeoutMs,
       requestTimeoutMs: rt.requestTimeoutMs,
+      maxClockDriftRatio: rt.maxClockDriftRatio,
       raft: rt.raft,
     },
     machine: {
@@ -159,6 +172,7 @@ export async function runNode(
       : {}),
   });
   diskOf = () => node.disk;
+  leaseReadsOf = () => node.raft.leaseReadsServed;
   let metricsServer: { close(): Promise<void> } | null = null;
   try {
     if (metrics && config.metrics.listen) {

@@ -28,6 +28,8 @@ export const ConfigRule = {
   UnknownKey: 'unknown-key',
   /** The election timeout is not at least three heartbeat intervals. */
   ElectionVsHeartbeat: 'election-timeout-vs-heartbeat',
+  /** Lease reads without CheckQuorum (the lease rests on it). */
+  LeaseReadsNeedCheckQuorum: 'lease-reads-need-check-quorum',
   /** The heartbeat interval is shorter than one tick. */
   HeartbeatVsTick: 'heartbeat-vs-tick',
   /** An interval that renews or checks something is not shorter than what it renews. */

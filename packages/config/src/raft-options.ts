@@ -11,9 +11,11 @@ export interface RaftRuntimeOptions {
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   requestTimeoutMs: number;
+  maxClockDriftRatio: number;
   raft: {
     preVote: boolean;
     checkQuorum: boolean;
+    leaseReads: boolean;
     maxInflightMsgs: number;
     maxInflightBytes: number;
     maxEntriesPerMsg: number;
@@ -34,9 +36,11 @@ export function raftRuntimeOptions(c: Config): RaftRuntimeOptions {
     heartbeatIntervalMs: c.raft.heartbeatIntervalMs,
     electionTimeoutMs: c.raft.electionTimeoutMs,
     requestTimeoutMs: c.raft.requestTimeoutMs,
+    maxClockDriftRatio: c.raft.maxClockDriftRatio,
     raft: {
       preVote: c.raft.preVote,
       checkQuorum: c.raft.checkQuorum,
+      leaseReads: c.raft.leaseReads,
       maxInflightMsgs: c.raft.maxInflightMsgs,
       maxInflightBytes: c.raft.maxInflightBytes,
       maxEntriesPerMsg: c.raft.maxEntriesPerMsg,

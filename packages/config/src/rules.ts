@@ -53,6 +53,19 @@ export const crossRules: readonly CrossRule[] = [
     },
   },
   {
+    rule: ConfigRule.LeaseReadsNeedCheckQuorum,
+    uses: ['raft.leaseReads', 'raft.checkQuorum'],
+    check(c, show) {
+      if (!c.raft.leaseReads || c.raft.checkQuorum) return [];
+      return [
+        {
+          path: ['raft', 'leaseReads'],
+          message: `lease reads rest on followers refusing votes while a leader is live, which is CheckQuorum (${show('raft.checkQuorum')} = false): turn checkQuorum on or leaseReads off`,
+        },
+      ];
+    },
+  },
+  {
     rule: ConfigRule.HeartbeatVsTick,
     uses: ['raft.heartbeatIntervalMs', 'raft.tickMs'],
     check(c, show) {

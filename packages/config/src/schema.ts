@@ -130,6 +130,14 @@ export const configShape = z.strictObject({
         bool(true),
         'A leader that has not heard from a majority for an election timeout steps down.',
       ),
+      leaseReads: field(
+        bool(false),
+        'Serve linearizable reads on the leader without a heartbeat round while a quorum acknowledged one within its lease (the election timeout less two ticks, shortened by maxClockDriftRatio). Safe only while clocks keep within that drift and do not jump; needs checkQuorum; set it the same on every member. See docs/lease-reads.md.',
+      ),
+      maxClockDriftRatio: field(
+        z.number().min(0).max(0.5).default(0.1),
+        "With leaseReads: how far any member's clock may run faster or slower than another's (0.1: ten percent). A larger value shortens the lease.",
+      ),
       maxInflightMsgs: field(int(1, 65_536).default(256), 'Append messages in flight to one follower.'),
       maxInflightBytes: field(
         int(0, 4096 * MiB).default(32 * MiB),

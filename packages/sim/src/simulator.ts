@@ -36,7 +36,7 @@ import { type DiskHost, memorySimStorage, NodeDisk, SimLog, SimSnapshots, type S
 import { encodeOp, type KvOp, type KvResult, SimKV } from './kv.js';
 import { type NetworkHost, SimNetwork, SimTransport } from './network.js';
 import { SafetyChecker, type Violation } from './safety.js';
-import { SimProcess, SimTimers, World } from './world.js';
+import { NodeClock, SimProcess, SimTimers, World } from './world.js';
 
 export const TICK_US = 10_000;
 
@@ -109,6 +109,21 @@ export interface SimOptions {
   snapshotEvery?: number;
   /** Entries kept behind a snapshot when compacting. Default: by seed, 0, 5 or 30. */
   snapshotKeep?: number;
+  /**
+   * Each node's clock runs at a rate drawn from [1 − this, 1 + this] against virtual time
+   * (its own stream: other draws of a seed do not change). Default 0: exact clocks.
+   */
+  clockDrift?: number;
+  /** Fixed clock rates by node id (overrides `clockDrift` for those nodes). */
+  clockRates?: Readonly<Record<NodeId, number>>;
+  /**
+   * Per step: probability that one node's clock rate is drawn again from
+   * [1 − clockDrift, 1 + clockDrift] (a clock that speeds up or slows down mid-run, as
+   * NTP slewing or a VM's steal time make it). Default 0.
+   */
+  clockSwing?: number;
+  /** The runtime's `maxClockDriftRatio` (the bound lease reads assume). Default: the runtime's. */
+  maxClockDriftRatio?: number;
 }
 
 export interface SimStats {
@@ -129,6 +144,8 @@ export interface SimStats {
   /** Writes whose outcome the client could not know (a timeout, a crash under it). */
   writesUnknown: number;
   readsAcked: number;
+  /** Reads a leader served under its lease (no heartbeat round), with `leaseReads` on. */
+  leaseReads: number;
   /** Client operations the linearizability check covered, and keys it could not decide. */
   opsChecked: number;
   keysUndecided: number;
@@ -255,6 +272,7 @@ export class Simulation implements NetworkHost, DiskHost {
     writesFailed: 0,
     writesUnknown: 0,
     readsAcked: 0,
+    leaseReads: 0,
     opsChecked: 0,
     keysUndecided: 0,
     maxTerm: 0,
@@ -270,6 +288,9 @@ export class Simulation implements NetworkHost, DiskHost {
   /** What every member must have applied by the end: what was committed 1 s before it. */
   private catchUpTarget = 0;
   private readonly raftOptions: Partial<CoreOptions>;
+  /** Each node's own clock, when clocks drift (absent: virtual time itself). */
+  private readonly clocks = new Map<NodeId, NodeClock>();
+  private readonly clockRnd: ReturnType<typeof seededRandom>;
   private readonly electionTimeoutMs: number;
   private readonly heartbeatIntervalMs: number;
   private readonly snapshotEvery: number;
@@ -321,9 +342,16 @@ export class Simulation implements NetworkHost, DiskHost {
       maxInflightMsgs: pick([1, 2, 4, 256]),
       maxSizePerMsg: pick([64, 1024, 1 << 20]),
       preVote,
-      checkQuorum,
+      // Lease reads rest on CheckQuorum: on whenever they are.
+      checkQuorum: checkQuorum || core.leaseReads === true,
       ...core,
     };
+    // Clocks draw from a stream of their own: a seed's other draws do not depend on them.
+    this.clockRnd = seededRandom(opts.seed ^ 0x6c0c_4b1d);
+    const d = opts.clockDrift ?? 0;
+    if (d > 0) for (const id of this.ids) this.clocks.set(id, new NodeClock(this.world, this.drawRate()));
+    for (const [id, rate] of Object.entries(opts.clockRates ?? {}))
+      this.clocks.set(id, new NodeClock(this.world, rate));
     this.snapshotEvery = opts.snapshotEvery ?? pick([0, 20, 60, 200]);
     this.snapshotKeep = opts.snapshotKeep ?? pick([0, 5, 30]);
     this.keys = opts.keys ?? 2 + rnd(4);
@@ -358,6 +386,7 @@ export class Simulation implements NetworkHost, DiskHost {
       await this.storage.dispose?.();
     }
     this.stats.committed = this.checker.highestCommitted();
+    for (const n of this.nodes.values()) if (n.up) this.stats.leaseReads += n.node.leaseReadsServed;
     return {
       seed: this.seed,
       nodes: this.size,
@@ -412,7 +441,10 @@ export class Simulation implements NetworkHost, DiskHost {
       electionTimeoutMs: this.electionTimeoutMs,
       raft: this.raftOptions,
       requestTimeoutMs: 1000,
-      timers: new SimTimers(world, proc),
+      timers: new SimTimers(world, proc, this.clocks.get(n.id)),
+      ...(this.opts.maxClockDriftRatio !== undefined
+        ? { maxClockDriftRatio: this.opts.maxClockDriftRatio }
+        : {}),
       random: seededRandom(this.seed * 7919 + Number(n.id.slice(1)) * 104729 + n.incarnation),
       snapshots:
         this.snapshotEvery > 0
@@ -762,9 +794,25 @@ export class Simulation implements NetworkHost, DiskHost {
 
   // ---------------------------------------------------------------- faults
 
+  /** A clock rate in [1 − clockDrift, 1 + clockDrift]. */
+  private drawRate(): number {
+    const d = this.opts.clockDrift ?? 0;
+    return 1 - d + (this.clockRnd(1_000_001) / 1_000_000) * 2 * d;
+  }
+
   private async injectFaults(): Promise<void> {
     const f = this.faults;
     const r = this.world.rnd;
+    const swing = this.opts.clockSwing ?? 0;
+    if (swing > 0 && this.clockRnd(1_000_000) < swing * 1_000_000) {
+      const ids = [...this.clocks.keys()];
+      const id = ids[this.clockRnd(ids.length)];
+      if (id !== undefined) {
+        const rate = this.drawRate();
+        this.clocks.get(id)!.setRate(rate);
+        this.trace(`clock ${id} runs at x${rate.toFixed(3)}`);
+      }
+    }
     if (r.next() < f.crash) this.crash(this.pickLive());
     if (r.next() < f.crashLeader) {
       const leader = [...this.nodes.values()].find((n) => n.up && n.node.role === 'leader');
@@ -833,6 +881,7 @@ export class Simulation implements NetworkHost, DiskHost {
   private crash(n: SimNode | undefined): void {
     if (!n?.up) return;
     this.stats.crashes++;
+    this.stats.leaseReads += n.node.leaseReadsServed;
     const role = n.node.role;
     this.trace(`CRASH ${n.id}#${n.incarnation} (${role}, term ${n.node.term})`);
     this.digest.add(`crash ${n.id}`);

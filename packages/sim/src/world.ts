@@ -117,11 +117,49 @@ interface TimerHandle {
  * (never early), as real ones do; `defer` runs after a seeded sliver of time, so the
  * seed decides what a ready-loop turn batches.
  */
+/**
+ * A node's own monotonic clock, running at `rate` against virtual time (1: exactly; 1.1:
+ * ten percent fast); the rate may change during a run, the clock never steps.
+ */
+export class NodeClock {
+  private baseMs = 0;
+  private t0: number;
+
+  constructor(
+    private readonly world: World,
+    private rateNow = 1,
+  ) {
+    this.t0 = world.now;
+  }
+
+  get rate(): number {
+    return this.rateNow;
+  }
+
+  now(): number {
+    return this.baseMs + ((this.world.now - this.t0) / 1000) * this.rateNow;
+  }
+
+  setRate(rate: number): void {
+    this.baseMs = this.now();
+    this.t0 = this.world.now;
+    this.rateNow = rate;
+  }
+}
+
 export class SimTimers implements TimerProvider {
   constructor(
     private readonly world: World,
     private readonly proc: SimProcess,
+    /** The node's own clock; absent: virtual time itself. (A timer already set keeps its length
+     * in virtual time when the clock's rate changes: close enough for short timers.) */
+    private readonly clock?: NodeClock,
   ) {}
+
+  /** Virtual µs for `ms` of this node's clock. */
+  private us(ms: number): number {
+    return this.clock ? Math.ceil((ms * 1000) / this.clock.rate) : ms * 1000;
+  }
 
   private late(): number {
     const r = this.world.rnd;
@@ -129,12 +167,12 @@ export class SimTimers implements TimerProvider {
   }
 
   now(): number {
-    return this.world.now / 1000;
+    return this.clock ? this.clock.now() : this.world.now / 1000;
   }
 
   setTimeout(fn: () => void, ms: number): unknown {
     const h: TimerHandle = { cancelled: false };
-    this.world.after(ms * 1000 + this.late(), () => {
+    this.world.after(this.us(ms) + this.late(), () => {
       if (!h.cancelled) this.proc.run(() => !h.cancelled && fn());
     });
     return h;
@@ -157,9 +195,9 @@ export class SimTimers implements TimerProvider {
           });
         }
       } else fn();
-      this.world.after(ms * 1000 + this.late(), fire);
+      this.world.after(this.us(ms) + this.late(), fire);
     };
-    this.world.after(ms * 1000 + this.late(), fire);
+    this.world.after(this.us(ms) + this.late(), fire);
     return h;
   }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { QuorateClient } from '@quorate/client';
 import { LocalCluster, resolveNodeBin } from '@quorate/loadgen';
 import { afterAll, expect, it } from 'vitest';
-import { runNode } from './helpers.js';
+import { runNode, waitFor } from './helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'quorate-backup-'));
 const clusters: LocalCluster[] = [];
@@ -79,10 +79,17 @@ it('a backup taken under write load restores into a new cluster with the same st
   const restored = await LocalCluster.start({ n: 3, transport: 'tcp', baseDir: base });
   clusters.push(restored);
   for (const n of restored.nodes) {
-    const h = (await (await fetch(`${n.clientAddress}/admin/state-hash`)).json()) as {
-      appliedIndex: number;
-      hash: string;
-    };
+    // A leader is up; each member answers once its own server listens and it has applied
+    // what the backup holds (a loaded machine starts some processes later than others).
+    const h = await waitFor(
+      async () => {
+        const r = await fetch(`${n.clientAddress}/admin/state-hash`);
+        const b = (await r.json()) as { appliedIndex: number; hash: string };
+        return b.appliedIndex >= info.index ? b : null;
+      },
+      `${n.id} to serve the restored state`,
+      60_000,
+    );
     expect(h.hash, `${n.id}'s state`).toBe(info.stateHash);
     expect(h.appliedIndex).toBeGreaterThanOrEqual(info.index);
   }

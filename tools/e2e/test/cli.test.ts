@@ -81,10 +81,11 @@ it('kv watch prints the changes it sees, one JSON line each', async () => {
 });
 
 it('lease acquire/get/renew/release, with refusal as exit 4', async () => {
-  const l = await json('lease', 'acquire', 'job', '--holder', 'a', '--ttl-ms', '5000');
+  // A TTL no slow CLI start on a loaded machine outlasts: the refusal below must be the holder's.
+  const l = await json('lease', 'acquire', 'job', '--holder', 'a', '--ttl-ms', '60000');
   expect(l).toMatchObject({ name: 'job', holder: 'a' });
   expect(await json('lease', 'get', 'job')).toMatchObject({ holder: 'a', token: l.token });
-  const held = await q('lease', 'acquire', 'job', '--holder', 'b', '--ttl-ms', '5000');
+  const held = await q('lease', 'acquire', 'job', '--holder', 'b', '--ttl-ms', '60000');
   expect(held.code).toBe(4);
   expect(held.stderr).toMatch(/LEASE_HELD/);
   expect(

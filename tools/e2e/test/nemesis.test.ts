@@ -33,6 +33,7 @@ interface Fault {
 }
 interface Report {
   ops: number;
+  leaseReads?: number;
   check?: { linearizable: boolean | 'unknown'; lostWrites: number; checkedOps: number };
   nemesis?: {
     faults: Fault[];
@@ -93,4 +94,44 @@ describe.skipIf(!root)('nemesis, one run per fault family (as root)', () => {
       expect(r.code, why).toBe(0);
     }, 180_000);
   }
+
+  it('lease reads under clock rates within the drift bound, pauses (a paused old leader wakes up) and partitions: linearizable', async () => {
+    const json = join(dir, 'lease.json');
+    const r = await runNode(
+      [
+        loadgenBin,
+        '--quiet',
+        '--spawn',
+        '3',
+        '--duration',
+        '30s',
+        '--mode',
+        'cas',
+        '--read-ratio',
+        '0.7',
+        '--keys',
+        '3',
+        '--num-clients',
+        '8',
+        '--lease-reads',
+        '--nemesis',
+        'clock,pause,partition',
+        '--seed',
+        '29',
+        '--check',
+        '--json',
+        json,
+      ],
+      { timeoutMs: 150_000 },
+    );
+    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    const why = `${r.stdout}\n${r.stderr}`;
+    expect(report.nemesis!.failures, why).toEqual([]);
+    expect(report.nemesis!.faults.length).toBeGreaterThan(1);
+    expect(report.check?.linearizable, why).toBe(true);
+    expect(report.check?.lostWrites).toBe(0);
+    // The reads were served under the lease (the nodes count them).
+    expect(report.leaseReads ?? 0, 'reads served under a lease').toBeGreaterThan(100);
+    expect(r.code, why).toBe(0);
+  }, 180_000);
 });

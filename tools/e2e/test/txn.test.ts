@@ -7,7 +7,7 @@
 import { QuorateClient, type TxnOpResult } from '@quorate/client';
 import { LocalCluster, resolveNodeBin } from '@quorate/loadgen';
 import { afterAll, expect, it } from 'vitest';
-import { runNode } from './helpers.js';
+import { runNode, waitFor } from './helpers.js';
 
 let cluster: LocalCluster | null = null;
 const clients: QuorateClient[] = [];
@@ -83,10 +83,16 @@ it('concurrent transfers and atomic reads across a leader kill never show money 
       }
     }
   });
-  await new Promise((r) => setTimeout(r, 2000));
+  // Counts, not seconds: a loaded machine gets through fewer transfers in a given time.
+  await waitFor(() => transfers >= 30 && sums.length >= 20, 'transfers before the kill', 60_000);
   const leader = await cluster.waitForLeader(30_000);
   cluster.kill(leader);
-  await new Promise((r) => setTimeout(r, 3000));
+  const atKill = transfers;
+  await waitFor(
+    () => transfers >= Math.max(51, atKill + 20) && refused > 0 && sums.length > 50,
+    'transfers after the kill',
+    60_000,
+  );
   stop = true;
   await Promise.all([...movers, ...readers]);
 

@@ -68,6 +68,11 @@ export interface NemesisOptions {
   electionTimeoutMs: number;
   /** A heal must be followed by one agreed leader within this (default 2000 ms). */
   maxLeaderAfterHealMs: number;
+  /**
+   * Clock faults stay within this change of rate (0.09: ×0.91–×1.09), for runs that must
+   * keep within a drift bound (lease reads). Default: ×0.5–×0.8 or ×1.25–×2.
+   */
+  maxClockRateChange?: number;
   token?: string;
 }
 
@@ -372,21 +377,29 @@ export class Nemesis {
       case 'clock': {
         const target = this.pick(c.nodes);
         const clock = this.clocks.get(target.id)!;
+        const m = this.o.maxClockRateChange;
         const rate =
-          Math.round((this.random() < 0.5 ? this.between(0.5, 0.8) : this.between(1.25, 2)) * 100) / 100;
+          m !== undefined
+            ? Math.round(
+                (this.random() < 0.5 ? this.between(1 - m, 1 - m / 2) : this.between(1 + m / 2, 1 + m)) *
+                  1000,
+              ) / 1000
+            : Math.round((this.random() < 0.5 ? this.between(0.5, 0.8) : this.between(1.25, 2)) * 100) / 100;
         start('clock-rate', [target], `clocks at x${rate}, offset ${clock.offset.toFixed(0)} s`);
         await clock.setRate(rate);
-        const hold = this.between(4500, 6000);
+        const hold = this.between(5500, 7000);
         const until = performance.now() + hold;
         // The library takes the change within a (possibly fake) second: measure after it.
-        await this.pauseFor(2100);
+        await this.pauseFor(2200);
         const a = await this.clockSample(target);
-        await this.pauseFor(1500);
+        await this.pauseFor(2500);
         const b = await this.clockSample(target);
         if (a && b) {
           const measured = (b.mono - a.mono) / (b.real - a.real);
           const offset = (b.wall - b.realWall) / 1000;
-          const rateOk = Math.abs(measured / rate - 1) < 0.1;
+          // Within 10 %, and closer to the rate set than to an unfaked clock's 1.
+          const rateOk =
+            Math.abs(measured / rate - 1) < 0.1 && Math.abs(measured - rate) < 0.3 * Math.abs(rate - 1);
           // The wall clock's offset grows while the rate differs: compare with what the spec implies.
           const expected = clock.expectedOffsetS(b.realWall / 1000);
           const offsetOk = Math.abs(offset - expected) <= Math.max(1, Math.abs(expected) * 0.1);
@@ -434,19 +447,29 @@ export class Nemesis {
     }
   }
 
-  /** One reading of a node's clocks, with the real time it was taken at. */
+  /**
+   * One reading of a node's clocks, with the real time it was taken at: the quickest of
+   * five round trips, so that a slow answer on a loaded machine does not skew the rate.
+   */
   private async clockSample(n: SpawnedNode) {
-    const before = performance.now();
-    const h = await this.health(n);
-    const after = performance.now();
-    const clock = h?.clock as { wallMs: number; monotonicMs: number } | undefined;
-    if (!clock) return null;
-    return {
-      mono: clock.monotonicMs,
-      wall: clock.wallMs,
-      real: (before + after) / 2,
-      realWall: Date.now() - (after - before) / 2,
-    };
+    let best: { mono: number; wall: number; real: number; realWall: number; rtt: number } | null = null;
+    for (let i = 0; i < 5; i++) {
+      const before = performance.now();
+      const h = await this.health(n);
+      const after = performance.now();
+      const clock = h?.clock as { wallMs: number; monotonicMs: number } | undefined;
+      if (!clock) continue;
+      const rtt = after - before;
+      if (!best || rtt < best.rtt)
+        best = {
+          mono: clock.monotonicMs,
+          wall: clock.wallMs,
+          real: (before + after) / 2,
+          realWall: Date.now() - rtt / 2,
+          rtt,
+        };
+    }
+    return best;
   }
 
   private async health(n: SpawnedNode): Promise<Record<string, unknown> | null> {

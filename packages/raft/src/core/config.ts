@@ -35,6 +35,15 @@ export interface CoreOptions {
   /** Upper bound of the election backoff: after k failed campaigns in a row the random
    * part of the election timeout spans (1 + min(k, this)) election timeouts. Default 3. */
   maxElectionBackoff: number;
+  /**
+   * Leader leases for reads (thesis §6.4.1): every heartbeat carries a round that followers
+   * acknowledge, and `leaseRead()` tells the host since which tick a quorum has promised
+   * not to elect anyone else; the host turns that into time and decides. Followers refuse
+   * votes for an election timeout after they start, as after hearing from a leader, so a
+   * restarted node cannot help elect a rival inside a lease. Needs `checkQuorum`; every
+   * member must agree on it. Default false.
+   */
+  leaseReads: boolean;
 }
 
 export interface CoreConfig extends Partial<CoreOptions> {
@@ -60,6 +69,7 @@ export const defaultCoreOptions: Readonly<CoreOptions> = Object.freeze({
   maxEntryBytes: 1 << 20,
   maxApplyBytes: 16 << 20,
   maxElectionBackoff: 3,
+  leaseReads: false,
 });
 
 /** Every problem with `c`, as readable sentences; empty when valid. */
@@ -83,6 +93,10 @@ export function coreConfigIssues(c: CoreConfig & CoreOptions): string[] {
   posInt('maxEntryBytes');
   posInt('maxApplyBytes');
   posInt('maxElectionBackoff', 0);
+  if (c.leaseReads && !c.checkQuorum)
+    issues.push(
+      'leaseReads needs checkQuorum: a lease rests on followers refusing votes while a leader is live',
+    );
   if (issues.length === 0 && c.heartbeatTicks * 2 > c.electionTicks) {
     issues.push(
       `electionTicks (${c.electionTicks}) must be at least twice heartbeatTicks (${c.heartbeatTicks}), ` +

@@ -92,6 +92,19 @@ export class RaftCore {
   /** Leader only: index of the latest membership change; no other until it is applied. */
   protected pendingConfIndex = 0;
   protected readonly readOnly = new ReadOnly();
+  /** Ticks since this core was built: the clock of leases. */
+  protected ticks = 0;
+  /** Leader only: the latest tick whose heartbeat round a quorum acknowledged (-1: none). */
+  protected leaseTick = -1;
+  /** Leader only: rounds opened before this tick do not count (the membership changed). */
+  protected leaseFromTick = 0;
+  /** Leader only: leadership is being handed over this term: no lease until the term ends. */
+  protected leaseRevoked = false;
+  /**
+   * With lease reads: a node that has just started refuses votes for an election timeout,
+   * as if it had heard from a leader, since it may have promised a lease before it restarted.
+   */
+  protected startupLease = false;
   /** Leader only: proposals of this term not yet committed, as (index, bytes), oldest first. */
   private readonly uncommitted: { index: number; bytes: number }[] = [];
   private uncommittedBytes = 0;
@@ -128,13 +141,39 @@ export class RaftCore {
     this.stepRole = this.stepFollower;
     this.tickRole = this.tickElection;
     this.becomeFollower(this.term, null);
+    this.startupLease = this.cfg.leaseReads;
   }
 
   // ------------------------------------------------------------------ inputs
 
   /** Advance logical time by one tick. */
   tick(): void {
+    this.ticks++;
     this.tickRole();
+  }
+
+  /** Ticks since this core was built. */
+  get tickCount(): number {
+    return this.ticks;
+  }
+
+  /**
+   * With `leaseReads`: where a lease read may read, and since which tick the lease holds.
+   * The lease is the heartbeat round of tick `sinceTick`, acknowledged by a quorum: each of
+   * them refuses to vote for anyone else for an election timeout of its own ticks after
+   * it got that heartbeat. The host turns ticks into time: the read is linearizable at
+   * `index` while less than (electionTicks − 2) ticks, shortened by the clock drift bound,
+   * have passed since `sinceTick` in real time. Null when no lease can be claimed now (not
+   * the leader, no entry of this term committed yet, a hand-over under way this term, no
+   * round acknowledged since the last membership change).
+   */
+  leaseRead(): { index: number; sinceTick: number } | null {
+    if (!this.cfg.leaseReads || this.role !== 'leader' || !this.committedInTerm || this.leaseRevoked)
+      return null;
+    if (this.leadTransferee !== null) return null;
+    if (this.tracker.isSingleVoter(this.id)) return { index: this.log.committed, sinceTick: this.ticks };
+    if (this.leaseTick < 0) return null;
+    return { index: this.log.committed, sinceTick: this.leaseTick };
   }
 
   /**
@@ -258,6 +297,9 @@ export class RaftCore {
     }
     const before = new Set(this.tracker.progress.keys());
     this.tracker.setConf(next, this.log.lastIndex() + 1);
+    // A lease is a quorum of the configuration it was acknowledged in: start over.
+    this.leaseTick = -1;
+    this.leaseFromTick = this.ticks + 1;
     this.emit({
       type: 'confChanged',
       voters: [...next.voters],
@@ -327,6 +369,8 @@ export class RaftCore {
     if (this.leadTransferee === to) return;
     if (this.leadTransferee !== null) this.abortTransfer(`superseded by a transfer to ${to}`);
     this.leadTransferee = to;
+    // The transferee will campaign with a vote that ignores leases: ours ends here.
+    this.leaseRevoked = true;
     this.electionElapsed = 0;
     this.emit({ type: 'transferStarted', to, term: this.term });
     const pr = this.tracker.progress.get(to)!;
@@ -600,6 +644,7 @@ export class RaftCore {
   }
 
   private setLeader(leader: NodeId | null): void {
+    if (leader !== null) this.startupLease = false;
     if (this.leaderId !== leader) {
       this.leaderId = leader;
       this.emit({ type: 'leaderChanged', leaderId: leader, term: this.term });
@@ -625,6 +670,9 @@ export class RaftCore {
     this.uncommitted.length = 0;
     this.uncommittedBytes = 0;
     this.committedInTerm = false;
+    this.leaseTick = -1;
+    this.leaseFromTick = this.ticks;
+    this.leaseRevoked = false;
     this.failReads();
   }
 
@@ -790,7 +838,9 @@ export class RaftCore {
         // live leader within the election timeout neither raises its term nor votes, so
         // a partitioned or restarted node cannot depose a healthy leader.
         const inLease =
-          this.cfg.checkQuorum && this.leaderId !== null && this.electionElapsed < this.cfg.electionTicks;
+          this.cfg.checkQuorum &&
+          (this.leaderId !== null || this.startupLease) &&
+          this.electionElapsed < this.cfg.electionTicks;
         if (inLease && !m.transfer) return;
       }
       if (m.type === 'preVote') {
@@ -1029,7 +1079,10 @@ export class RaftCore {
     if (pr.match < this.log.lastIndex() || pr.state === 'probe') this.probeDirty.add(m.from);
     if (m.readRound > 0) {
       const done = this.readOnly.ack(m.readRound, m.from, (acks) => this.tracker.isQuorum(acks));
-      for (const round of done) this.releaseReads(round.index, round.requests);
+      for (const round of done) {
+        if (round.tick >= this.leaseFromTick && round.tick > this.leaseTick) this.leaseTick = round.tick;
+        this.releaseReads(round.index, round.requests);
+      }
     }
   }
 
@@ -1113,7 +1166,7 @@ export class RaftCore {
         this.readOnly.batch = [];
         this.releaseReads(this.log.committed, reqs);
       } else {
-        const round = this.readOnly.openRound(this.log.committed, this.id);
+        const round = this.readOnly.openRound(this.log.committed, this.id, this.ticks);
         if (round) this.broadcastHeartbeat(round.id);
       }
     }
@@ -1216,6 +1269,7 @@ export class RaftCore {
 
   private readonly tickElection = (): void => {
     this.electionElapsed++;
+    if (this.startupLease && this.electionElapsed >= this.cfg.electionTicks) this.startupLease = false;
     this.campaignTicks++;
     // The only voter has nobody to wait for: it elects itself at the first tick.
     const timeout = this.tracker.isSingleVoter(this.id) ? 1 : this.randomizedElectionTimeout;
@@ -1244,7 +1298,12 @@ export class RaftCore {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.broadcastHeartbeat(this.readOnly.latestRoundId());
+      // With leases, every heartbeat is a round: its acknowledgements renew the lease.
+      const round =
+        this.cfg.leaseReads && !this.tracker.isSingleVoter(this.id)
+          ? this.readOnly.openLeaseRound(this.log.committed, this.id, this.ticks).id
+          : this.readOnly.latestRoundId();
+      this.broadcastHeartbeat(round);
     }
   };
 

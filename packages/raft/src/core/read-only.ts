@@ -22,6 +22,8 @@ export interface ReadRound {
   readonly index: number;
   readonly requests: ReadRequest[];
   readonly acks: Set<NodeId>;
+  /** The leader's tick count when the round's heartbeats went out (for leases). */
+  readonly tick: number;
 }
 
 export class ReadOnly {
@@ -32,10 +34,17 @@ export class ReadOnly {
   private nextId = 1;
 
   /** Open a round for the batched requests; returns it, or null when nothing waits. */
-  openRound(index: number, self: NodeId): ReadRound | null {
+  openRound(index: number, self: NodeId, tick = 0): ReadRound | null {
     if (this.batch.length === 0) return null;
-    const round: ReadRound = { id: this.nextId++, index, requests: this.batch, acks: new Set([self]) };
+    const round: ReadRound = { id: this.nextId++, index, requests: this.batch, acks: new Set([self]), tick };
     this.batch = [];
+    this.rounds.push(round);
+    return round;
+  }
+
+  /** A round with no requests, opened only to time a lease: its acknowledgements say when. */
+  openLeaseRound(index: number, self: NodeId, tick: number): ReadRound {
+    const round: ReadRound = { id: this.nextId++, index, requests: [], acks: new Set([self]), tick };
     this.rounds.push(round);
     return round;
   }

@@ -53,6 +53,14 @@ export interface RaftNodeOptions<R = unknown> {
   electionTimeoutMs?: number;
   /** Core options (PreVote, CheckQuorum, flow-control limits). Defaults suit a LAN. */
   raft?: Partial<Omit<CoreOptions, 'electionTicks' | 'heartbeatTicks'>>;
+  /**
+   * With `raft.leaseReads`: the most any member's clock may run faster or slower than
+   * another's, as a ratio (0.1: ten percent). A lease read is served while less than
+   * (electionTimeout − 2 ticks) × (1 − this) / (1 + this) has passed on this node's
+   * monotonic clock since the heartbeat a quorum acknowledged. Clocks drifting further
+   * apart, or a clock that jumps, can make a lease read stale. Default 0.1.
+   */
+  maxClockDriftRatio?: number;
   /** Deadline for proposals and reads that do not pass their own. Default 5000 ms. */
   requestTimeoutMs?: number;
   /** The client-facing address of a member, for not-leader answers. */
@@ -117,6 +125,12 @@ export class RaftNode<R = unknown> {
   private stopping: Promise<void> | null = null;
   private fatal: RaftError | null = null;
   private ticker: unknown = null;
+  /** The monotonic time of recent ticks, by tick count modulo its length. */
+  private readonly tickTimes = new Array<number>(1024).fill(Number.NEGATIVE_INFINITY);
+  /** How long a lease lasts on this node's clock (ms), from the drift bound. */
+  private leaseMs = 0;
+  /** Reads served under the leader's lease (without a heartbeat round). */
+  leaseReadsServed = 0;
   private sweeper: unknown = null;
   private scheduled = false;
 
@@ -169,6 +183,8 @@ export class RaftNode<R = unknown> {
     const issues: string[] = [];
     if (!(tick > 0)) issues.push(`tickMs must be positive (got ${tick})`);
     if (!(hb >= tick)) issues.push(`heartbeatIntervalMs (${hb}) must be at least tickMs (${tick})`);
+    const drift = o.maxClockDriftRatio ?? 0.1;
+    if (!(drift >= 0 && drift < 1)) issues.push(`maxClockDriftRatio must be in [0, 1) (got ${drift})`);
     if (!(et >= 2 * hb)) {
       issues.push(
         `electionTimeoutMs (${et}) must be at least twice heartbeatIntervalMs (${hb}); 3x or more is safer`,
@@ -189,6 +205,10 @@ export class RaftNode<R = unknown> {
       onEvent: (e) => this.onCoreEvent(e),
     };
     this.core = o.createCore ? o.createCore(config, o.storage) : new RaftCore(config, o.storage);
+    const electionTicks = config.electionTicks!;
+    this.leaseMs = Math.max(0, (electionTicks - 2) * tick * ((1 - drift) / (1 + drift)));
+    this.tickTimes.fill(Number.NEGATIVE_INFINITY);
+    this.tickTimes[this.core.tickCount % this.tickTimes.length] = this.timers.now();
     this.lastCommit = this.core.commitIndex;
     this.running = true;
     await o.transport.start({
@@ -272,6 +292,14 @@ export class RaftNode<R = unknown> {
     const early = this.checkRunning();
     if (early) return Promise.reject(early);
     const id = this.pending.nextReadId();
+    const lease = this.leaseIndex();
+    if (lease !== null) {
+      // A leader within its lease: no heartbeat round, just wait to apply what was committed.
+      const p = this.pending.read(id, this.deadline(opts), false, opts.signal);
+      this.pending.readState(id, lease, false, this.appliedIndex);
+      this.leaseReadsServed++;
+      return p;
+    }
     const forwarded = this.core.currentRole !== 'leader';
     try {
       this.core.readIndex(id);
@@ -461,7 +489,21 @@ export class RaftNode<R = unknown> {
   private onTick(): void {
     if (!this.running) return;
     this.core.tick();
+    // When each tick happened on this node's monotonic clock: leases are judged in time.
+    this.tickTimes[this.core.tickCount % this.tickTimes.length] = this.timers.now();
     this.schedule();
+  }
+
+  /**
+   * Where a lease read may read now, or null (no lease, or it has run out in real time:
+   * after a pause the ticks lag, the clock does not).
+   */
+  private leaseIndex(): number | null {
+    const l = this.core.leaseRead();
+    if (!l) return null;
+    if (this.core.tickCount - l.sinceTick >= this.tickTimes.length) return null;
+    const since = this.tickTimes[l.sinceTick % this.tickTimes.length]!;
+    return this.timers.now() - since < this.leaseMs ? l.index : null;
   }
 
   private onMessage(m: Message): void {
