@@ -46,37 +46,44 @@ interface Report {
 
 const FAMILIES = ['partition', 'netem', 'pause', 'kill', 'clock', 'disk'] as const;
 
+/** One checked run of the load generator's nemesis against 3 spawned nodes: its exit, report and output. */
+async function nemesisRun(name: string, args: string[]) {
+  const json = join(dir, `${name}.json`);
+  const r = await runNode(
+    [
+      loadgenBin,
+      '--quiet',
+      '--spawn',
+      '3',
+      '--mode',
+      'cas',
+      '--keys',
+      '3',
+      '--num-clients',
+      '8',
+      '--check',
+      '--json',
+      json,
+      ...args,
+    ],
+    { timeoutMs: 150_000 },
+  );
+  const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+  return { code: r.code, report, why: `${r.stdout}\n${r.stderr}` };
+}
+
 describe.skipIf(!root)('nemesis, one run per fault family (as root)', () => {
   for (const [i, family] of FAMILIES.entries()) {
     it(`${family}: every fault proven, linearizable, nothing lost, one leader within 2 s of each heal, replicas equal`, async () => {
-      const json = join(dir, `${family}.json`);
-      const r = await runNode(
-        [
-          loadgenBin,
-          '--quiet',
-          '--spawn',
-          '3',
-          '--duration',
-          '25s',
-          '--mode',
-          'cas',
-          '--keys',
-          '3',
-          '--num-clients',
-          '8',
-          '--nemesis',
-          family,
-          '--seed',
-          String(17 + i),
-          '--check',
-          '--json',
-          json,
-        ],
-        { timeoutMs: 150_000 },
-      );
-      const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+      const { code, report, why } = await nemesisRun(family, [
+        '--duration',
+        '25s',
+        '--nemesis',
+        family,
+        '--seed',
+        String(17 + i),
+      ]);
       const n = report.nemesis!;
-      const why = `${r.stdout}\n${r.stderr}`;
       expect(n.failures, why).toEqual([]);
       expect(n.skipped).toEqual([]);
       expect(n.faults.length, why).toBeGreaterThan(0);
@@ -91,47 +98,28 @@ describe.skipIf(!root)('nemesis, one run per fault family (as root)', () => {
       expect(report.check?.linearizable, why).toBe(true);
       expect(report.check?.lostWrites).toBe(0);
       expect(report.check!.checkedOps).toBeGreaterThan(100);
-      expect(r.code, why).toBe(0);
+      expect(code, why).toBe(0);
     }, 180_000);
   }
 
   it('lease reads under clock rates within the drift bound, pauses (a paused old leader wakes up) and partitions: linearizable', async () => {
-    const json = join(dir, 'lease.json');
-    const r = await runNode(
-      [
-        loadgenBin,
-        '--quiet',
-        '--spawn',
-        '3',
-        '--duration',
-        '30s',
-        '--mode',
-        'cas',
-        '--read-ratio',
-        '0.7',
-        '--keys',
-        '3',
-        '--num-clients',
-        '8',
-        '--lease-reads',
-        '--nemesis',
-        'clock,pause,partition',
-        '--seed',
-        '29',
-        '--check',
-        '--json',
-        json,
-      ],
-      { timeoutMs: 150_000 },
-    );
-    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
-    const why = `${r.stdout}\n${r.stderr}`;
+    const { code, report, why } = await nemesisRun('lease', [
+      '--duration',
+      '30s',
+      '--read-ratio',
+      '0.7',
+      '--lease-reads',
+      '--nemesis',
+      'clock,pause,partition',
+      '--seed',
+      '29',
+    ]);
     expect(report.nemesis!.failures, why).toEqual([]);
     expect(report.nemesis!.faults.length).toBeGreaterThan(1);
     expect(report.check?.linearizable, why).toBe(true);
     expect(report.check?.lostWrites).toBe(0);
     // The reads were served under the lease (the nodes count them).
     expect(report.leaseReads ?? 0, 'reads served under a lease').toBeGreaterThan(100);
-    expect(r.code, why).toBe(0);
+    expect(code, why).toBe(0);
   }, 180_000);
 });

@@ -52,22 +52,15 @@ export class SmallDisk {
         }
         return;
       }
+      // Whole MiBs until the kernel says ENOSPC, then 4 KiB blocks for what is left.
+      let block = chunk;
       for (;;) {
         try {
-          await f.write(chunk);
+          await f.write(block);
         } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw err;
-        }
-      }
-      // Whatever partial space remains after the last whole MiB.
-      const small = Buffer.alloc(4096, 0x5a);
-      for (;;) {
-        try {
-          await f.write(small);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOSPC') break;
-          throw err;
+          if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+          if (block.length === 4096) break;
+          block = chunk.subarray(0, 4096);
         }
       }
     } finally {

@@ -20,9 +20,11 @@
  *
  * After each heal, the time until every member agrees on one leader is measured.
  */
+
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { prng } from '@quorate/checker';
 import type { LocalCluster, LocalClusterOptions, SpawnedNode } from '../spawn.js';
 import { FakeClock, findLibfaketime } from './clock.js';
 import { diskUnavailable, SmallDisk } from './disk.js';
@@ -88,18 +90,6 @@ export class NemesisUnavailableError extends Error {
   }
 }
 
-/** mulberry32: a small seeded generator, so a run's faults are drawn again from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MiB = 1 << 20;
 const DISK_MIB = 160;
@@ -128,7 +118,7 @@ export class Nemesis {
     private readonly disks: Map<string, SmallDisk>,
     private readonly say: (line: string) => void,
   ) {
-    this.random = rng(o.seed ^ 0x5eed);
+    this.random = prng(o.seed ^ 0x5eed);
   }
 
   /**
@@ -157,7 +147,7 @@ export class Nemesis {
     let lab: NetLab | null = null;
     const clocks = new Map<string, FakeClock>();
     const disks = new Map<string, SmallDisk>();
-    const random = rng(o.seed);
+    const random = prng(o.seed);
     try {
       if (families.includes('partition') || families.includes('netem')) {
         lab = await NetLab.create(ids);
