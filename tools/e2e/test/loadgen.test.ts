@@ -120,8 +120,10 @@ for (const [fault, wire] of [
       '3',
       '--num-clients',
       '16',
+      // Faults come every 4 s after the previous one was injected, none in the last 2 s:
+      // 16 s leaves room for two even when finding the leader is slow on a loaded machine.
       '--duration',
-      '14s',
+      '16s',
       '--mode',
       'cas',
       '--keys',
@@ -179,8 +181,9 @@ it('transactions, puts and gets on 4 keys, --kill-leader-every 4s: linearizable,
     '3',
     '--num-clients',
     '16',
+    // As above: room for two kills on a loaded machine.
     '--duration',
-    '12s',
+    '16s',
     '--mode',
     'txn',
     '--keys',
