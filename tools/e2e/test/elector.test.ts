@@ -2,111 +2,30 @@
  * LeaderElector with real processes: three instances of an example service against a
  * real 3-node cluster; holders killed, frozen and resigned.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { LocalCluster } from '@quorate/loadgen';
+import type { LocalCluster } from '@quorate/loadgen';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { fencingBreaches, type LogLine, type StoreDecision, unitsIn } from './fencing.js';
+import { type ElectorHarness, electorHarness } from './elector-harness.js';
 import { waitFor } from './helpers.js';
 
 const TTL = 1500;
 const RENEW = 300;
+let h: ElectorHarness;
 let cluster: LocalCluster;
-let store: Server;
-let storeUrl = '';
-let dir = '';
-let logFile = '';
-/** The fencing-aware store: refuses a token older than the newest it accepted. */
-const decisions: StoreDecision[] = [];
-const accepted: StoreDecision[] = [];
-let highest = 0;
-const services = new Map<string, ChildProcess>();
+let accepted: ElectorHarness['accepted'];
+let services: ElectorHarness['services'];
+const start = (holder: string) => h.start(holder);
+const lines = () => h.lines();
+const assertFenced = (from: number) => h.assertFenced(from);
+const currentHolder = () => h.currentHolder();
 
 beforeAll(async () => {
-  cluster = await LocalCluster.start({ n: 3, transport: 'tcp' });
-  dir = mkdtempSync(join(tmpdir(), 'quorate-elector-'));
-  logFile = join(dir, 'service.log');
-  writeFileSync(logFile, '');
-  store = createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => (body += d));
-    req.on('end', () => {
-      const { holder, token, unit } = JSON.parse(body) as { holder: string; token: number; unit: number };
-      const d: StoreDecision = { holder, token, unit, at: Date.now(), accepted: token >= highest };
-      decisions.push(d);
-      if (!d.accepted) {
-        res.writeHead(409).end();
-        return;
-      }
-      highest = token;
-      accepted.push(d);
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((r) => store.listen(0, '127.0.0.1', r));
-  storeUrl = `http://127.0.0.1:${(store.address() as { port: number }).port}`;
-  for (const h of ['a', 'b', 'c']) start(h);
+  h = await electorHarness(TTL, RENEW);
+  ({ cluster, accepted, services } = h);
 });
 
 afterAll(async () => {
-  for (const p of services.values()) p.kill('SIGKILL');
-  if (store) {
-    store.closeAllConnections();
-    await new Promise<void>((r) => store.close(() => r()));
-  }
-  await cluster?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await h?.stop();
 });
-
-function start(holder: string): ChildProcess {
-  const p = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      '--conditions=source',
-      join(import.meta.dirname, '..', 'fixtures', 'elector-service.ts'),
-    ],
-    {
-      env: {
-        ...process.env,
-        ENDPOINTS: cluster.endpoints.join(','),
-        HOLDER: holder,
-        TTL_MS: String(TTL),
-        RENEW_MS: String(RENEW),
-        STORE: storeUrl,
-        LOG: logFile,
-      },
-      stdio: ['ignore', 'inherit', 'inherit'],
-    },
-  );
-  services.set(holder, p);
-  return p;
-}
-
-const lines = (): LogLine[] =>
-  readFileSync(logFile, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as LogLine);
-
-/**
- * The promise, judged over the units of this test's window only (see fencing.ts): two
- * holders' units overlap only where the older one's write was refused by its token.
- */
-function assertFenced(from: number) {
-  const units = unitsIn(lines(), decisions, from);
-  expect(fencingBreaches(units)).toEqual([]);
-  return units;
-}
-
-const currentHolder = () => {
-  const last = [...accepted].reverse()[0];
-  return last?.holder ?? null;
-};
 
 it('exactly one instance works at a time; a SIGKILLed holder is replaced within TTL + one renewal', async () => {
   const from = Date.now();
