@@ -9,9 +9,9 @@
  * Needs Debian's faketime; as root (as CI runs, which installs it) it must run.
  *
  * What it does not show: sensitivity to the bound. None of these faults leaves a holder
- * running but cut off from the cluster, which is when a leader clock that runs too fast
- * would hand the lease on under a live holder. Run at ELECTOR_CLOCK_RATE=1.8, far beyond
- * the bound, it passed as well.
+ * running but cut off from the cluster, which is when the clocks matter; run at
+ * ELECTOR_CLOCK_RATE=1.8 it passed as well. `elector-cutoff.test.ts` does that, and shows
+ * a clock beyond the bound caught.
  */
 import { existsSync } from 'node:fs';
 import type { SpawnedNode } from '@quorate/loadgen';

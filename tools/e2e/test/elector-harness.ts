@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalCluster, type LocalClusterOptions } from '@quorate/loadgen';
+import { LocalCluster, type LocalClusterOptions, type NetLab } from '@quorate/loadgen';
 import { expect } from 'vitest';
 import { fencingBreaches, type LogLine, type StoreDecision, unitsIn } from './fencing.js';
 
@@ -18,8 +18,8 @@ export interface ElectorHarness {
   readonly decisions: StoreDecision[];
   readonly accepted: StoreDecision[];
   readonly services: Map<string, ChildProcess>;
-  /** Start (or restart) the service instance `holder`. */
-  start(holder: string): ChildProcess;
+  /** Start (or restart) the service instance `holder`, with extra environment (e.g. a fake clock). */
+  start(holder: string, env?: Record<string, string>): ChildProcess;
   /** What the services logged so far. */
   lines(): LogLine[];
   /** The promise over the units since `from` (ms since the epoch): no fencing breach. */
@@ -29,11 +29,19 @@ export interface ElectorHarness {
   stop(): Promise<void>;
 }
 
+/**
+ * With `clusterOptions.lab`, the members run in the lab's `n<i>` namespaces and each
+ * service instance `x` in the lab's host `h<x>` (so a nemesis rule can cut one holder off
+ * the cluster while it still reaches the store, which listens on the lab's gateway).
+ * `serviceEnv` is the services' extra environment unless `start` is given another.
+ */
 export async function electorHarness(
   ttlMs: number,
   renewMs: number,
   clusterOptions: Partial<LocalClusterOptions> = {},
+  serviceEnv: Record<string, string> = {},
 ): Promise<ElectorHarness> {
+  const lab: NetLab | undefined = clusterOptions.lab;
   const cluster = await LocalCluster.start({ n: 3, transport: 'tcp', ...clusterOptions });
   const dir = mkdtempSync(join(tmpdir(), 'quorate-elector-'));
   const logFile = join(dir, 'service.log');
@@ -45,8 +53,15 @@ export async function electorHarness(
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
-      const { holder, token, unit } = JSON.parse(body) as { holder: string; token: number; unit: number };
-      const d: StoreDecision = { holder, token, unit, at: Date.now(), accepted: token >= highest };
+      const { holder, token, unit, beliefAgeMs } = JSON.parse(body) as {
+        holder: string;
+        token: number;
+        unit: number;
+        beliefAgeMs?: number;
+      };
+      const at = Date.now();
+      const d: StoreDecision = { holder, token, unit, at, accepted: token >= highest };
+      if (beliefAgeMs !== undefined) d.believedAt = at - beliefAgeMs;
       decisions.push(d);
       if (!d.accepted) {
         res.writeHead(409).end();
@@ -57,13 +72,17 @@ export async function electorHarness(
       res.writeHead(200).end();
     });
   });
-  await new Promise<void>((r) => store.listen(0, '127.0.0.1', r));
-  const storeUrl = `http://127.0.0.1:${(store.address() as { port: number }).port}`;
+  const storeHost = lab?.gateway ?? '127.0.0.1';
+  await new Promise<void>((r) => store.listen(0, storeHost, r));
+  const storeUrl = `http://${storeHost}:${(store.address() as { port: number }).port}`;
   const services = new Map<string, ChildProcess>();
-  const start = (holder: string): ChildProcess => {
+  const start = (holder: string, extraEnv: Record<string, string> = serviceEnv): ChildProcess => {
+    const prefix = lab ? lab.prefix(`h${holder}`) : [];
     const p = spawn(
-      process.execPath,
+      prefix[0] ?? process.execPath,
       [
+        ...prefix.slice(1),
+        ...(prefix.length ? [process.execPath] : []),
         '--import',
         'tsx',
         '--conditions=source',
@@ -78,6 +97,7 @@ export async function electorHarness(
           RENEW_MS: String(renewMs),
           STORE: storeUrl,
           LOG: logFile,
+          ...extraEnv,
         },
         stdio: ['ignore', 'inherit', 'inherit'],
       },

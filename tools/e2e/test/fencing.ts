@@ -32,6 +32,12 @@ export interface StoreDecision {
   token: number;
   at: number;
   accepted: boolean;
+  /**
+   * When (on the store's clock) the holder last checked it led before this write: the
+   * arrival time less the age of that check as the holder measured it. An upper bound of
+   * the true moment, off by at most the write's time in flight.
+   */
+  believedAt?: number;
 }
 
 export interface Unit {
