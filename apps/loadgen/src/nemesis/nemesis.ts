@@ -13,8 +13,9 @@
  *   Proof: each process ended by SIGKILL.
  * - `clock`: a node's clocks (wall and monotonic, through libfaketime) run at ×0.5–×0.8
  *   or ×1.25–×2 for a few seconds (each change steps the clocks forward by up to a second,
- *   never back: see clock.ts); every node runs with its clocks up to an hour off. Proof:
- *   the rate and the offset the node itself reports on `/health`, within 10 %.
+ *   never back: see clock.ts), or step 2–30 s forward at once (not with lease reads: a
+ *   step is a rate beyond any bound); every node runs with its clocks up to an hour off.
+ *   Proof: the rate, offset or step the node itself reports on `/health`, within 10 %.
  * - `disk`: a node's data directory (a small tmpfs) filled below its free-space reserve,
  *   or filled completely. Proof: the node reports `diskFull` (or stops on a failed write).
  *
@@ -368,6 +369,32 @@ export class Nemesis {
         const target = this.pick(c.nodes);
         const clock = this.clocks.get(target.id)!;
         const m = this.o.maxClockRateChange;
+        // A step forward is a clock rate without bound for an instant: not with lease reads,
+        // whose promise holds only within the drift bound (docs/lease-reads.md).
+        if (m === undefined && this.random() < 0.35) {
+          const step = Math.round(this.between(2, 30) * 10) / 10;
+          start('clock-jump', [target], `clocks step ${step} s forward`);
+          const a = await this.clockSample(target);
+          await clock.jump(step);
+          // The library rereads its spec once its cache (a second) runs out: seen to take
+          // more than 1.6 s after a slow rate. Look until the step shows, for 5 s.
+          const deadline = performance.now() + 5000;
+          let seen = '';
+          while (a && !f.proof && performance.now() < deadline && !this.stopped) {
+            await this.pauseFor(400);
+            const b = await this.clockSample(target);
+            if (!b) continue;
+            const stepped = (b.wall - b.realWall - (a.wall - a.realWall)) / 1000;
+            const mono = (b.mono - a.mono - (b.real - a.real)) / 1000;
+            seen = `${stepped.toFixed(1)} s (wall) and ${mono.toFixed(1)} s (monotonic)`;
+            if (Math.abs(stepped / step - 1) <= 0.1 && Math.abs(mono / step - 1) <= 0.1)
+              f.proof = `node reports its wall clock ${stepped.toFixed(1)} s and its monotonic clock ${mono.toFixed(1)} s ahead of before`;
+          }
+          if (!f.proof && seen)
+            this.failures.push(`clock on ${target.id}: stepped ${step} s, the node reports ${seen}`);
+          await this.pauseFor(this.between(1000, 3000));
+          return this.healed(f);
+        }
         const rate =
           m !== undefined
             ? Math.round(
