@@ -203,6 +203,14 @@ export class QuorateNode {
   private logEvents(): void {
     const log = this.log;
     if (!log) return;
+    this.machine.changes.subscribe((b) => {
+      for (const c of b.changes)
+        if (c.type === 'partition' && c.unclean)
+          log.warn(
+            { set: c.set, partition: c.partition, leader: c.leader, epoch: c.epoch, index: b.index },
+            'unclean partition hand-over: acknowledged data of the old in-sync replicas may be lost',
+          );
+    });
     this.raft.events.on('leaderChanged', (e) => {
       if (e.leaderId !== null)
         log.info(

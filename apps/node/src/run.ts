@@ -6,11 +6,12 @@ import { readFileSync } from 'node:fs';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
 import type { Logger } from 'pino';
-import { Counter, Gauge, Histogram } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createLogger } from './logging.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { QuorateNode } from './node.js';
 import { openStorage, openTransport } from './plugs.js';
+import type { Partitions } from './state/partitions.js';
 
 export interface RunningNode {
   readonly node: QuorateNode;
@@ -66,6 +67,8 @@ export async function runNode(
   // The data directory's free space (read by the node's disk guard), once the node exists.
   let diskOf: () => { freeBytes: number | null; full: boolean } | null = () => null;
   let leaseReadsOf: () => number = () => 0;
+  let partitionsOf: () => Partitions | null = () => null;
+  if (metrics) registerPartitionMetrics(metrics.registry, config.metrics.prefix, () => partitionsOf());
   if (metrics) {
     new Gauge({
       name: `${config.metrics.prefix}storage_free_bytes`,
@@ -173,6 +176,7 @@ export async function runNode(
   });
   diskOf = () => node.disk;
   leaseReadsOf = () => node.raft.leaseReadsServed;
+  partitionsOf = () => node.machine.partitions;
   let metricsServer: { close(): Promise<void> } | null = null;
   try {
     if (metrics && config.metrics.listen) {
@@ -216,4 +220,57 @@ export function hostPort(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   const host = listen.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0';
   return { host, port: Number(listen.slice(i + 1)) };
+}
+
+/** Sessions and partition leadership (docs/partitions.md): counts, not a series per partition. */
+function registerPartitionMetrics(registry: Registry, prefix: string, of: () => Partitions | null): void {
+  const gauge = (name: string, help: string, value: (p: Partitions) => number) =>
+    new Gauge({
+      name: `${prefix}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        const p = of();
+        if (p) this.set(value(p));
+      },
+    });
+  gauge('sessions', 'Live sessions (POST /sessions) in the replicated state.', (p) => p.sessions.size);
+  gauge('partition_sets', 'Partition sets in the replicated state.', (p) => p.sets.size);
+  gauge(
+    'partitions_leaderless',
+    'Partitions, over all sets, with no eligible live replica to lead them.',
+    (p) => {
+      let n = 0;
+      for (const s of p.sets.values()) for (const x of s.partitions) if (x.leader === null) n++;
+      return n;
+    },
+  );
+  new Gauge({
+    name: `${prefix}partitions_led`,
+    help: 'Partitions led by each member of the partition sets, over all sets (label: member).',
+    labelNames: ['member'],
+    registers: [registry],
+    collect() {
+      const p = of();
+      if (!p) return;
+      this.reset();
+      const led = new Map<string, number>();
+      for (const s of p.sets.values()) {
+        for (const m of s.members) if (!led.has(m)) led.set(m, 0);
+        for (const x of s.partitions) if (x.leader !== null) led.set(x.leader, (led.get(x.leader) ?? 0) + 1);
+      }
+      for (const [member, n] of led) this.set({ member }, n);
+    },
+  });
+  let seen = 0;
+  new Counter({
+    name: `${prefix}partition_leader_changes_total`,
+    help: "Changes of a partition's leader applied on this member (hand-overs, moves, joins).",
+    registers: [registry],
+    collect() {
+      const n = of()?.leaderChanges ?? 0;
+      if (n > seen) this.inc(n - seen);
+      seen = n;
+    },
+  });
 }

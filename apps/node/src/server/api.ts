@@ -23,6 +23,7 @@ import {
 import { kvRoute, listKeys } from './routes/kv.js';
 import { leaseRoute } from './routes/leases.js';
 import { membersRoute, transferLeadership } from './routes/members.js';
+import { openSession, partitionRoute, partitionSets, sessionRoute } from './routes/partitions.js';
 import { txn } from './routes/txn.js';
 import { watch } from './routes/watch.js';
 import type { StatusHistory } from './status-history.js';
@@ -92,6 +93,8 @@ const ROUTES: Record<string, Record<string, Route>> = {
   '/kv': { GET: listKeys },
   '/watch': { GET: watch },
   '/txn': { POST: txn },
+  '/sessions': { POST: openSession },
+  '/partitions': { GET: partitionSets, POST: partitionSets },
   '/admin/transfer-leadership': { POST: transferLeadership },
   '/admin/state-hash': { GET: stateHash },
   '/admin/snapshot': { GET: backup },
@@ -101,6 +104,8 @@ const ROUTES: Record<string, Record<string, Route>> = {
 const FAMILIES: [matches: (path: string) => boolean, route: Route][] = [
   [(p) => p.startsWith('/kv/'), kvRoute],
   [(p) => p.startsWith('/leases/'), leaseRoute],
+  [(p) => p.startsWith('/sessions/'), sessionRoute],
+  [(p) => p.startsWith('/partitions/'), partitionRoute],
   [(p) => p === '/admin/members' || p.startsWith('/admin/members/'), membersRoute],
 ];
 

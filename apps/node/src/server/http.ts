@@ -216,6 +216,14 @@ export function check(r: ApplyResult): asserts r is Extract<ApplyResult, { ok: t
       },
     );
   }
+  if ('message' in r) {
+    const status = r.code.endsWith('_NOT_FOUND')
+      ? 404
+      : r.code === 'UNKNOWN_MEMBER' || r.code === 'INVALID_ELIGIBLE'
+        ? 400
+        : 409;
+    throw new HttpError(status, r.code, r.message, r.current ? { ...r.current } : undefined);
+  }
   throw new HttpError(
     409,
     r.code,
@@ -265,11 +273,29 @@ const FULL_REPORT_HOLD_MS = 10_000;
  * Refuse a client write while this node's data directory is below its free-space reserve,
  * or (on the leader) while a member reported it is: the write would fill a disk that Raft
  * needs for its own records. `STORAGE_FULL`, 507, not retryable until space is freed.
- * Deletes, lease renewals and releases still pass: they shrink the state (and keep a
- * holder's lease alive rather than let it lapse because of a disk elsewhere).
+ * Deletes, lease renewals and releases, session keep-alives and partition hand-overs
+ * still pass: they shrink the state or keep what is held alive (rather than let a lease
+ * or session lapse because of a disk elsewhere).
  */
+/** Writes that pass a full disk: they shrink the state or keep what is held alive. */
+const PASS_WHEN_FULL = new Set<Command['op']>([
+  'delete',
+  'renew',
+  'release',
+  'expire',
+  'session-keepalive',
+  'session-close',
+  'session-expire',
+  'pset-delete',
+  'pset-leave',
+  'part-resign',
+  'part-eligible',
+  'part-move',
+  'part-unclean',
+]);
+
 export function admitWrite(ctx: ApiContext, cmd: Command): void {
-  if (cmd.op === 'delete' || cmd.op === 'renew' || cmd.op === 'release' || cmd.op === 'expire') return;
+  if (PASS_WHEN_FULL.has(cmd.op)) return;
   if (ctx.disk?.full)
     throw new HttpError(
       507,

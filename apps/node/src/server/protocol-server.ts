@@ -463,11 +463,16 @@ export class ProtocolServer {
     const from =
       m.fromIndex === undefined ? undefined : integer(m.fromIndex, 'fromIndex', 1, Number.MAX_SAFE_INTEGER);
     const keyPrefix =
-      m.prefix !== undefined ? str(m.prefix, 'prefix', 0, 512) : m.lease === undefined ? '' : null;
+      m.prefix !== undefined
+        ? str(m.prefix, 'prefix', 0, 512)
+        : m.lease === undefined && m.partitions === undefined
+          ? ''
+          : null;
     const leasePrefix = m.lease === undefined ? null : str(m.lease, 'lease', 0, 512);
+    const partitionPrefix = m.partitions === undefined ? null : str(m.partitions, 'partitions', 0, 512);
     return openWatch(
       this.ctx,
-      { keyPrefix, leasePrefix, ...(from !== undefined ? { fromIndex: from } : {}) },
+      { keyPrefix, leasePrefix, partitionPrefix, ...(from !== undefined ? { fromIndex: from } : {}) },
       {
         batch: (index, changes) => link.send({ id, w: { index, changes } }),
         progress: (index) => link.send({ id, p: index }),

@@ -77,9 +77,148 @@ export type Command =
        * then the lease stays.
        */
       readonly renewedIndex: number;
-    };
+    }
+  /** Sessions and partition sets (docs/partitions.md). */
+  | { readonly op: 'session-open'; readonly owner: string; readonly ttlMs: number; readonly ref?: ClientRef }
+  | { readonly op: 'session-keepalive'; readonly session: number }
+  | { readonly op: 'session-close'; readonly session: number }
+  /** Proposed by a leader whose clock says the session's TTL passed since `renewedIndex`. */
+  | { readonly op: 'session-expire'; readonly session: number; readonly renewedIndex: number }
+  | {
+      readonly op: 'pset-create';
+      readonly name: string;
+      readonly members: readonly string[];
+      readonly replicas: readonly (readonly string[])[];
+      readonly ref?: ClientRef;
+    }
+  | { readonly op: 'pset-delete'; readonly name: string }
+  | {
+      readonly op: 'pset-join' | 'pset-leave';
+      readonly set: string;
+      readonly member: string;
+      readonly session: number;
+    }
+  | {
+      readonly op: 'part-resign';
+      readonly set: string;
+      readonly partition: number;
+      readonly member: string;
+      readonly epoch: number;
+    }
+  | {
+      readonly op: 'part-eligible';
+      readonly set: string;
+      readonly partition: number;
+      /** The leader making the change, or null for an admin. */
+      readonly member: string | null;
+      readonly epoch: number;
+      readonly eligible: readonly string[];
+    }
+  | {
+      readonly op: 'part-move';
+      readonly set: string;
+      readonly partition: number;
+      readonly to: string;
+      readonly epoch: number | null;
+    }
+  | { readonly op: 'part-unclean'; readonly set: string; readonly partition: number; readonly to: string };
 
 export type CommandOp = Command['op'];
+
+/** The msgpack tags of the session and partition commands. */
+const CONTROL_TAGS = {
+  'session-open': 'So',
+  'session-keepalive': 'Sk',
+  'session-close': 'Sc',
+  'session-expire': 'Sx',
+  'pset-create': 'Pc',
+  'pset-delete': 'Pd',
+  'pset-join': 'Pj',
+  'pset-leave': 'Pl',
+  'part-resign': 'Pr',
+  'part-eligible': 'Pe',
+  'part-move': 'Pm',
+  'part-unclean': 'Pu',
+} as const;
+type ControlOp = keyof typeof CONTROL_TAGS;
+const CONTROL_OPS = new Map<string, ControlOp>(
+  Object.entries(CONTROL_TAGS).map(([op, tag]) => [tag, op as ControlOp]),
+);
+
+/** The fields each control command carries, in order, with their checks. */
+const CONTROL_FIELDS: Record<ControlOp, [string, (x: unknown) => boolean][]> = {
+  'session-open': [
+    ['owner', (x) => isStr(x)],
+    ['ttlMs', (x) => isInt(x)],
+  ],
+  'session-keepalive': [['session', (x) => isInt(x)]],
+  'session-close': [['session', (x) => isInt(x)]],
+  'session-expire': [
+    ['session', (x) => isInt(x)],
+    ['renewedIndex', (x) => isInt(x)],
+  ],
+  'pset-create': [
+    ['name', (x) => isStr(x)],
+    ['members', (x) => isStrList(x)],
+    ['replicas', (x) => Array.isArray(x) && x.every(isStrList)],
+  ],
+  'pset-delete': [['name', (x) => isStr(x)]],
+  'pset-join': [
+    ['set', (x) => isStr(x)],
+    ['member', (x) => isStr(x)],
+    ['session', (x) => isInt(x)],
+  ],
+  'pset-leave': [
+    ['set', (x) => isStr(x)],
+    ['member', (x) => isStr(x)],
+    ['session', (x) => isInt(x)],
+  ],
+  'part-resign': [
+    ['set', (x) => isStr(x)],
+    ['partition', (x) => isInt(x)],
+    ['member', (x) => isStr(x)],
+    ['epoch', (x) => isInt(x)],
+  ],
+  'part-eligible': [
+    ['set', (x) => isStr(x)],
+    ['partition', (x) => isInt(x)],
+    ['member', (x) => x === null || isStr(x)],
+    ['epoch', (x) => isInt(x)],
+    ['eligible', (x) => isStrList(x)],
+  ],
+  'part-move': [
+    ['set', (x) => isStr(x)],
+    ['partition', (x) => isInt(x)],
+    ['to', (x) => isStr(x)],
+    ['epoch', (x) => x === null || isInt(x)],
+  ],
+  'part-unclean': [
+    ['set', (x) => isStr(x)],
+    ['partition', (x) => isInt(x)],
+    ['to', (x) => isStr(x)],
+  ],
+};
+
+function encodeControl(c: Extract<Command, { op: ControlOp }>): Uint8Array {
+  const fields = CONTROL_FIELDS[c.op].map(([f]) => (c as unknown as Record<string, unknown>)[f]);
+  const r = 'ref' in c ? c.ref : undefined;
+  return packr.pack([CONTROL_TAGS[c.op], ...fields, ...ref(r)]);
+}
+
+function decodeControl(op: ControlOp, a: unknown[]): Command | null {
+  const spec = CONTROL_FIELDS[op];
+  const out: Record<string, unknown> = { op };
+  for (const [i, [f, ok]] of spec.entries()) {
+    if (!ok(a[i + 1])) return null;
+    out[f] = a[i + 1];
+  }
+  const client = a[spec.length + 1] ?? null;
+  const seq = a[spec.length + 2] ?? null;
+  if (client !== null) out.ref = decodeRef(client, seq);
+  return out as unknown as Command;
+}
+
+const isStrList = (x: unknown): x is string[] => Array.isArray(x) && x.every(isStr);
 
 // Plain msgpack (no shared structures): every entry decodes on its own, on any replica,
 // from a snapshot or a log written by an older version.
@@ -99,6 +238,19 @@ export function encodeCommand(c: Command): Uint8Array {
       return packr.pack(['r', c.name, c.holder, c.token, ...ref(c.ref)]);
     case 'expire':
       return packr.pack(['x', c.name, c.token, c.renewedIndex]);
+    case 'session-open':
+    case 'session-keepalive':
+    case 'session-close':
+    case 'session-expire':
+    case 'pset-create':
+    case 'pset-delete':
+    case 'pset-join':
+    case 'pset-leave':
+    case 'part-resign':
+    case 'part-eligible':
+    case 'part-move':
+    case 'part-unclean':
+      return encodeControl(c);
     case 'txn':
       return packr.pack([
         't',
@@ -154,6 +306,12 @@ export function decodeCommand(data: Uint8Array): Command {
   }
   if (!Array.isArray(a) || !isStr(a[0]))
     throw new CommandDecodeError('a command is an array starting with its op');
+  const control = CONTROL_OPS.get(a[0]);
+  if (control) {
+    const c = decodeControl(control, a);
+    if (c) return c;
+    throw new CommandDecodeError(`malformed ${control} command`);
+  }
   switch (a[0]) {
     case 'p': {
       const [, key, value, ifVersion, ifValue, client, seq] = a;

@@ -8,15 +8,21 @@
  * a failover, only later. Expiry therefore never happens before TTL has passed since the
  * holder *sent* its last successful renewal, which is what holders rely on to stop in
  * time (see `LeaderElector` in `@quorate/client`).
+ *
+ * Sessions (docs/partitions.md) are kept the same way, and end with `session-expire`.
  */
 import type { RaftNode } from '@quorate/raft';
 import { encodeCommand } from './commands.js';
 import type { Applied, LeaseRecord, QuorateMachine } from './machine.js';
+import type { SessionRecord } from './partitions.js';
 
 export class LeaseKeeper {
   /** name -> the grant (token, last renewal's index) and its monotonic deadline in ms */
   private readonly deadlines = new Map<string, { token: number; renewedIndex: number; at: number }>();
   private readonly expiring = new Set<string>();
+  /** session id -> its last keep-alive's index and its monotonic deadline in ms */
+  private readonly sessionDeadlines = new Map<number, { renewedIndex: number; at: number }>();
+  private readonly sessionsExpiring = new Set<number>();
   private timer: ReturnType<typeof setInterval> | null = null;
 
   constructor(
@@ -25,6 +31,7 @@ export class LeaseKeeper {
     private readonly now: () => number = () => performance.now(),
   ) {
     machine.onLease = (name, lease) => this.onLease(name, lease);
+    machine.onSession = (id, session) => this.onSession(id, session);
     raft.events.on('leaderChanged', (e) => {
       if (e.leaderId === raft.id) this.restartAll(machine);
     });
@@ -44,11 +51,26 @@ export class LeaseKeeper {
     this.expiring.delete(name);
   }
 
+  private onSession(id: number, s: SessionRecord | null): void {
+    this.sessionsExpiring.delete(id);
+    if (s === null) this.sessionDeadlines.delete(id);
+    else this.sessionDeadlines.set(id, { renewedIndex: s.renewedIndex, at: this.now() + s.ttlMs });
+  }
+
   private restartAll(machine: QuorateMachine): void {
     const t = this.now();
     for (const l of machine.leases.values())
       this.deadlines.set(l.name, { token: l.token, renewedIndex: l.renewedIndex, at: t + l.ttlMs });
     this.expiring.clear();
+    for (const s of machine.partitions.sessions.values())
+      this.sessionDeadlines.set(s.id, { renewedIndex: s.renewedIndex, at: t + s.ttlMs });
+    this.sessionsExpiring.clear();
+  }
+
+  /** The leader's view of a session's remaining time. */
+  sessionRemainingMs(id: number): number | null {
+    const d = this.sessionDeadlines.get(id);
+    return d ? Math.max(0, Math.round(d.at - this.now())) : null;
   }
 
   /** The leader's view of a lease's remaining time, for `GET /leases/<name>`. */
@@ -79,6 +101,16 @@ export class LeaseKeeper {
         })
         .catch(() => {})
         .finally(() => this.expiring.delete(name));
+    }
+    for (const [session, d] of this.sessionDeadlines) {
+      if (d.at > t || this.sessionsExpiring.has(session)) continue;
+      this.sessionsExpiring.add(session);
+      this.raft
+        .propose(encodeCommand({ op: 'session-expire', session, renewedIndex: d.renewedIndex }), {
+          timeoutMs: 2000,
+        })
+        .catch(() => {})
+        .finally(() => this.sessionsExpiring.delete(session));
     }
   }
 }

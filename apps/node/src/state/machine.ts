@@ -9,6 +9,14 @@ import { createHash } from 'node:crypto';
 import type { Entry, StateMachine } from '@quorate/raft';
 import { Packr } from 'msgpackr';
 import { type ClientRef, type Command, decodeCommand } from './commands.js';
+import {
+  type LedPartition,
+  type PartitionFailure,
+  type PartitionRecord,
+  Partitions,
+  type PartitionsSnapshot,
+  type SessionRecord,
+} from './partitions.js';
 import { SortedKeys } from './sorted-keys.js';
 import { WatchHub, type WatchHubOptions } from './watch-hub.js';
 
@@ -39,7 +47,20 @@ export type ApplyResult =
   | { ok: true; op: 'txn'; succeeded: boolean; results: TxnResult[]; index: number }
   | { ok: false; code: 'CAS_FAILED'; current: { version: number; modIndex: number } | null }
   | { ok: false; code: 'LEASE_HELD' | 'LEASE_LOST'; lease: LeaseRecord | null }
-  | { ok: false; code: 'STALE_SEQUENCE'; highest: number };
+  | { ok: false; code: 'STALE_SEQUENCE'; highest: number }
+  | { ok: true; op: 'session'; session: SessionRecord; led: LedPartition[] }
+  | { ok: true; op: 'session-close' | 'session-expire'; ended: boolean }
+  | { ok: true; op: 'pset'; set: string; deleted?: boolean }
+  | { ok: true; op: 'partition'; set: string; partition: number; state: PartitionView }
+  | PartitionFailure;
+
+/** One partition as the API shows it. */
+export interface PartitionView {
+  readonly replicas: readonly string[];
+  readonly eligible: readonly string[];
+  readonly leader: string | null;
+  readonly epoch: number;
+}
 
 export type TxnResult =
   | { op: 'put'; key: string; version: number }
@@ -72,6 +93,8 @@ interface SnapshotHeader {
   /** Addresses of members added by membership changes: [id, peer, client]. */
   /** [id, peer address, client address, client-protocol address (optional)]. */
   members?: ([string, string, string] | [string, string, string, string])[];
+  /** Sessions and partition sets (absent in snapshots of older versions: none). */
+  partitions?: PartitionsSnapshot;
 }
 
 /** Where a member added by a membership change is reached. */
@@ -158,6 +181,13 @@ export class QuorateMachine implements StateMachine<Applied> {
   readonly changes: WatchHub;
   /** Called when a lease is granted, renewed or ends, so the leader can track TTLs. */
   onLease?: (name: string, lease: LeaseRecord | null) => void;
+  /** Called when a session is opened, kept alive or ends, so the leader can track TTLs. */
+  onSession?: (id: number, session: SessionRecord | null) => void;
+  /** Sessions and partition sets (docs/partitions.md). */
+  readonly partitions = new Partitions(
+    (c) => this.changes.change(c),
+    (id, s) => this.onSession?.(id, s),
+  );
 
   constructor(opts: MachineOptions = {}) {
     this.sessionTtl = opts.sessionTtlEntries ?? 1_000_000;
@@ -306,6 +336,46 @@ export class QuorateMachine implements StateMachine<Applied> {
         this.changes.change({ type: 'lease', name: c.name, holder: null, token: null });
         return { ok: true, op: 'release', released: true };
       }
+      case 'session-open': {
+        const session = this.partitions.open(c.owner, c.ttlMs, index);
+        return { ok: true, op: 'session', session, led: [] };
+      }
+      case 'session-keepalive': {
+        const s = this.partitions.keepAlive(c.session, index);
+        if ('ok' in s) return s;
+        return { ok: true, op: 'session', session: s, led: this.partitions.led(s.id) };
+      }
+      case 'session-close':
+        return { ok: true, op: 'session-close', ended: this.partitions.end(c.session) };
+      case 'session-expire':
+        return { ok: true, op: 'session-expire', ended: this.partitions.end(c.session, c.renewedIndex) };
+      case 'pset-create':
+        return this.partitions.create(c.name, c.members, c.replicas) ?? { ok: true, op: 'pset', set: c.name };
+      case 'pset-delete':
+        return { ok: true, op: 'pset', set: c.name, deleted: this.partitions.delete(c.name) };
+      case 'pset-join':
+      case 'pset-leave':
+        return (
+          (c.op === 'pset-join'
+            ? this.partitions.join(c.set, c.member, c.session)
+            : this.partitions.leave(c.set, c.member, c.session)) ?? { ok: true, op: 'pset', set: c.set }
+        );
+      case 'part-resign':
+        return partitionResult(
+          c.set,
+          c.partition,
+          this.partitions.resign(c.set, c.partition, c.member, c.epoch),
+        );
+      case 'part-eligible':
+        return partitionResult(
+          c.set,
+          c.partition,
+          this.partitions.setEligible(c.set, c.partition, c.member, c.epoch, c.eligible),
+        );
+      case 'part-move':
+        return partitionResult(c.set, c.partition, this.partitions.move(c.set, c.partition, c.to, c.epoch));
+      case 'part-unclean':
+        return partitionResult(c.set, c.partition, this.partitions.unclean(c.set, c.partition, c.to));
       case 'expire': {
         const cur = this.leases.get(c.name);
         // Only the grant the leader saw expire, unrenewed: a new grant, or a renewal
@@ -358,6 +428,7 @@ export class QuorateMachine implements StateMachine<Applied> {
       ([id, s]) => [id, s.highest, s.lastIndex, [...s.results.entries()]] as const,
     );
     const appliedIndex = this.appliedIndex;
+    const partitions = this.partitions.toJSON();
     const members = [...this.memberAddresses].map(([id, a]) =>
       a.protocolAddress
         ? ([id, a.peerAddress, a.clientAddress, a.protocolAddress] as [string, string, string, string])
@@ -371,6 +442,7 @@ export class QuorateMachine implements StateMachine<Applied> {
         leases,
         sessions,
         members,
+        partitions,
       });
       try {
         let chunk: unknown[] = [];
@@ -440,6 +512,7 @@ export class QuorateMachine implements StateMachine<Applied> {
         clientAddress,
         ...(protocolAddress ? { protocolAddress } : {}),
       });
+    this.partitions.restore(header.partitions);
     this.appliedIndex = header.appliedIndex;
     this.changes.reset(header.appliedIndex);
     for (const l of this.leases.values()) this.onLease?.(l.name, l);
@@ -485,8 +558,20 @@ export class QuorateMachine implements StateMachine<Applied> {
       const s = this.sessions.get(id)!;
       h.update(`s${id}:${s.highest}:${s.lastIndex};`);
     }
+    h.update(this.partitions.digest());
     return h.digest('hex');
   }
+}
+
+function partitionResult(set: string, partition: number, r: PartitionRecord | PartitionFailure): ApplyResult {
+  if ('ok' in r) return r;
+  return {
+    ok: true,
+    op: 'partition',
+    set,
+    partition,
+    state: { replicas: r.replicas, eligible: [...r.eligible], leader: r.leader, epoch: r.epoch },
+  };
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

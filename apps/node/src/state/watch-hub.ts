@@ -7,7 +7,10 @@
  * with the oldest index still available.
  */
 
+import type { PartitionChange } from './partitions.js';
+
 export type Change =
+  | PartitionChange
   | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array; readonly version: number }
   | { readonly type: 'delete'; readonly key: string }
   | {
@@ -34,7 +37,9 @@ const sizeOf = (c: Change): number =>
   64 +
   (c.type === 'lease'
     ? c.name.length + (c.holder?.length ?? 0)
-    : c.key.length + (c.type === 'put' ? c.value.byteLength : 0));
+    : c.type === 'partition'
+      ? c.set.length + 16 * c.eligible.length
+      : c.key.length + (c.type === 'put' ? c.value.byteLength : 0));
 
 export class WatchHub {
   private readonly kept: { batch: ChangeBatch; bytes: number }[] = [];

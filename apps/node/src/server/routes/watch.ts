@@ -2,8 +2,9 @@
  * `GET /watch`: the changes of the replicated state as Server-Sent Events, from any member.
  *
  * - `prefix=<p>`: puts and deletes of keys starting with `p` (`prefix=` alone: every key);
- *   `lease=<n>`: holder changes of leases whose name starts with `n`. Either or both; with
- *   neither, every key change.
+ *   `lease=<n>`: holder changes of leases whose name starts with `n`; `partitions=<s>`:
+ *   leadership changes of partitions of sets whose name starts with `s`
+ *   (docs/partitions.md). Any of them; with none, every key change.
  * - `fromIndex=<i>`: start at log index `i` (default: the next change after now). An index
  *   not applied yet is waited for; one whose changes this member no longer keeps answers
  *   `410 COMPACTED` with `oldestIndex`, the oldest it can start from.
@@ -31,6 +32,8 @@ function wire(c: Change): unknown {
       return { type: 'delete', key: c.key };
     case 'lease':
       return { type: 'lease', name: c.name, holder: c.holder, token: c.token };
+    case 'partition':
+      return c;
   }
 }
 
@@ -51,6 +54,8 @@ export interface WatchParams {
   keyPrefix: string | null;
   /** Lease changes for names under this prefix, or none (null). */
   leasePrefix: string | null;
+  /** Partition leadership changes of sets whose name starts with this, or none (null/absent). */
+  partitionPrefix?: string | null;
   /** First index; default the next change. */
   fromIndex?: number;
 }
@@ -76,7 +81,9 @@ export function openWatch(ctx: ApiContext, p: WatchParams, sink: WatchSink): () 
     b.changes.filter((c) =>
       c.type === 'lease'
         ? p.leasePrefix !== null && c.name.startsWith(p.leasePrefix)
-        : p.keyPrefix !== null && c.key.startsWith(p.keyPrefix),
+        : c.type === 'partition'
+          ? typeof p.partitionPrefix === 'string' && c.set.startsWith(p.partitionPrefix)
+          : p.keyPrefix !== null && c.key.startsWith(p.keyPrefix),
     );
   /** Everything up to this index has been sent (or filtered out). */
   let sentThrough = from - 1;
@@ -130,8 +137,9 @@ export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     fromIndex = Number(raw);
   }
   const params: WatchParams = {
-    keyPrefix: q.has('prefix') || !q.has('lease') ? (q.get('prefix') ?? '') : null,
+    keyPrefix: q.has('prefix') || !(q.has('lease') || q.has('partitions')) ? (q.get('prefix') ?? '') : null,
     leasePrefix: q.get('lease'),
+    partitionPrefix: q.get('partitions'),
     ...(fromIndex !== undefined ? { fromIndex } : {}),
   };
   let headed = false;

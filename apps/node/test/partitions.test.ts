@@ -1,0 +1,241 @@
+import fc from 'fast-check';
+import { Packr } from 'msgpackr';
+import { describe, expect, it } from 'vitest';
+import { type Command, decodeCommand, encodeCommand } from '../src/state/commands.js';
+import { QuorateMachine } from '../src/state/machine.js';
+import type { PartitionChange } from '../src/state/partitions.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+let next = 1;
+function apply(m: QuorateMachine, c: Command) {
+  return m.apply({ index: next++, term: 1, type: 0, data: encodeCommand(c) }).result;
+}
+// biome-ignore lint/suspicious/noExplicitAny: results are checked field by field
+const ok = (r: any) => {
+  expect(r.ok, JSON.stringify(r)).toBe(true);
+  return r;
+};
+
+/** A machine with a set `s` of `n` partitions over members a, b, c (RF 2, round robin). */
+function setUp(n = 6) {
+  next = 1;
+  const m = new QuorateMachine();
+  const changes: PartitionChange[] = [];
+  m.changes.subscribe((b) => {
+    for (const c of b.changes) if (c.type === 'partition') changes.push(c);
+  });
+  const ms = ['a', 'b', 'c'];
+  ok(
+    apply(m, {
+      op: 'pset-create',
+      name: 's',
+      members: ms,
+      replicas: Array.from({ length: n }, (_, p) => [ms[p % 3]!, ms[(p + 1) % 3]!]),
+    }),
+  );
+  const session = (owner: string) =>
+    ok(apply(m, { op: 'session-open', owner, ttlMs: 1000 })).session.id as number;
+  const join = (member: string, s: number) => apply(m, { op: 'pset-join', set: 's', member, session: s });
+  const parts = () => m.partitions.sets.get('s')!.partitions;
+  return { m, changes, session, join, parts };
+}
+
+describe('sessions and partition leadership in the state machine', () => {
+  it('members joining one by one end with every partition led by its preferred replica', () => {
+    const { session, join, parts, changes } = setUp();
+    const sa = session('a');
+    ok(join('a', sa));
+    // a alone: it leads every partition it is a replica of.
+    expect(parts().map((p) => p.leader)).toEqual(['a', null, 'a', 'a', null, 'a']);
+    ok(join('b', session('b')));
+    ok(join('c', session('c')));
+    expect(parts().map((p) => p.leader)).toEqual(['a', 'b', 'c', 'a', 'b', 'c']);
+    // Every change announced with its epoch; epochs only grow.
+    expect(changes.length).toBeGreaterThan(0);
+    for (const p of parts()) expect(p.epoch).toBeGreaterThan(0);
+  });
+
+  it('a lapsed session hands what its member led to eligible live replicas in the same entry, bumping epochs', () => {
+    const { m, session, join, parts } = setUp();
+    const sa = session('a');
+    join('a', sa);
+    join('b', session('b'));
+    join('c', session('c'));
+    const before = parts().map((p) => p.epoch);
+    const renewed = m.partitions.sessions.get(sa)!.renewedIndex;
+    // An expiry decided on an older keep-alive does nothing.
+    ok(apply(m, { op: 'session-keepalive', session: sa }));
+    expect(ok(apply(m, { op: 'session-expire', session: sa, renewedIndex: renewed })).ended).toBe(false);
+    const renewed2 = m.partitions.sessions.get(sa)!.renewedIndex;
+    expect(ok(apply(m, { op: 'session-expire', session: sa, renewedIndex: renewed2 })).ended).toBe(true);
+    // a led 0 ([a,b]) and 3 ([a,b]): both go to b, the only other replica; a leaves their eligible sets.
+    expect(parts().map((p) => p.leader)).toEqual(['b', 'b', 'c', 'b', 'b', 'c']);
+    expect(parts()[0]!.eligible).toEqual(['b']);
+    expect(parts()[2]!.eligible).toEqual(['c']); // [c, a]: a was a follower there
+    parts().forEach((p, i) => {
+      if ([0, 2, 3, 5].includes(i)) expect(p.epoch).toBe(before[i]! + 1);
+      else expect(p.epoch).toBe(before[i]);
+    });
+    // The keep-alive of a lapsed session is refused, typed.
+    expect(apply(m, { op: 'session-keepalive', session: sa })).toMatchObject({
+      ok: false,
+      code: 'SESSION_NOT_FOUND',
+    });
+  });
+
+  it('with no eligible live replica a partition is leaderless, and its last in-sync replica may lead again', () => {
+    const { session, join, parts, m } = setUp(3);
+    const sa = session('a');
+    const sb = session('b');
+    join('a', sa);
+    join('b', sb);
+    // Partition 0 is [a, b]; b falls out of sync: the leader shrinks the eligible set.
+    const p0 = parts()[0]!;
+    expect(p0.leader).toBe('a');
+    ok(
+      apply(m, {
+        op: 'part-eligible',
+        set: 's',
+        partition: 0,
+        member: 'a',
+        epoch: p0.epoch,
+        eligible: ['a'],
+      }),
+    );
+    apply(m, { op: 'session-close', session: sa });
+    expect(parts()[0]!.leader).toBeNull();
+    expect(parts()[0]!.eligible).toEqual(['a']); // the last in-sync replica stays eligible
+    // b is live but out of sync: never chosen. a comes back: it leads again.
+    join('a', session('a'));
+    expect(parts()[0]!.leader).toBe('a');
+  });
+
+  it('hand-overs spread: the replica leading fewest takes the partition', () => {
+    next = 1;
+    const m = new QuorateMachine();
+    ok(
+      apply(m, {
+        op: 'pset-create',
+        name: 's',
+        members: ['a', 'b', 'c'],
+        replicas: Array.from({ length: 6 }, () => ['a', 'b', 'c']),
+      }),
+    );
+    const open = (o: string) =>
+      ok(apply(m, { op: 'session-open', owner: o, ttlMs: 1000 })).session.id as number;
+    const sa = open('a');
+    apply(m, { op: 'pset-join', set: 's', member: 'a', session: sa });
+    apply(m, { op: 'pset-join', set: 's', member: 'b', session: open('b') });
+    apply(m, { op: 'pset-join', set: 's', member: 'c', session: open('c') });
+    expect(m.partitions.sets.get('s')!.partitions.every((p) => p.leader === 'a')).toBe(true);
+    apply(m, { op: 'session-close', session: sa });
+    const leaders = m.partitions.sets.get('s')!.partitions.map((p) => p.leader);
+    expect(leaders.filter((l) => l === 'b')).toHaveLength(3);
+    expect(leaders.filter((l) => l === 'c')).toHaveLength(3);
+  });
+
+  it('refuses, typed and without change: stale epochs, a non-leader, strangers, taken members, unknown sets', () => {
+    const { m, session, join, parts } = setUp(3);
+    const sa = session('a');
+    join('a', sa);
+    join('b', session('b'));
+    const hash = m.hash();
+    const p0 = parts()[0]!;
+    const e = p0.epoch;
+    const cases: [Command, string][] = [
+      [
+        { op: 'part-eligible', set: 's', partition: 0, member: 'a', epoch: e - 1, eligible: ['a'] },
+        'STALE_EPOCH',
+      ],
+      [
+        { op: 'part-eligible', set: 's', partition: 0, member: 'b', epoch: e, eligible: ['b'] },
+        'NOT_PARTITION_LEADER',
+      ],
+      [
+        { op: 'part-eligible', set: 's', partition: 0, member: 'a', epoch: e, eligible: ['b'] },
+        'INVALID_ELIGIBLE',
+      ],
+      [
+        { op: 'part-eligible', set: 's', partition: 0, member: 'a', epoch: e, eligible: ['a', 'c'] },
+        'INVALID_ELIGIBLE',
+      ],
+      [{ op: 'part-resign', set: 's', partition: 0, member: 'b', epoch: e }, 'NOT_PARTITION_LEADER'],
+      [{ op: 'part-move', set: 's', partition: 0, to: 'c', epoch: null }, 'UNKNOWN_MEMBER'],
+      [{ op: 'part-move', set: 's', partition: 1, to: 'c', epoch: null }, 'MEMBER_NOT_LIVE'],
+      [{ op: 'part-move', set: 's', partition: 9, to: 'a', epoch: null }, 'PARTITION_NOT_FOUND'],
+      [{ op: 'pset-join', set: 's', member: 'a', session: session('x') }, 'MEMBER_TAKEN'],
+      [{ op: 'pset-join', set: 's', member: 'zed', session: sa }, 'UNKNOWN_MEMBER'],
+      [{ op: 'pset-join', set: 'nope', member: 'a', session: sa }, 'PARTITION_SET_NOT_FOUND'],
+      [{ op: 'pset-join', set: 's', member: 'c', session: 999_999 }, 'SESSION_NOT_FOUND'],
+      [{ op: 'pset-create', name: 's', members: ['a'], replicas: [['a']] }, 'ALREADY_EXISTS'],
+      [{ op: 'pset-create', name: 't', members: ['a'], replicas: [['a', 'q']] }, 'UNKNOWN_MEMBER'],
+    ];
+    const afterSessions = m.hash();
+    expect(afterSessions).not.toBe(hash); // session('x') opened one
+    for (const [c, code] of cases) expect(apply(m, c), c.op).toMatchObject({ ok: false, code });
+    expect(m.hash()).toBe(afterSessions);
+  });
+
+  it('moves to an eligible live replica, and an unclean hand-over makes the new leader the only eligible replica', () => {
+    const { m, session, join, parts } = setUp(3);
+    join('a', session('a'));
+    join('b', session('b'));
+    join('c', session('c'));
+    const p0 = parts()[0]!; // [a, b]
+    const e = p0.epoch;
+    ok(apply(m, { op: 'part-move', set: 's', partition: 0, to: 'b', epoch: e }));
+    expect(parts()[0]).toMatchObject({ leader: 'b', epoch: e + 1 });
+    ok(apply(m, { op: 'part-eligible', set: 's', partition: 0, member: 'b', epoch: e + 1, eligible: ['b'] }));
+    expect(apply(m, { op: 'part-move', set: 's', partition: 0, to: 'a', epoch: null })).toMatchObject({
+      ok: false,
+      code: 'NOT_ELIGIBLE',
+    });
+    ok(apply(m, { op: 'part-unclean', set: 's', partition: 0, to: 'a' }));
+    expect(parts()[0]).toMatchObject({ leader: 'a', eligible: ['a'], epoch: e + 3 });
+  });
+
+  it('keep-alives answer the partitions the session leads; snapshots carry sessions and sets', async () => {
+    const { m, session, join } = setUp();
+    const sa = session('a');
+    join('a', sa);
+    const r = ok(apply(m, { op: 'session-keepalive', session: sa }));
+    expect(r.led.map((x: { partition: number }) => x.partition)).toEqual([0, 2, 3, 5]);
+    const copy = new QuorateMachine();
+    async function* chunks() {
+      for (const c of m.snapshot()) yield c;
+    }
+    await copy.restore(null, chunks());
+    expect(copy.hash()).toBe(m.hash());
+    expect(copy.partitions.led(sa)).toEqual(m.partitions.led(sa));
+  });
+
+  it('control commands round-trip through their wire form, and malformed ones are refused', () => {
+    const cmds: Command[] = [
+      { op: 'session-open', owner: 'o', ttlMs: 5, ref: { client: 'c', seq: 2 } },
+      { op: 'session-keepalive', session: 3 },
+      { op: 'session-close', session: 3 },
+      { op: 'session-expire', session: 3, renewedIndex: 9 },
+      { op: 'pset-create', name: 'n', members: ['a', 'b'], replicas: [['a'], ['b', 'a']] },
+      { op: 'pset-delete', name: 'n' },
+      { op: 'pset-join', set: 'n', member: 'a', session: 4 },
+      { op: 'pset-leave', set: 'n', member: 'a', session: 4 },
+      { op: 'part-resign', set: 'n', partition: 1, member: 'a', epoch: 2 },
+      { op: 'part-eligible', set: 'n', partition: 1, member: null, epoch: 2, eligible: ['a'] },
+      { op: 'part-move', set: 'n', partition: 0, to: 'b', epoch: null },
+      { op: 'part-unclean', set: 'n', partition: 0, to: 'b' },
+    ];
+    for (const c of cmds) expect(decodeCommand(encodeCommand(c))).toEqual(c);
+    fc.assert(
+      fc.property(fc.array(fc.anything(), { maxLength: 6 }), (rest) => {
+        for (const tag of ['So', 'Pc', 'Pe', 'Pm']) {
+          try {
+            const c = decodeCommand(packr.pack([tag, ...rest]));
+            expect(c).toBeDefined();
+          } catch (err) {
+            expect((err as { code?: string }).code).toBe('BAD_COMMAND');
+          }
+        }
+      }),
+    );
+  });
+});
