@@ -92,3 +92,39 @@ it('shows exactly one leader, then the new one after the leader is killed', asyn
   await waitFor(async () => (await cluster.leader())?.id === now, 'the cluster to agree');
   await cluster.restart(leader);
 });
+
+it('shows partition sets with their leaderless partitions and the partitions each member leads', async () => {
+  const leader = await cluster.waitForLeader(20_000);
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(`${leader.clientAddress}${path}`, { method: 'POST', body: JSON.stringify(body) });
+    expect(r.status, `${path}: ${await r.clone().text()}`).toBeLessThan(300);
+    return (await r.json()) as { id?: number };
+  };
+  await post('/partitions', {
+    name: 'orders',
+    members: ['b1', 'b2', 'b3'],
+    partitions: 6,
+    replicationFactor: 2,
+  });
+  const page = await browser.newPage();
+  await page.goto(leader.clientAddress);
+  await page.waitForSelector('tr[data-set="orders"][data-leaderless="6"]', { timeout: 20_000 });
+  for (const m of ['b1', 'b2']) {
+    const s = await post('/sessions', { owner: m, ttlMs: 60_000 });
+    await post('/partitions/orders/join', { member: m, session: s.id });
+  }
+  // b3 is not live: its preferred partitions (2 and 5: [b3, b1]) go to b1.
+  const row = await page.waitForSelector('tr[data-set="orders"][data-leaderless="0"]', { timeout: 20_000 });
+  expect(JSON.parse((await row.getAttribute('data-led'))!)).toEqual({ b1: 4, b2: 2, b3: 0 });
+  expect(await row.textContent()).toContain('2 of 3');
+  // The same counts in the metrics, one series per member (not per partition).
+  const metrics = await (await fetch(`${leader.clientAddress}/metrics`)).text();
+  expect(metrics).toMatch(/quorate_partitions_led\{member="b1"\} 4\n/);
+  expect(metrics).toMatch(/quorate_partitions_led\{member="b3"\} 0\n/);
+  expect(metrics).toMatch(/quorate_partitions_leaderless 0\n/);
+  expect(metrics).toMatch(/quorate_sessions 2\n/);
+  expect(metrics).toMatch(/quorate_partition_leader_changes_total [1-9]\d*\n/);
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, 'dashboard-partitions.png'), fullPage: true });
+  await page.close();
+});

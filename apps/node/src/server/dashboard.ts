@@ -57,6 +57,10 @@ export function dashboardHtml(nodeId: string): string {
     <ul id="events"></ul>
   </section>
   <section style="grid-column: 1 / -1">
+    <h2>Partition sets <span class="sub" id="psets-note"></span></h2>
+    <table id="psets"><thead><tr><th>set</th><th>partitions</th><th>leaderless</th><th>live members</th><th>partitions led per member</th></tr></thead><tbody></tbody></table>
+  </section>
+  <section style="grid-column: 1 / -1">
     <h2>Commit index <span class="sub" id="chart-rate"></span></h2>
     <div class="chart"><div class="yaxis"><span id="chart-max"></span><span id="chart-min"></span></div>
     <canvas id="chart" width="1200" height="140" data-points="0"></canvas></div>
@@ -149,8 +153,32 @@ export function dashboardHtml(nodeId: string): string {
       setTimeout(connect, 300);
     };
   }
+  // Partition sets (docs/partitions.md), read every 2 s from the member being followed.
+  async function partitions() {
+    const opts = token ? { headers: { authorization: 'Bearer ' + token } } : {};
+    try {
+      const list = await (await fetch(current + '/partitions?stale=true', opts)).json();
+      const sets = await Promise.all((list.sets || []).map(async (s) =>
+        (await fetch(current + '/partitions/' + encodeURIComponent(s.name) + '?stale=true', opts)).json()));
+      $('psets').tBodies[0].innerHTML = sets.map((s) => {
+        const led = {};
+        for (const m of s.members) led[m.id] = 0;
+        let leaderless = 0;
+        for (const p of s.partitions) { if (p.leader === null) leaderless++; else led[p.leader] = (led[p.leader] || 0) + 1; }
+        const live = s.members.filter((m) => m.session !== null).length;
+        return '<tr data-set="' + esc(s.name) + '" data-leaderless="' + leaderless + '" data-led="' + esc(JSON.stringify(led)) + '">' +
+          '<td>' + esc(s.name) + '</td><td>' + s.partitions.length + '</td><td>' + leaderless + '</td><td>' + live + ' of ' + s.members.length + '</td><td>' +
+          Object.entries(led).map(([m, n]) => esc(m) + ': <b>' + n + '</b>').join(' · ') + '</td></tr>';
+      }).join('') || '<tr><td colspan="5" class="sub">none</td></tr>';
+      $('psets-note').textContent = '';
+    } catch (err) {
+      $('psets-note').textContent = '(could not read them from ' + current + ')';
+    }
+  }
   draw(Date.now());
   connect();
+  partitions();
+  setInterval(partitions, 2000);
 })();
 </script>
 </body>
