@@ -239,3 +239,138 @@ describe('sessions and partition leadership in the state machine', () => {
     );
   });
 });
+
+describe('partition leadership invariants over random histories', () => {
+  const MEMBERS = ['a', 'b', 'c', 'd'];
+  type Step =
+    | { k: 'open'; m: number }
+    | { k: 'join' | 'leave' | 'close' | 'expire' | 'keepalive'; m: number }
+    | { k: 'resign' | 'move' | 'unclean'; p: number; m: number; stale: boolean }
+    | { k: 'eligible'; p: number; mask: number; admin: boolean; stale: boolean };
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    fc.record({ k: fc.constantFrom('open' as const), m: fc.nat(3) }),
+    fc.record({
+      k: fc.constantFrom('join', 'leave', 'close', 'expire', 'keepalive') as fc.Arbitrary<'join'>,
+      m: fc.nat(3),
+    }),
+    fc.record({
+      k: fc.constantFrom('resign', 'move', 'unclean') as fc.Arbitrary<'resign'>,
+      p: fc.nat(7),
+      m: fc.nat(3),
+      stale: fc.boolean(),
+    }),
+    fc.record({
+      k: fc.constant('eligible' as const),
+      p: fc.nat(7),
+      mask: fc.nat(15),
+      admin: fc.boolean(),
+      stale: fc.boolean(),
+    }),
+  );
+
+  it('leaders are eligible and live, eligible sets are non-empty replica subsets, epochs grow with every change, replicas agree', () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), (steps) => {
+        next = 1;
+        const m = new QuorateMachine();
+        const twin = new QuorateMachine();
+        const run = (c: Command) => {
+          const i = next++;
+          const data = encodeCommand(c);
+          twin.apply({ index: i, term: 1, type: 0, data });
+          return m.apply({ index: i, term: 1, type: 0, data }).result;
+        };
+        run({
+          op: 'pset-create',
+          name: 's',
+          members: MEMBERS,
+          replicas: Array.from({ length: 8 }, (_, p) => [0, 1, 2].map((k) => MEMBERS[(p + k) % 4]!)),
+        });
+        const sessionOf = new Map<string, number>();
+        const parts = () => m.partitions.sets.get('s')!.partitions;
+        for (const s of steps) {
+          const before = parts().map((p) => ({ ...p, eligible: [...p.eligible] }));
+          const member = MEMBERS[s.m]!;
+          let wasUnclean = false;
+          switch (s.k) {
+            case 'open': {
+              const r = run({ op: 'session-open', owner: member, ttlMs: 1000 });
+              if (r.ok && r.op === 'session') sessionOf.set(member, r.session.id);
+              break;
+            }
+            case 'join':
+            case 'leave': {
+              const id = sessionOf.get(member);
+              if (id !== undefined)
+                run({ op: s.k === 'join' ? 'pset-join' : 'pset-leave', set: 's', member, session: id });
+              break;
+            }
+            case 'close':
+            case 'keepalive':
+            case 'expire': {
+              const id = sessionOf.get(member);
+              if (id === undefined) break;
+              if (s.k === 'keepalive') run({ op: 'session-keepalive', session: id });
+              else if (s.k === 'close') run({ op: 'session-close', session: id });
+              else {
+                const rec = m.partitions.sessions.get(id);
+                if (rec) run({ op: 'session-expire', session: id, renewedIndex: rec.renewedIndex });
+              }
+              break;
+            }
+            case 'resign':
+            case 'move':
+            case 'unclean': {
+              const p = parts()[s.p]!;
+              const epoch = s.stale ? Math.max(0, p.epoch - 1) : p.epoch;
+              if (s.k === 'resign')
+                run({ op: 'part-resign', set: 's', partition: s.p, member: p.leader ?? member, epoch });
+              else if (s.k === 'move') run({ op: 'part-move', set: 's', partition: s.p, to: member, epoch });
+              else {
+                const r = run({ op: 'part-unclean', set: 's', partition: s.p, to: member });
+                wasUnclean = r.ok;
+              }
+              break;
+            }
+            case 'eligible': {
+              const p = parts()[s.p]!;
+              const eligible = p.replicas.filter((_, k) => (s.mask >> k) & 1);
+              run({
+                op: 'part-eligible',
+                set: 's',
+                partition: s.p,
+                member: s.admin ? null : (p.leader ?? 'a'),
+                epoch: s.stale ? Math.max(0, p.epoch - 1) : p.epoch,
+                eligible,
+              });
+              break;
+            }
+          }
+          const set = m.partitions.sets.get('s')!;
+          parts().forEach((p, i) => {
+            const was = before[i]!;
+            expect(p.eligible.length).toBeGreaterThan(0);
+            for (const e of p.eligible) expect(p.replicas).toContain(e);
+            if (p.leader !== null) {
+              expect(p.eligible).toContain(p.leader);
+              expect(set.sessionOf.has(p.leader)).toBe(true);
+              expect(m.partitions.sessions.has(set.sessionOf.get(p.leader)!)).toBe(true);
+              // A new leader was in sync before, unless an admin's unclean hand-over chose it.
+              if (p.leader !== was.leader && !wasUnclean) expect(was.eligible).toContain(p.leader);
+            }
+            const changed = p.leader !== was.leader || p.eligible.join() !== was.eligible.join();
+            if (changed) expect(p.epoch).toBeGreaterThan(was.epoch);
+            else expect(p.epoch).toBe(was.epoch);
+          });
+          // A live member's session exists; every session's members point back at it.
+          for (const [mem, id] of set.sessionOf) {
+            expect(m.partitions.sessions.has(id)).toBe(true);
+            expect(m.partitions.membersOf(id)).toContainEqual({ set: 's', member: mem });
+          }
+        }
+        expect(twin.hash()).toBe(m.hash());
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

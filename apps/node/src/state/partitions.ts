@@ -254,8 +254,10 @@ export class Partitions {
         'INVALID_ELIGIBLE',
         `the eligible set must hold the leader ${JSON.stringify(p.leader)}; to step down, resign`,
       );
-    // In replica order, so equal sets compare equal.
-    p.eligible = p.replicas.filter((m) => unique.has(m));
+    // In replica order, so equal sets compare equal. The same set again changes nothing.
+    const next = p.replicas.filter((m) => unique.has(m));
+    if (next.join('\0') === p.eligible.join('\0')) return p;
+    p.eligible = next;
     p.epoch++;
     if (p.leader === null) this.handOn(ps, i, this.ledCounts(ps), null, false);
     this.changed(ps, i);
