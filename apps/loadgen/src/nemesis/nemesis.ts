@@ -4,7 +4,9 @@
  *
  * - `partition`: nftables rules in the nodes' network namespaces: a minority cut from the
  *   majority, the leader isolated, a "bridge" (two nodes that cannot see each other, both
- *   seeing the third), one direction of one link. Proof: the rules' drop counters.
+ *   seeing the third), one direction of one link. Proof: the rules' drop counters, and
+ *   (where the cut separates the leader) Raft messages the transports sent across the cut
+ *   that the other side never received, from the nodes' own metrics.
  * - `netem`: packets between nodes dropped at random (10–40 %), and with the kernel's
  *   netem also delayed, duplicated and reordered. Proof: the drop counters.
  * - `pause`: SIGSTOP of the leader or a follower, shorter or longer than the election
@@ -263,6 +265,9 @@ export class Nemesis {
         const l = leader ?? this.pick(c.nodes);
         const shape = this.pick(['majority-minority', 'isolate-leader', 'bridge', 'one-way'] as const);
         const hold = this.between(1000, 4000);
+        const countsBefore = await this.transportCounts(c.nodes);
+        /** The directions the rules cut: [from, to]. */
+        const cuts: [string, string][] = [];
         if (shape === 'majority-minority') {
           const shuffled = [...c.nodes].sort(() => this.random() - 0.5);
           const minority = shuffled.slice(0, Math.floor((c.nodes.length - 1) / 2));
@@ -273,6 +278,7 @@ export class Nemesis {
             `${minority.map((n) => n.id).join(',')} | ${majority.map((n) => n.id).join(',')}`,
           );
           await lab.partition([minority.map((n) => n.id), majority.map((n) => n.id)]);
+          for (const a of minority) for (const b of majority) cuts.push([a.id, b.id], [b.id, a.id]);
         } else if (shape === 'isolate-leader') {
           start(
             shape,
@@ -282,20 +288,42 @@ export class Nemesis {
               .join(',')}`,
           );
           await lab.partition([[l.id], others(l).map((n) => n.id)]);
+          for (const b of others(l)) cuts.push([l.id, b.id], [b.id, l.id]);
         } else if (shape === 'bridge') {
           // Two nodes cut from each other; the rest (the bridge) sees both.
           const [a, b] = [...c.nodes].sort(() => this.random() - 0.5) as [SpawnedNode, SpawnedNode];
           start(shape, [a, b], `${a.id} x ${b.id}, the others see both`);
           await lab.cut(a.id, b.id);
           await lab.cut(b.id, a.id);
+          cuts.push([a.id, b.id], [b.id, a.id]);
         } else {
           const to = this.pick(others(l));
           start(shape, [l, to], `packets ${l.id} -> ${to.id} dropped, ${to.id} -> ${l.id} pass`);
           await lab.cut(l.id, to.id);
+          cuts.push([l.id, to.id]);
         }
         await this.pauseFor(hold);
         const dropped = [...(await lab.dropped()).values()].reduce((a, b) => a + b, 0);
-        if (dropped > 0) f.proof = `${dropped} packets dropped by the rules`;
+        // The transports' own view: Raft messages sent (or discarded, not connected) across
+        // a cut that the other side never received.
+        const countsAfter = await this.transportCounts(c.nodes);
+        let lost = 0;
+        for (const [from, to] of cuts) {
+          const d = (k: string) => (countsAfter.get(k) ?? 0) - (countsBefore.get(k) ?? 0);
+          lost += Math.max(
+            0,
+            d(`sent ${from} ${to}`) + d(`dropped ${from} ${to}`) - d(`received ${to} ${from}`),
+          );
+        }
+        // A cut between two followers carries no Raft traffic: there the transports have
+        // nothing to lose, and the rules' counters alone prove the cut.
+        const leaderCut = !!leader && cuts.some(([from, to]) => from === leader.id || to === leader.id);
+        if (dropped > 0 && (lost > 0 || !leaderCut))
+          f.proof = `${dropped} packets dropped by the rules; the transports lost ${lost} Raft messages across the cut`;
+        else if (dropped > 0)
+          this.failures.push(
+            `${shape}: the rules dropped ${dropped} packets, but the transports report no lost message`,
+          );
         await lab.heal();
         return this.healed(f);
       }
@@ -487,6 +515,28 @@ export class Nemesis {
         };
     }
     return best;
+  }
+
+  /**
+   * Each node's transport counters by peer, from its own `/metrics`: keys
+   * `sent|received|dropped <node> <peer>`. A node that does not answer adds nothing.
+   */
+  private async transportCounts(nodes: readonly SpawnedNode[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const re =
+      /_transport_messages_(sent|received|dropped)_total\{node="([^"]+)",peer="([^"]+)"\} (\d+(?:\.\d+)?(?:e\+\d+)?)/g;
+    await Promise.all(
+      nodes.map(async (n) => {
+        try {
+          const r = await fetch(`${n.clientAddress}/metrics`, {
+            signal: AbortSignal.timeout(1000),
+            ...(this.o.token ? { headers: { authorization: `Bearer ${this.o.token}` } } : {}),
+          });
+          for (const m of (await r.text()).matchAll(re)) out.set(`${m[1]} ${m[2]} ${m[3]}`, Number(m[4]));
+        } catch {}
+      }),
+    );
+    return out;
   }
 
   private async health(n: SpawnedNode): Promise<Record<string, unknown> | null> {
