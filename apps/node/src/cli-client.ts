@@ -1,5 +1,5 @@
 /**
- * The client half of the `quorate` CLI: keys, leases, leadership and endpoints, over
+ * The client half of the `quorate` CLI: keys, leases, partition sets, leadership and endpoints, over
  * `@quorate/client`. Every command takes `--endpoints` (client URLs, comma-separated;
  * `--server` is an alias), `--token`, and `--json` for scripts (one JSON document, or one
  * per line for `kv watch`).
@@ -10,7 +10,13 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { ClientError, QuorateClient, RejectedError, type WatchChange } from '@quorate/client';
+import {
+  ClientError,
+  type PartitionState,
+  QuorateClient,
+  RejectedError,
+  type WatchChange,
+} from '@quorate/client';
 import type { Command } from 'commander';
 
 export const EXIT = { ok: 0, unavailable: 1, usage: 2, notFound: 3, refused: 4 } as const;
@@ -92,7 +98,8 @@ function run<A extends unknown[]>(fn: (client: QuorateClient, ...args: A) => Pro
       await fn(client, ...args);
     } catch (err) {
       if (err instanceof CliExit) throw err;
-      if (err instanceof RejectedError) throw new CliExit(EXIT.refused, `${err.serverCode}: ${err.message}`);
+      // (The message starts with the server's code already.)
+      if (err instanceof RejectedError) throw new CliExit(EXIT.refused, err.message);
       if (err instanceof ClientError && err.code === 'INVALID_ARGUMENT')
         throw new CliExit(EXIT.usage, err.message);
       if (err instanceof ClientError) throw new CliExit(EXIT.unavailable, `${err.code}: ${err.message}`);
@@ -108,8 +115,28 @@ const print = (o: Common, json: unknown, text: string) => console.log(o.json ? J
 function changeJson(index: number, c: WatchChange): Record<string, unknown> {
   if (c.type === 'put') return { index, type: 'put', key: c.key, value: c.text(), version: c.version };
   if (c.type === 'delete') return { index, type: 'delete', key: c.key };
+  if (c.type === 'partition') return { index, ...c };
   return { index, type: 'lease', name: c.name, holder: c.holder, token: c.token };
 }
+
+function changeText(index: number, c: WatchChange): string {
+  if (c.type === 'put') return `${index}\tput\t${c.key}\t${c.text()}`;
+  if (c.type === 'delete') return `${index}\tdelete\t${c.key}`;
+  if (c.type === 'partition')
+    return `${index}\tpartition\t${c.set}/${c.partition}\t${c.leader ?? '-'}\tepoch ${c.epoch}`;
+  return `${index}\tlease\t${c.name}\t${c.holder ?? '-'}`;
+}
+
+/** A non-negative integer option or argument, else a usage error. */
+function count(v: string, what: string, min = 0): number {
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min)
+    throw new CliExit(EXIT.usage, `${what} must be an integer >= ${min} (got ${v})`);
+  return n;
+}
+
+const partitionLine = (p: PartitionState) =>
+  `${p.partition}\t${p.leader ?? '-'}\tepoch ${p.epoch}\treplicas ${p.replicas.join(',')}\teligible ${p.eligible.join(',')}`;
 
 export function registerClientCommands(program: Command): void {
   const kv = program.command('kv').description('read and write keys');
@@ -214,14 +241,7 @@ export function registerClientCommands(program: Command): void {
         };
         for await (const b of c.watch(opts)) {
           for (const ch of b.changes) {
-            const j = changeJson(b.index, ch);
-            const text =
-              ch.type === 'put'
-                ? `${b.index}\tput\t${ch.key}\t${ch.text()}`
-                : ch.type === 'delete'
-                  ? `${b.index}\tdelete\t${ch.key}`
-                  : `${b.index}\tlease\t${ch.name}\t${ch.holder ?? '-'}`;
-            print(o, j, text);
+            print(o, changeJson(b.index, ch), changeText(b.index, ch));
             if (--left <= 0) return;
           }
         }
@@ -266,6 +286,78 @@ export function registerClientCommands(program: Command): void {
         const l = await c.getLease(name);
         if (!l) throw new CliExit(EXIT.notFound, `${name}: nobody holds it`);
         print(o, l, `${name}: held by ${l.holder}, token ${l.token}, ${l.remainingMs ?? '?'} ms left`);
+      }),
+    );
+
+  const partitions = program
+    .command('partitions')
+    .description('partition sets: who leads each partition, at which epoch (docs/partitions.md)');
+  common(partitions.command('create').description('create a partition set, replicas assigned round robin'))
+    .argument('<name>')
+    .requiredOption('--members <ids>', 'the members, comma-separated')
+    .requiredOption('--partitions <n>', 'how many partitions')
+    .option('--replication-factor <n>', 'replicas per partition', '1')
+    .action(
+      run(
+        async (
+          c,
+          name: string,
+          o: Common & { members: string; partitions: string; replicationFactor: string },
+        ) => {
+          const members = o.members.split(',').filter(Boolean);
+          const n = count(o.partitions, '--partitions', 1);
+          const rf = count(o.replicationFactor, '--replication-factor', 1);
+          const s = await c.createPartitionSet({ name, members, partitions: n, replicationFactor: rf });
+          print(
+            o,
+            s,
+            `${name}: created, ${n} partitions over ${members.join(',')}, replication factor ${rf}`,
+          );
+        },
+      ),
+    );
+  common(partitions.command('list').description('every partition set')).action(
+    run(async (c, o: Common) => {
+      const sets = await c.listPartitionSets();
+      print(
+        o,
+        { sets },
+        sets
+          .map(
+            (s) => `${s.name}\t${s.partitions} partitions\t${s.members} members\t${s.leaderless} leaderless`,
+          )
+          .join('\n'),
+      );
+    }),
+  );
+  common(
+    partitions.command('show').description("a set's members and each partition's leader, epoch and replicas"),
+  )
+    .argument('<name>')
+    .action(
+      run(async (c, name: string, o: Common) => {
+        const s = await c.getPartitionSet(name);
+        if (!s) throw new CliExit(EXIT.notFound, `${name}: no such partition set`);
+        const members = s.members.map(
+          (m) => `${m.id}${m.session === null ? ' (not live)' : ` (session ${m.session})`}`,
+        );
+        print(
+          o,
+          s,
+          [`${s.name}: members ${members.join(', ')}`, ...s.partitions.map(partitionLine)].join('\n'),
+        );
+      }),
+    );
+  common(partitions.command('move').description('hand a partition to another eligible, live replica'))
+    .argument('<name>')
+    .argument('<partition>')
+    .requiredOption('--to <member>', 'the member to lead it')
+    .option('--epoch <n>', 'only if the partition is still at this epoch')
+    .action(
+      run(async (c, name: string, partition: string, o: Common & { to: string; epoch?: string }) => {
+        const epoch = o.epoch !== undefined ? count(o.epoch, '--epoch') : undefined;
+        const p = await c.movePartition(name, count(partition, '<partition>'), o.to, epoch);
+        print(o, p, `${name}/${p.partition}: led by ${p.leader ?? '-'} at epoch ${p.epoch}`);
       }),
     );
 

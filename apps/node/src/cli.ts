@@ -6,6 +6,7 @@
  *   quorate status --server <url>           the cluster as one member sees it
  *   quorate members list|add|promote|remove --server <url> ...
  *   quorate kv get|put|del|list|watch, lease acquire|renew|release|get, leader move,
+ *   quorate partitions create|list|show|move,
  *   quorate endpoint health|status  --endpoints <url,...> [--json]   (see cli-client.ts)
  *   quorate snapshot save <file> --endpoints <url,...>        back the replicated state up
  *   quorate snapshot restore <file> --data-dir <dir> --node-id <id> --members <...>

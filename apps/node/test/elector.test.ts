@@ -146,6 +146,32 @@ describe('LeaderElector', () => {
     await b.client.close();
   });
 
+  it('the task is aborted when the deadline passes, even when its timer fires early by the clock', async () => {
+    // A clock 10 % slow: each timer fires before `now()` says its time came (as Node's
+    // timers, rounded to whole milliseconds, often do by a little). The elector must look
+    // again then, not leave the task running until its next renewal attempt.
+    const t0 = performance.now();
+    const slow = () => t0 + (performance.now() - t0) * 0.9;
+    const a = instance('job-slow-clock', 'a', 1500, 500, { now: slow, safetyMarginMs: 0, maxDrift: 0 });
+    a.elector.start();
+    await waitFor(() => a.elector.isLeader, 'a to lead');
+    let abortedAt = 0;
+    a.elector.runWhileLeader(async (signal) => {
+      await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+      abortedAt = performance.now();
+    });
+    const cutAt = performance.now();
+    a.wire.cut = true;
+    await waitFor(() => abortedAt, 'the task to be aborted', 5000);
+    // The last successful renewal was sent before the cut: the deadline (1,500 ms on the
+    // slow clock, 1,667 ms real) passed at most 1,667 ms after the cut; 200 ms of slack for a loaded machine.
+    // Without the second look the task ran on until the next attempt: 2,115-2,124 ms in 4 runs.
+    expect(abortedAt - cutAt).toBeLessThan(1667 + 200);
+    a.wire.cut = false;
+    await a.elector.stop();
+    await a.client.close();
+  });
+
   it('the lease survives a Raft leader failover: the holder keeps it', async () => {
     const a = instance('job-3', 'a', 2000, 200);
     a.elector.start();

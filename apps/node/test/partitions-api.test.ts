@@ -128,6 +128,19 @@ describe('partition sets over HTTP', () => {
     const moved = await call('POST', '/partitions/orders/0/move', { to: 'b2', epoch: p0.epoch + 2 });
     expect(moved.body).toMatchObject({ leader: 'b2', epoch: p0.epoch + 3 });
     await call('DELETE', `/sessions/${other.body.id}`);
+    // A retried move (same client id and sequence) gets the first attempt's answer, not a
+    // STALE_EPOCH of its own making.
+    const retry = async () => {
+      const r = await fetch(`${url}/partitions/orders/0/move`, {
+        method: 'POST',
+        body: JSON.stringify({ to: 'b1', epoch: p0.epoch + 3 }),
+        headers: { 'x-quorate-client-id': 'retrier', 'x-quorate-seq': '1' },
+      });
+      return { status: r.status, body: (await r.json()) as Json };
+    };
+    const first = await retry();
+    expect(first.body).toMatchObject({ leader: 'b1', epoch: p0.epoch + 4 });
+    expect(await retry()).toEqual(first);
   });
 
   it('a session left to lapse hands its partitions on, announced on the watch stream', async () => {

@@ -290,7 +290,7 @@ describe('partition leadership invariants over random histories', () => {
         const parts = () => m.partitions.sets.get('s')!.partitions;
         for (const s of steps) {
           const before = parts().map((p) => ({ ...p, eligible: [...p.eligible] }));
-          const member = MEMBERS[s.m]!;
+          const member = MEMBERS['m' in s ? s.m : 0]!;
           let wasUnclean = false;
           switch (s.k) {
             case 'open': {

@@ -217,7 +217,10 @@ describe('watch on the client protocol', () => {
         signal: stop.signal,
         onProgress: (i) => progress.push(i),
       }))
-        seen.push({ index: b.index, keys: b.changes.map((x) => (x.type === 'lease' ? x.name : x.key)) });
+        seen.push({
+          index: b.index,
+          keys: b.changes.map((x) => (x.type === 'lease' ? x.name : x.type === 'partition' ? x.set : x.key)),
+        });
     })();
     await waitFor(() => seen.length >= 2 || null, 'the backlog');
     const live = await client.put('w/c', '3');

@@ -9,9 +9,20 @@ import {
   NotLeaderError,
   OutcomeUnknownError,
   RejectedError,
+  rejected,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+import type {
+  CreatePartitionSetSpec,
+  EligibleUpdate,
+  KeepAliveResult,
+  PartitionSet,
+  PartitionSetSummary,
+  PartitionState,
+  Session,
+  SessionState,
+} from './partitions.js';
 import { isProtocolUrl, type ProtocolRequest } from './protocol.js';
 import { ProtocolWire } from './protocol-wire.js';
 import { type WatchBatch, type WatchOptions, watchChanges, watchChangesProtocol } from './watch.js';
@@ -465,6 +476,204 @@ export class QuorateClient {
     );
   }
 
+  // ---------------------------------------------------------------- sessions and partition sets
+  // (docs/partitions.md; the HTTP API only). Writes carry the exactly-once identity, as
+  // leases do: a retry after an unknown outcome is answered with the original result.
+
+  /** Open a session: one keep-alive keeps everything attached to it (`ttlMs`: the node's lease TTL bounds). */
+  async openSession(owner: string, ttlMs: number, opts: CallOptions = {}): Promise<Session> {
+    return this.partitionWrite<Session>('POST', '/sessions', { owner, ttlMs }, opts);
+  }
+
+  /**
+   * Keep a session alive. `led` lists every partition it leads, with its epoch, as of the
+   * entry that applied this keep-alive. `404 SESSION_NOT_FOUND` once it lapsed or was closed.
+   */
+  async keepAlive(id: number, opts: CallOptions = {}): Promise<KeepAliveResult> {
+    return this.partitionWrite<KeepAliveResult>('POST', `/sessions/${id}/keepalive`, {}, opts);
+  }
+
+  /** Close a session, releasing everything attached to it; false if it was already gone. */
+  async closeSession(id: number, opts: CallOptions = {}): Promise<boolean> {
+    const r = await this.partitionWrite<{ closed: boolean }>('DELETE', `/sessions/${id}`, undefined, opts);
+    return r.closed;
+  }
+
+  /** A session as the cluster holds it, or null when there is none with this id. */
+  async getSession(id: number, opts: CallOptions = {}): Promise<SessionState | null> {
+    return this.partitionRead<SessionState>(`/sessions/${id}`, 'leader', opts, 'SESSION_NOT_FOUND');
+  }
+
+  /** Create a partition set: replicas round robin (`partitions`, `replicationFactor`) or given (`replicas`). */
+  async createPartitionSet(spec: CreatePartitionSetSpec, opts: CallOptions = {}): Promise<PartitionSet> {
+    return this.partitionWrite<PartitionSet>('POST', '/partitions', spec, opts);
+  }
+
+  async listPartitionSets(opts: CallOptions = {}): Promise<PartitionSetSummary[]> {
+    const r = await this.partitionRead<{ sets: PartitionSetSummary[] }>('/partitions', 'any', opts);
+    return r!.sets;
+  }
+
+  /** The whole set (members and every partition), or null when there is no such set. */
+  async getPartitionSet(name: string, opts: CallOptions = {}): Promise<PartitionSet | null> {
+    return this.partitionRead<PartitionSet>(
+      `/partitions/${encodeURIComponent(name)}`,
+      'any',
+      opts,
+      'PARTITION_SET_NOT_FOUND',
+    );
+  }
+
+  /**
+   * A partition's leader, epoch and eligible set (linearizable). With `epoch` older than
+   * the current one: `StaleEpochError` carrying the current leader and epoch.
+   */
+  async partitionLeader(
+    set: string,
+    partition: number,
+    opts: CallOptions & { epoch?: number } = {},
+  ): Promise<PartitionState> {
+    const q = opts.epoch !== undefined ? `?epoch=${opts.epoch}` : '';
+    return (await this.partitionRead<PartitionState>(`${partitionPath(set, partition)}${q}`, 'any', opts))!;
+  }
+
+  /** Remove a set; false when there was none of that name. */
+  async deletePartitionSet(name: string, opts: CallOptions = {}): Promise<boolean> {
+    const path = `/partitions/${encodeURIComponent(name)}`;
+    return (await this.partitionWrite<{ deleted: boolean }>('DELETE', path, undefined, opts)).deleted;
+  }
+
+  /** The member is live while `session` is; leaderless partitions where it is eligible get a leader. */
+  async joinPartitionSet(
+    set: string,
+    member: string,
+    session: number,
+    opts: CallOptions = {},
+  ): Promise<PartitionSet> {
+    const path = `/partitions/${encodeURIComponent(set)}/join`;
+    return this.partitionWrite<PartitionSet>('POST', path, { member, session }, opts);
+  }
+
+  /** The member is no longer live; what it led is handed on. */
+  async leavePartitionSet(
+    set: string,
+    member: string,
+    session: number,
+    opts: CallOptions = {},
+  ): Promise<PartitionSet> {
+    const path = `/partitions/${encodeURIComponent(set)}/leave`;
+    return this.partitionWrite<PartitionSet>('POST', path, { member, session }, opts);
+  }
+
+  /** The leader (`member` at `epoch`) hands the partition on. */
+  async resignPartition(
+    set: string,
+    partition: number,
+    member: string,
+    epoch: number,
+    opts: CallOptions = {},
+  ): Promise<PartitionState> {
+    return this.partitionWrite<PartitionState>(
+      'POST',
+      `${partitionPath(set, partition)}/resign`,
+      { member, epoch },
+      opts,
+    );
+  }
+
+  /** Compare-and-set of the eligible set on the epoch, by the leader (`member`) or an admin. */
+  async updateEligible(
+    set: string,
+    partition: number,
+    update: EligibleUpdate,
+    opts: CallOptions = {},
+  ): Promise<PartitionState> {
+    return this.partitionWrite<PartitionState>(
+      'POST',
+      `${partitionPath(set, partition)}/eligible`,
+      update,
+      opts,
+    );
+  }
+
+  /** Preferred-leader rebalancing: hand the partition to `to` (eligible and live), at `epoch` if given. */
+  async movePartition(
+    set: string,
+    partition: number,
+    to: string,
+    epoch?: number,
+    opts: CallOptions = {},
+  ): Promise<PartitionState> {
+    return this.partitionWrite<PartitionState>(
+      'POST',
+      `${partitionPath(set, partition)}/move`,
+      { to, ...(epoch !== undefined ? { epoch } : {}) },
+      opts,
+    );
+  }
+
+  /**
+   * Admin only: hand the partition to a live replica that is not eligible (data the old
+   * eligible set acknowledged may be lost); its eligible set becomes `[to]`.
+   */
+  async uncleanPartition(
+    set: string,
+    partition: number,
+    to: string,
+    opts: CallOptions = {},
+  ): Promise<PartitionState> {
+    return this.partitionWrite<PartitionState>(
+      'POST',
+      `${partitionPath(set, partition)}/unclean`,
+      { to },
+      opts,
+    );
+  }
+
+  private async partitionWrite<T = Record<string, unknown>>(
+    method: 'POST' | 'DELETE',
+    path: string,
+    body: unknown,
+    opts: CallOptions,
+  ): Promise<T> {
+    this.httpOnly('sessions and partition sets');
+    const r = await this.call(
+      {
+        method,
+        path,
+        ...(body !== undefined
+          ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+          : {}),
+        target: 'leader',
+        write: true,
+        op: { op: 'health' },
+      },
+      opts,
+    );
+    return json(r) as T;
+  }
+
+  /** A read; with `absent`, a 404 of that code is null (a 404 of another code still throws). */
+  private async partitionRead<T>(
+    path: string,
+    target: 'leader' | 'any',
+    opts: CallOptions,
+    absent?: string,
+  ): Promise<T | null> {
+    this.httpOnly('sessions and partition sets');
+    const r = await this.call(
+      { method: 'GET', path, target, write: false, op: { op: 'health' } },
+      opts,
+      absent ? [404] : [],
+    );
+    if (r.status === 404) {
+      const err = errorBody(r);
+      if (err.code === absent) return null;
+      throw rejected(404, String(err.code ?? 'HTTP_404'), String(err.message ?? ''), err);
+    }
+    return json(r) as T;
+  }
+
   // ---------------------------------------------------------------- cluster
 
   /** `/health` of one member (default: the known leader or the first endpoint). */
@@ -693,7 +902,7 @@ export class QuorateClient {
       // 4xx: a definite refusal, decided by the state machine (or before proposing). An
       // earlier attempt of the same write, if applied, would have made this one a
       // duplicate answered with the original result: so nothing was applied.
-      throw new RejectedError(s, String(err.code ?? `HTTP_${s}`), String(err.message ?? ''), err);
+      throw rejected(s, String(err.code ?? `HTTP_${s}`), String(err.message ?? ''), err);
     }
     const why = last instanceof Error ? last.message : last ? JSON.stringify(last) : 'no answer';
     if (a.write && ambiguous) {
@@ -858,6 +1067,11 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | null> {
       timer = setTimeout(() => resolve(null), ms);
     }),
   ]);
+}
+
+/** `/partitions/<set>/<p>`. */
+function partitionPath(set: string, partition: number): string {
+  return `/partitions/${encodeURIComponent(set)}/${partition}`;
 }
 
 function jitter(ms: number): number {

@@ -395,8 +395,23 @@ export class LeaderElector {
   private extend(sentAt: number): void {
     this.deadline = this.localDeadline(sentAt);
     if (this.deadlineTimer) clearTimeout(this.deadlineTimer);
+    this.armDeadline();
+  }
+
+  /**
+   * Fire when the deadline passes. Node rounds timer delays to whole milliseconds and may
+   * fire a little before `performance.now()` reaches the deadline: then arm it again, so the
+   * task's signal aborts on time, not at the next renewal.
+   */
+  private armDeadline(): void {
     const wait = this.deadline - this.o.now();
-    this.deadlineTimer = setTimeout(() => void this.isLeader, Math.max(0, wait));
+    this.deadlineTimer = setTimeout(
+      () => {
+        this.deadlineTimer = null;
+        if (this.isLeader) this.armDeadline();
+      },
+      Math.max(0, Math.ceil(wait)),
+    );
   }
 
   private lose(reason: 'released' | 'lease-lost' | 'unconfirmed' | 'stopped'): void {

@@ -79,3 +79,32 @@ export class OutcomeUnknownError extends ClientError {
     this.name = 'OutcomeUnknownError';
   }
 }
+
+/**
+ * `409 STALE_EPOCH` from a partition call: the epoch given is older than the partition's.
+ * A `RejectedError` (definite: nothing changed) that carries the partition's current
+ * `leader` and `epoch`, so the caller can redirect or fence without asking again.
+ */
+export class StaleEpochError extends RejectedError {
+  /** The partition's current leader (null: leaderless). */
+  readonly leader: string | null;
+  /** The partition's current epoch. */
+  readonly epoch: number;
+  constructor(status: number, message: string, details: Record<string, unknown>) {
+    super(status, 'STALE_EPOCH', message, details);
+    this.name = 'StaleEpochError';
+    this.leader = typeof details.leader === 'string' ? details.leader : null;
+    this.epoch = Number(details.epoch);
+  }
+}
+
+/** A `RejectedError`, or its typed form when the code has one. */
+export function rejected(
+  status: number,
+  serverCode: string,
+  message: string,
+  details: Record<string, unknown>,
+): RejectedError {
+  if (serverCode === 'STALE_EPOCH') return new StaleEpochError(status, message, details);
+  return new RejectedError(status, serverCode, message, details);
+}

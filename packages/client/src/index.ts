@@ -27,9 +27,26 @@ export {
   NotLeaderError,
   OutcomeUnknownError,
   RejectedError,
+  StaleEpochError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+export {
+  type CreatePartitionSetSpec,
+  type EligibleUpdate,
+  type KeepAliveResult,
+  type LedPartition,
+  type LostReason,
+  PartitionMember,
+  PartitionMemberConfigError,
+  type PartitionMemberEvent,
+  type PartitionMemberOptions,
+  type PartitionSet,
+  type PartitionSetSummary,
+  type PartitionState,
+  type Session,
+  type SessionState,
+} from './partitions.js';
 export {
   decodeBody,
   encodeFrame,

@@ -25,6 +25,16 @@ export type WatchChange =
       readonly name: string;
       readonly holder: string | null;
       readonly token: number | null;
+    }
+  | {
+      /** A partition's leader, epoch or eligible set changed (docs/partitions.md). */
+      readonly type: 'partition';
+      readonly set: string;
+      readonly partition: number;
+      /** null: leaderless. */
+      readonly leader: string | null;
+      readonly epoch: number;
+      readonly eligible: readonly string[];
     };
 
 export interface WatchBatch {
@@ -34,10 +44,12 @@ export interface WatchBatch {
 }
 
 export interface WatchOptions {
-  /** Key changes under this prefix (`''`: every key). Default: every key, unless `lease` is given. */
+  /** Key changes under this prefix (`''`: every key). Default: every key, unless `lease` or `partitions` is given. */
   prefix?: string;
   /** Lease holder changes for lease names under this prefix. */
   lease?: string;
+  /** Partition leadership changes (`partition` changes) of the sets whose name starts with this. */
+  partitions?: string;
   /** Start at this log index (default: the next change). */
   fromIndex?: number;
   /** Ends the iteration. */
@@ -107,6 +119,16 @@ function toChange(c: Record<string, unknown>): WatchChange {
     };
   }
   if (c.type === 'delete') return { type: 'delete', key: String(c.key) };
+  if (c.type === 'partition') {
+    return {
+      type: 'partition',
+      set: String(c.set),
+      partition: Number(c.partition),
+      leader: (c.leader as string | null) ?? null,
+      epoch: Number(c.epoch),
+      eligible: Array.isArray(c.eligible) ? c.eligible.map(String) : [],
+    };
+  }
   return {
     type: 'lease',
     name: String(c.name),
@@ -133,6 +155,7 @@ type Opened =
 interface WatchQuery {
   prefix?: string;
   lease?: string;
+  partitions?: string;
   fromIndex?: number;
 }
 
@@ -154,8 +177,11 @@ async function* watchLoop(
   while (!opts.signal?.aborted) {
     const endpoint = endpoints[turn++ % endpoints.length]!;
     const q: WatchQuery = {
-      ...(opts.prefix !== undefined || opts.lease === undefined ? { prefix: opts.prefix ?? '' } : {}),
+      ...(opts.prefix !== undefined || (opts.lease === undefined && opts.partitions === undefined)
+        ? { prefix: opts.prefix ?? '' }
+        : {}),
       ...(opts.lease !== undefined ? { lease: opts.lease } : {}),
+      ...(opts.partitions !== undefined ? { partitions: opts.partitions } : {}),
       ...(next !== undefined ? { fromIndex: next } : {}),
     };
     const o = await open(endpoint, q);
@@ -210,6 +236,7 @@ export async function* watchChanges(
     const q = new URLSearchParams();
     if (w.prefix !== undefined) q.set('prefix', w.prefix);
     if (w.lease !== undefined) q.set('lease', w.lease);
+    if (w.partitions !== undefined) q.set('partitions', w.partitions);
     if (w.fromIndex !== undefined) q.set('fromIndex', String(w.fromIndex));
     let res: Awaited<ReturnType<typeof request>>;
     try {

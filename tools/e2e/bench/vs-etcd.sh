@@ -9,6 +9,9 @@
 #
 #   pnpm bench:vs-etcd [-- REPS DURATION_S]        (default 2 repetitions of 10 s runs)
 #
+# CONFIGS (env) lists the runs as op:clients[:value bytes], e.g. the value-size curve:
+#   CONFIGS="put:16:256 put:16:4096 put:16:16384 put:16:65536" pnpm bench:vs-etcd
+#
 # Needs Debian's etcd-server, etcd-client, golang-go and golang-etcd-server-dev (installed with apt-get
 # when missing and running as root), jq.
 set -euo pipefail
@@ -59,21 +62,24 @@ e_start() { rm -rf "$S/etcd"; "$EC/etcd-cluster.sh" start "$S/etcd" 3 >/dev/null
 e_stop() { "$EC/etcd-cluster.sh" stop "$S/etcd" >/dev/null 2>&1 || true; }
 trap 'q_stop; e_stop; rm -rf "$S/q" "$S/etcd"' EXIT
 
-record() { # system op c rep ops p50 p99 errors
-  printf '{"system":"%s","op":"%s","c":%s,"rep":%s,"opsPerSec":%s,"p50":%s,"p99":%s,"errors":%s}\n' "$@" >>"$OUT"
-  printf '%-8s %-4s c=%-4s rep %s  %8.0f ops/s  p50 %6.2f ms  p99 %7.2f ms  errors %s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8"
+record() { # system op c rep ops p50 p99 errors size
+  printf '{"system":"%s","op":"%s","c":%s,"rep":%s,"opsPerSec":%s,"p50":%s,"p99":%s,"errors":%s,"size":%s}\n' "$@" >>"$OUT"
+  printf '%-8s %-4s c=%-4s %6s B rep %s  %8.0f ops/s  p50 %6.2f ms  p99 %7.2f ms  errors %s\n' "$1" "$2" "$3" "$9" "$4" "$5" "$6" "$7" "$8"
 }
+# op:clients[:size] -> "op clients size"
+parse() { local op=${1%%:*} rest=${1#*:}; local c=${rest%%:*} v=256; [[ $rest == *:* ]] && v=${rest#*:}; echo "$op $c $v"; }
 
 quorate_runs() { # rep
   q_start
   for cfg in $CONFIGS; do
-    local op=${cfg%%:*} c=${cfg##*:} json=$S/q.json
+    local op c v json=$S/q.json
+    read -r op c v <<<"$(parse "$cfg")"
     node "$ROOT/apps/loadgen/bin/quorate-loadgen.js" --quiet --wire binary \
       --server-list http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 \
-      --mode "$op" --num-clients "$c" --duration "${DUR}s" --keys 10000 --value-size 256 \
+      --mode "$op" --num-clients "$c" --duration "${DUR}s" --keys 10000 --value-size "$v" \
       --history "$S/h.jsonl" --json "$json" >/dev/null
     record quorate "$op" "$c" "$1" \
-      "$(jq .throughput "$json")" "$(jq .latencyMs.p50 "$json")" "$(jq .latencyMs.p99 "$json")" "$(jq .errors "$json")"
+      "$(jq .throughput "$json")" "$(jq .latencyMs.p50 "$json")" "$(jq .latencyMs.p99 "$json")" "$(jq .errors "$json")" "$v"
   done
   q_stop
 }
@@ -82,10 +88,11 @@ etcd_runs() { # rep
   e_start
   local eps; eps=$("$EC/etcd-cluster.sh" endpoints "$S/etcd")
   for cfg in $CONFIGS; do
-    local op=${cfg%%:*} c=${cfg##*:} line
-    line=$("$BIN" -endpoints "$eps" -mode leader -op "$op" -clients "$c" -warmup 1 -duration "$DUR" -value-size 256 -json)
+    local op c v line
+    read -r op c v <<<"$(parse "$cfg")"
+    line=$("$BIN" -endpoints "$eps" -mode leader -op "$op" -clients "$c" -warmup 1 -duration "$DUR" -value-size "$v" -json)
     record etcd "$op" "$c" "$1" \
-      "$(jq .opsPerSec <<<"$line")" "$(jq .latencyMs.p50 <<<"$line")" "$(jq .latencyMs.p99 <<<"$line")" "$(jq .errors <<<"$line")"
+      "$(jq .opsPerSec <<<"$line")" "$(jq .latencyMs.p50 <<<"$line")" "$(jq .latencyMs.p99 <<<"$line")" "$(jq .errors <<<"$line")" "$v"
   done
   e_stop
 }
@@ -99,14 +106,14 @@ node - "$OUT" "$CONFIGS" <<'EOF'
 const [file, configs] = process.argv.slice(2);
 const rows = require('node:fs').readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-console.log('\n| op | clients | quorate ops/s (each run) | etcd ops/s (each run) | quorate / etcd | p50 ms quorate · etcd | p99 ms quorate · etcd |');
-console.log('|---|---|---|---|---|---|---|');
+console.log('\n| op | clients | value bytes | quorate ops/s (each run) | etcd ops/s (each run) | quorate / etcd | p50 ms quorate · etcd | p99 ms quorate · etcd |');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const cfg of configs.split(' ')) {
-  const [op, c] = cfg.split(':');
-  const of = (sys) => rows.filter((r) => r.system === sys && r.op === op && r.c === Number(c));
+  const [op, c, v = '256'] = cfg.split(':');
+  const of = (sys) => rows.filter((r) => r.system === sys && r.op === op && r.c === Number(c) && r.size === Number(v));
   const q = of('quorate'), e = of('etcd');
   const mq = median(q.map((r) => r.opsPerSec)), me = median(e.map((r) => r.opsPerSec));
   const f = (xs) => xs.map((x) => Math.round(x).toLocaleString('en')).join(' · ');
-  console.log(`| ${op} | ${c} | ${Math.round(mq).toLocaleString('en')} (${f(q.map((r) => r.opsPerSec))}) | ${Math.round(me).toLocaleString('en')} (${f(e.map((r) => r.opsPerSec))}) | **${(mq / me).toFixed(2)}** | ${median(q.map((r) => r.p50)).toFixed(2)} · ${median(e.map((r) => r.p50)).toFixed(2)} | ${median(q.map((r) => r.p99)).toFixed(2)} · ${median(e.map((r) => r.p99)).toFixed(2)} |`);
+  console.log(`| ${op} | ${c} | ${v} | ${Math.round(mq).toLocaleString('en')} (${f(q.map((r) => r.opsPerSec))}) | ${Math.round(me).toLocaleString('en')} (${f(e.map((r) => r.opsPerSec))}) | **${(mq / me).toFixed(2)}** | ${median(q.map((r) => r.p50)).toFixed(2)} · ${median(e.map((r) => r.p50)).toFixed(2)} | ${median(q.map((r) => r.p99)).toFixed(2)} · ${median(e.map((r) => r.p99)).toFixed(2)} |`);
 }
 EOF

@@ -1,9 +1,10 @@
 /**
- * The `quorate` CLI against a real cluster: keys, leases, leadership and endpoints, with
+ * The `quorate` CLI against a real cluster: keys, leases, partition sets, leadership and endpoints, with
  * `--json` output parsed and the exit statuses scripts rely on (0 done, 1 unavailable,
  * 2 usage, 3 not found, 4 refused).
  */
 import { spawn } from 'node:child_process';
+import { QuorateClient } from '@quorate/client';
 import { LocalCluster, resolveNodeBin } from '@quorate/loadgen';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runNode, waitFor } from './helpers.js';
@@ -118,4 +119,58 @@ it('leader move and endpoint health/status over every member', async () => {
   });
   expect(down.code).toBe(1);
   expect(down.stdout).toMatch(/127\.0\.0\.1:1\tunreachable/);
+});
+
+it('partitions create/list/show/move, with an unknown member refused as exit 4 and an unknown set as exit 3', async () => {
+  const created = await json(
+    'partitions',
+    'create',
+    'cli-set',
+    '--members',
+    'a,b',
+    '--partitions',
+    '2',
+    '--replication-factor',
+    '2',
+  );
+  expect(created.partitions.map((p: { replicas: string[] }) => p.replicas)).toEqual([
+    ['a', 'b'],
+    ['b', 'a'],
+  ]);
+  expect((await json('partitions', 'list')).sets).toContainEqual(
+    expect.objectContaining({ name: 'cli-set', partitions: 2, members: 2, leaderless: 2 }),
+  );
+  // Two members come up (sessions long enough to need no keep-alive here): each leads its preferred partition.
+  const client = new QuorateClient({ endpoints: endpoints.split(',') });
+  try {
+    for (const m of ['a', 'b']) {
+      const s = await client.openSession(m, 60_000);
+      await client.joinPartitionSet('cli-set', m, s.id);
+    }
+    const shown = await json('partitions', 'show', 'cli-set');
+    expect(shown.partitions.map((p: { leader: string }) => p.leader)).toEqual(['a', 'b']);
+    const epoch = shown.partitions[0].epoch as number;
+    const text = await q('partitions', 'show', 'cli-set');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^0\ta\tepoch \d+\treplicas a,b\teligible a,b$/m);
+    expect(await json('partitions', 'move', 'cli-set', '0', '--to', 'b')).toMatchObject({
+      partition: 0,
+      leader: 'b',
+      epoch: epoch + 1,
+    });
+    const moved = await q('partitions', 'move', 'cli-set', '1', '--to', 'a');
+    expect(moved.code, moved.stderr).toBe(0);
+    expect(moved.stdout).toMatch(/cli-set\/1: led by a at epoch \d+/);
+    const stranger = await q('partitions', 'move', 'cli-set', '0', '--to', 'zed');
+    expect(stranger.code).toBe(4);
+    expect(stranger.stderr).toMatch(/^quorate: UNKNOWN_MEMBER: .*zed/m);
+    const stale = await q('partitions', 'move', 'cli-set', '1', '--to', 'b', '--epoch', String(epoch));
+    expect(stale.code).toBe(4);
+    expect(stale.stderr).toMatch(/STALE_EPOCH/);
+    const missing = await q('partitions', 'show', 'no-such-set');
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/no-such-set: no such partition set/);
+  } finally {
+    await client.close();
+  }
 });

@@ -80,8 +80,8 @@ export type Command =
     }
   /** Sessions and partition sets (docs/partitions.md). */
   | { readonly op: 'session-open'; readonly owner: string; readonly ttlMs: number; readonly ref?: ClientRef }
-  | { readonly op: 'session-keepalive'; readonly session: number }
-  | { readonly op: 'session-close'; readonly session: number }
+  | { readonly op: 'session-keepalive'; readonly session: number; readonly ref?: ClientRef }
+  | { readonly op: 'session-close'; readonly session: number; readonly ref?: ClientRef }
   /** Proposed by a leader whose clock says the session's TTL passed since `renewedIndex`. */
   | { readonly op: 'session-expire'; readonly session: number; readonly renewedIndex: number }
   | {
@@ -91,12 +91,13 @@ export type Command =
       readonly replicas: readonly (readonly string[])[];
       readonly ref?: ClientRef;
     }
-  | { readonly op: 'pset-delete'; readonly name: string }
+  | { readonly op: 'pset-delete'; readonly name: string; readonly ref?: ClientRef }
   | {
       readonly op: 'pset-join' | 'pset-leave';
       readonly set: string;
       readonly member: string;
       readonly session: number;
+      readonly ref?: ClientRef;
     }
   | {
       readonly op: 'part-resign';
@@ -104,6 +105,7 @@ export type Command =
       readonly partition: number;
       readonly member: string;
       readonly epoch: number;
+      readonly ref?: ClientRef;
     }
   | {
       readonly op: 'part-eligible';
@@ -113,6 +115,7 @@ export type Command =
       readonly member: string | null;
       readonly epoch: number;
       readonly eligible: readonly string[];
+      readonly ref?: ClientRef;
     }
   | {
       readonly op: 'part-move';
@@ -120,8 +123,15 @@ export type Command =
       readonly partition: number;
       readonly to: string;
       readonly epoch: number | null;
+      readonly ref?: ClientRef;
     }
-  | { readonly op: 'part-unclean'; readonly set: string; readonly partition: number; readonly to: string };
+  | {
+      readonly op: 'part-unclean';
+      readonly set: string;
+      readonly partition: number;
+      readonly to: string;
+      readonly ref?: ClientRef;
+    };
 
 export type CommandOp = Command['op'];
 

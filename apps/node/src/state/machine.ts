@@ -159,7 +159,15 @@ interface Session {
 }
 
 const SNAPSHOT_FORMAT = 2;
-const KEYS_PER_CHUNK = 8192;
+/**
+ * A record of keys ends at whichever comes first. The runtime writes one record per turn
+ * of the event loop, which heartbeats share: a record is what one turn costs. Measured in
+ * a loaded node (200,000 keys of 256 B, 5,500 puts/s), records of 8,192 keys (2.2 MB)
+ * took 20 ms to build at the median and up to 600 ms with the GC their buffers caused;
+ * 64 KiB ones stay near a millisecond. Readers take records of any size.
+ */
+const RECORD_BYTES = 64 * 1024;
+const RECORD_KEYS = 1024;
 
 export class QuorateMachine implements StateMachine<Applied> {
   keys = new Map<string, KeyRecord>();
@@ -400,7 +408,8 @@ export class QuorateMachine implements StateMachine<Applied> {
   }
 
   /**
-   * The whole state as of the last applied entry, in chunks. The synchronous part — the
+   * The whole state as of the last applied entry, in records of about 64 KiB (each
+   * `next()` builds one; the runtime yields the event loop between them). The synchronous part — the
    * only pause for writes — takes a consistent view: a flat copy of the key order, the
    * small leases and sessions copied deeply, and, for the records, copy on write (the
    * records of keys written while the snapshot is read are kept aside for it). Read it
@@ -446,14 +455,17 @@ export class QuorateMachine implements StateMachine<Applied> {
       });
       try {
         let chunk: unknown[] = [];
+        let bytes = 0;
         for (const keys of order) {
           for (const k of keys) {
             if (view.dead) throw new Error('the snapshot view expired: too many snapshots were left unread');
             const r = view.before.has(k) ? view.before.get(k)! : live.get(k)!;
             chunk.push(k, r.value, r.version, r.modIndex);
-            if (chunk.length === 4 * KEYS_PER_CHUNK) {
+            bytes += k.length + r.value.byteLength;
+            if (bytes >= RECORD_BYTES || chunk.length === 4 * RECORD_KEYS) {
               yield frame(chunk);
               chunk = [];
+              bytes = 0;
             }
           }
         }

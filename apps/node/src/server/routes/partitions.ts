@@ -56,8 +56,14 @@ function ttl(ctx: ApiContext, body: Record<string, unknown>): number {
   return int(body, 'ttlMs', ctx.options.leaseTtlMs?.min ?? 100, ctx.options.leaseTtlMs?.max ?? 3_600_000);
 }
 
+/**
+ * Propose, with the request's exactly-once identity (`X-Quorate-Client-Id`/`-Seq`) when it
+ * has one: a retried resignation, move or eligible-set change then gets the first
+ * attempt's answer, not a `STALE_EPOCH` of its own making.
+ */
 async function run(ctx: ApiContext, req: IncomingMessage, cmd: Command) {
-  const a = await propose(ctx, req, cmd);
+  const ref = clientRef(req);
+  const a = await propose(ctx, req, ref && !('ref' in cmd) ? ({ ...cmd, ref } as Command) : cmd);
   check(a.result);
   return { r: a.result as Extract<ApplyResult, { ok: true }>, headers: dupHeader(a) };
 }
