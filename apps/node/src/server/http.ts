@@ -303,15 +303,12 @@ export function admitWrite(ctx: ApiContext, cmd: Command): void {
       `node ${ctx.raft.id}: the filesystem of its data directory has ${ctx.disk.free} bytes free, below the reserve of ${ctx.disk.reserveBytes} (storage.reserveBytes); writes are refused until space is freed (reads still work)`,
     );
   if (!ctx.raft.isLeader) return;
-  const now = performance.now();
-  for (const m of ctx.members()) {
-    const h = ctx.peers.get(m.id);
-    if (h?.diskFull && now - h.diskFullSeenAt < FULL_REPORT_HOLD_MS)
-      throw new HttpError(
-        507,
-        'STORAGE_FULL',
-        `member ${m.id} reports its data directory below its free-space reserve; the cluster refuses writes until space is freed there (reads still work)`,
-        { member: m.id },
-      );
-  }
+  const member = ctx.peers.reportingFull(FULL_REPORT_HOLD_MS);
+  if (member !== null)
+    throw new HttpError(
+      507,
+      'STORAGE_FULL',
+      `member ${member} reports its data directory below its free-space reserve; the cluster refuses writes until space is freed there (reads still work)`,
+      { member },
+    );
 }

@@ -80,6 +80,16 @@ export class PeerMonitor {
     return this.seen.get(id);
   }
 
+  /**
+   * A member that reported its disk full within the last `holdMs`, or null. Cheap: it is
+   * asked on every write, and reads only what the polls recorded.
+   */
+  reportingFull(holdMs: number): NodeId | null {
+    const now = performance.now();
+    for (const [id, h] of this.seen) if (h.diskFull && now - h.diskFullSeenAt < holdMs) return id;
+    return null;
+  }
+
   start(): void {
     void this.poll();
     this.timer = setInterval(() => void this.poll(), this.intervalMs);
@@ -92,8 +102,11 @@ export class PeerMonitor {
   }
 
   private async poll(): Promise<void> {
+    const current = this.peers();
+    // Members removed since the last poll are forgotten.
+    for (const id of this.seen.keys()) if (!current.some((p) => p.id === id)) this.seen.delete(id);
     await Promise.all(
-      this.peers().map(async (p) => {
+      current.map(async (p) => {
         if (!p.clientAddress.startsWith('http')) return;
         try {
           const res = await getJson(
