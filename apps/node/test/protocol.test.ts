@@ -235,6 +235,41 @@ describe('watch on the client protocol', () => {
     await client.close();
   });
 
+  it('streams partition leadership changes with `partitions`, and no key changes then', async () => {
+    const { QuorateClient } = await import('@quorate/client');
+    const http = new QuorateClient({ endpoints: c.members.map((m) => m.clientAddress), token: 'tok-123' });
+    const client = new QuorateClient({
+      endpoints: c.members.map((m) => m.protocolAddress!),
+      token: 'tok-123',
+    });
+    await http.createPartitionSet({ name: 'pw', members: ['m1'], partitions: 2, replicationFactor: 1 });
+    const session = await http.openSession('m1', 60_000);
+    const stop = new AbortController();
+    const seen: unknown[] = [];
+    let live = false;
+    const watching = (async () => {
+      for await (const b of client.watch({
+        partitions: 'pw',
+        signal: stop.signal,
+        onProgress: () => (live = true),
+      }))
+        seen.push(...b.changes);
+    })();
+    await waitFor(() => live || null, 'the watch to be live');
+    await client.put('pw-key', 'x');
+    await http.joinPartitionSet('pw', 'm1', session.id);
+    await waitFor(() => seen.length >= 2 || null, 'the two partitions to get their leader');
+    expect(seen).toEqual([
+      { type: 'partition', set: 'pw', partition: 0, leader: 'm1', epoch: 1, eligible: ['m1'] },
+      { type: 'partition', set: 'pw', partition: 1, leader: 'm1', epoch: 1, eligible: ['m1'] },
+    ]);
+    stop.abort();
+    await watching;
+    await client.close();
+    await http.closeSession(session.id);
+    await http.close();
+  });
+
   it('bad arguments are refused by id; a raw watch streams progress and ends on its cancel', async () => {
     const r = new Raw(leaderUrl());
     await r.hello();
