@@ -101,6 +101,12 @@ describe('partition sets over HTTP', () => {
       status: 409,
       body: { code: 'STALE_EPOCH', leader: 'b1', epoch: p0.epoch },
     });
+    // The leader epoch counts leader changes only: b1 took partition 0 once.
+    expect(p0.leaderEpoch).toBe(1);
+    expect(await call('GET', '/partitions/orders/0?leaderEpoch=0')).toMatchObject({
+      status: 409,
+      body: { code: 'STALE_EPOCH', leader: 'b1', leaderEpoch: 1 },
+    });
     // The keep-alive answers what the session leads.
     const ka = await call('POST', `/sessions/${s1.body.id}/keepalive`, {});
     expect(ka.body.led.map((x: Json) => x.partition)).toEqual([0, 3]);
@@ -110,7 +116,10 @@ describe('partition sets over HTTP', () => {
       epoch: p0.epoch,
       eligible: ['b1'],
     });
-    expect(shrink).toMatchObject({ status: 200, body: { eligible: ['b1'], epoch: p0.epoch + 1 } });
+    expect(shrink).toMatchObject({
+      status: 200,
+      body: { eligible: ['b1'], epoch: p0.epoch + 1, leaderEpoch: 1 },
+    });
     const move = await call('POST', '/partitions/orders/0/move', { to: 'b2' });
     expect(move).toMatchObject({ status: 409, body: { code: 'NOT_ELIGIBLE' } });
     const staleCas = await call('POST', '/partitions/orders/0/eligible', {
@@ -126,7 +135,7 @@ describe('partition sets over HTTP', () => {
     });
     expect(grow.body).toMatchObject({ eligible: ['b1', 'b2'], epoch: p0.epoch + 2 });
     const moved = await call('POST', '/partitions/orders/0/move', { to: 'b2', epoch: p0.epoch + 2 });
-    expect(moved.body).toMatchObject({ leader: 'b2', epoch: p0.epoch + 3 });
+    expect(moved.body).toMatchObject({ leader: 'b2', epoch: p0.epoch + 3, leaderEpoch: 2 });
     await call('DELETE', `/sessions/${other.body.id}`);
     // A retried move (same client id and sequence) gets the first attempt's answer, not a
     // STALE_EPOCH of its own making.

@@ -358,6 +358,8 @@ describe('partition leadership invariants over random histories', () => {
               // A new leader was in sync before, unless an admin's unclean hand-over chose it.
               if (p.leader !== was.leader && !wasUnclean) expect(was.eligible).toContain(p.leader);
             }
+            // The leader epoch counts leader changes exactly (a command changes a leader once at most).
+            expect(p.leaderEpoch).toBe(was.leaderEpoch + (p.leader !== was.leader ? 1 : 0));
             const changed = p.leader !== was.leader || p.eligible.join() !== was.eligible.join();
             if (changed) expect(p.epoch).toBeGreaterThan(was.epoch);
             else expect(p.epoch).toBe(was.epoch);

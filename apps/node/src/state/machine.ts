@@ -60,6 +60,7 @@ export interface PartitionView {
   readonly eligible: readonly string[];
   readonly leader: string | null;
   readonly epoch: number;
+  readonly leaderEpoch: number;
 }
 
 export type TxnResult =
@@ -409,12 +410,12 @@ export class QuorateMachine implements StateMachine<Applied> {
 
   /**
    * The whole state as of the last applied entry, in records of about 64 KiB (each
-   * `next()` builds one; the runtime yields the event loop between them). The synchronous part — the
-   * only pause for writes — takes a consistent view: a flat copy of the key order, the
-   * small leases and sessions copied deeply, and, for the records, copy on write (the
-   * records of keys written while the snapshot is read are kept aside for it). Read it
-   * to the end, or stop it (`return()`, as `for…of` does on a break or a throw); at most
-   * four unread views are kept, and a fifth expires the oldest.
+   * `next()` builds one; the runtime lets go of the event loop between them). The
+   * synchronous part — the only pause for writes — takes a consistent view: a flat copy
+   * of the key order, the small leases and sessions copied deeply, and, for the records,
+   * copy on write (the records of keys written while the snapshot is read are kept aside
+   * for it). Read it to the end, or stop it (`return()`, as `for…of` does on a break or a
+   * throw); at most four unread views are kept, and a fifth expires the oldest.
    */
   snapshot(): Iterable<Uint8Array> {
     // The pause is one flat copy of the key order (sorted chunks of strings). Records are
@@ -461,7 +462,8 @@ export class QuorateMachine implements StateMachine<Applied> {
             if (view.dead) throw new Error('the snapshot view expired: too many snapshots were left unread');
             const r = view.before.has(k) ? view.before.get(k)! : live.get(k)!;
             chunk.push(k, r.value, r.version, r.modIndex);
-            bytes += k.length + r.value.byteLength;
+            // Its encoded size, about: the key, the value and up to 16 bytes of msgpack.
+            bytes += k.length + r.value.byteLength + 16;
             if (bytes >= RECORD_BYTES || chunk.length === 4 * RECORD_KEYS) {
               yield frame(chunk);
               chunk = [];
@@ -582,7 +584,13 @@ function partitionResult(set: string, partition: number, r: PartitionRecord | Pa
     op: 'partition',
     set,
     partition,
-    state: { replicas: r.replicas, eligible: [...r.eligible], leader: r.leader, epoch: r.epoch },
+    state: {
+      replicas: r.replicas,
+      eligible: [...r.eligible],
+      leader: r.leader,
+      epoch: r.epoch,
+      leaderEpoch: r.leaderEpoch,
+    },
   };
 }
 

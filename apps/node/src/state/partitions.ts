@@ -20,8 +20,10 @@ export interface PartitionRecord {
   /** The in-sync replicas, a subset of `replicas`; holds the leader when there is one. */
   eligible: string[];
   leader: string | null;
-  /** +1 with every change of leader or eligible set. */
+  /** +1 with every change of leader or eligible set: compare-and-set is on this. */
   epoch: number;
+  /** +1 with every change of leader (to a member or to none): data planes fence on this. */
+  leaderEpoch: number;
 }
 
 export interface PartitionSet {
@@ -38,6 +40,8 @@ export interface LedPartition {
   readonly partition: number;
   readonly member: string;
   readonly epoch: number;
+  readonly leaderEpoch: number;
+  readonly eligible: readonly string[];
 }
 
 export type PartitionError =
@@ -58,7 +62,7 @@ export interface PartitionFailure {
   readonly code: PartitionError;
   readonly message: string;
   /** The partition as it is, where the error concerns one. */
-  readonly current?: { leader: string | null; epoch: number };
+  readonly current?: { leader: string | null; epoch: number; leaderEpoch: number };
 }
 
 export interface PartitionChange {
@@ -67,6 +71,7 @@ export interface PartitionChange {
   readonly partition: number;
   readonly leader: string | null;
   readonly epoch: number;
+  readonly leaderEpoch: number;
   readonly eligible: readonly string[];
   /** Set on an admin's unclean hand-over. */
   readonly unclean?: boolean;
@@ -127,7 +132,15 @@ export class Partitions {
       const ps = this.sets.get(set);
       if (!ps) continue;
       ps.partitions.forEach((p, i) => {
-        if (p.leader === member) out.push({ set, partition: i, member, epoch: p.epoch });
+        if (p.leader === member)
+          out.push({
+            set,
+            partition: i,
+            member,
+            epoch: p.epoch,
+            leaderEpoch: p.leaderEpoch,
+            eligible: [...p.eligible],
+          });
       });
     }
     return out;
@@ -161,7 +174,13 @@ export class Partitions {
       name,
       members: [...members],
       sessionOf: new Map(),
-      partitions: replicas.map((r) => ({ replicas: [...r], eligible: [...r], leader: null, epoch: 0 })),
+      partitions: replicas.map((r) => ({
+        replicas: [...r],
+        eligible: [...r],
+        leader: null,
+        epoch: 0,
+        leaderEpoch: 0,
+      })),
     });
     return null;
   }
@@ -283,7 +302,10 @@ export class Partitions {
     const [ps, p] = got;
     if (!p.replicas.includes(to)) return unknownMember(name, to, i);
     if (!ps.sessionOf.has(to)) return notLive(to, p);
-    if (p.leader !== to) this.leaderChanges++;
+    if (p.leader !== to) {
+      this.leaderChanges++;
+      p.leaderEpoch++;
+    }
     p.leader = to;
     p.eligible = [to];
     p.epoch++;
@@ -350,6 +372,7 @@ export class Partitions {
     if (p.leader !== null) led.set(p.leader, (led.get(p.leader) ?? 1) - 1);
     if (best !== null) led.set(best, (led.get(best) ?? 0) + 1);
     p.leader = best;
+    p.leaderEpoch++;
     this.leaderChanges++;
     if (bump) {
       p.epoch++;
@@ -363,6 +386,7 @@ export class Partitions {
     led.set(to, (led.get(to) ?? 0) + 1);
     p.leader = to;
     p.epoch++;
+    p.leaderEpoch++;
     this.leaderChanges++;
     this.changed(ps, i);
   }
@@ -381,6 +405,7 @@ export class Partitions {
       partition: i,
       leader: p.leader,
       epoch: p.epoch,
+      leaderEpoch: p.leaderEpoch,
       eligible: [...p.eligible],
       ...(unclean ? { unclean: true } : {}),
     });
@@ -396,7 +421,13 @@ export class Partitions {
         name: ps.name,
         members: [...ps.members],
         sessionOf: [...ps.sessionOf],
-        partitions: ps.partitions.map((p) => [[...p.replicas], [...p.eligible], p.leader, p.epoch]),
+        partitions: ps.partitions.map((p) => [
+          [...p.replicas],
+          [...p.eligible],
+          p.leader,
+          p.epoch,
+          p.leaderEpoch,
+        ]),
       })),
     };
   }
@@ -417,11 +448,12 @@ export class Partitions {
         name: x.name,
         members: x.members,
         sessionOf: new Map(x.sessionOf),
-        partitions: x.partitions.map(([replicas, eligible, leader, epoch]) => ({
+        partitions: x.partitions.map(([replicas, eligible, leader, epoch, leaderEpoch]) => ({
           replicas,
           eligible,
           leader,
           epoch,
+          leaderEpoch,
         })),
       };
       this.sets.set(ps.name, ps);
@@ -441,7 +473,9 @@ export class Partitions {
       out.push(`P${name.length}:${name}:${ps.members.join(',')}:`);
       for (const m of [...ps.sessionOf.keys()].sort()) out.push(`m${m}=${ps.sessionOf.get(m)};`);
       for (const p of ps.partitions)
-        out.push(`p${p.replicas.join(',')}|${p.eligible.join(',')}|${p.leader ?? ''}|${p.epoch};`);
+        out.push(
+          `p${p.replicas.join(',')}|${p.eligible.join(',')}|${p.leader ?? ''}|${p.epoch}|${p.leaderEpoch};`,
+        );
     }
     return out.join('');
   }
@@ -453,12 +487,17 @@ export interface PartitionsSnapshot {
     name: string;
     members: string[];
     sessionOf: [string, number][];
-    partitions: [string[], string[], string | null, number][];
+    partitions: [string[], string[], string | null, number, number][];
   }[];
 }
 
 function fail(code: PartitionError, message: string, p?: PartitionRecord): PartitionFailure {
-  return { ok: false, code, message, ...(p ? { current: { leader: p.leader, epoch: p.epoch } } : {}) };
+  return {
+    ok: false,
+    code,
+    message,
+    ...(p ? { current: { leader: p.leader, epoch: p.epoch, leaderEpoch: p.leaderEpoch } } : {}),
+  };
 }
 
 const sessionGone = (id: number) =>

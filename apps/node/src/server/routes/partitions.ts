@@ -107,7 +107,14 @@ export async function sessionRoute(
         id,
         owner: r.session.owner,
         ttlMs: r.session.ttlMs,
-        led: r.led.map(({ set, partition, member, epoch }) => ({ set, partition, member, epoch })),
+        led: r.led.map(({ set, partition, member, epoch, leaderEpoch, eligible }) => ({
+          set,
+          partition,
+          member,
+          epoch,
+          leaderEpoch,
+          eligible,
+        })),
       });
     return;
   }
@@ -144,6 +151,7 @@ function partitionJson(i: number, p: PartitionRecord | PartitionView) {
     partition: i,
     leader: p.leader,
     epoch: p.epoch,
+    leaderEpoch: p.leaderEpoch,
     eligible: [...p.eligible],
     replicas: [...p.replicas],
   };
@@ -279,16 +287,21 @@ export async function partitionRoute(
           'PARTITION_NOT_FOUND',
           `set ${JSON.stringify(setName)} has no partition ${partition}`,
         );
-      const asked = url.searchParams.get('epoch');
-      if (asked !== null) {
+      // A caller that used an older epoch (or leader epoch) learns the current ones.
+      for (const [param, current] of [
+        ['epoch', p.epoch],
+        ['leaderEpoch', p.leaderEpoch],
+      ] as const) {
+        const asked = url.searchParams.get(param);
+        if (asked === null) continue;
         if (!/^\d{1,15}$/.test(asked))
-          throw badRequest('INVALID_ARGUMENT', `epoch must be an integer (got ${asked})`);
-        if (Number(asked) < p.epoch)
+          throw badRequest('INVALID_ARGUMENT', `${param} must be an integer (got ${asked})`);
+        if (Number(asked) < current)
           throw new HttpError(
             409,
             'STALE_EPOCH',
-            `partition ${partition} of ${setName} is at epoch ${p.epoch}, led by ${JSON.stringify(p.leader)}; use that`,
-            { leader: p.leader, epoch: p.epoch },
+            `partition ${partition} of ${setName} is at ${param} ${current}, led by ${JSON.stringify(p.leader)}; use that`,
+            { leader: p.leader, epoch: p.epoch, leaderEpoch: p.leaderEpoch },
           );
       }
       sendJson(res, 200, partitionJson(partition, p), headers);
