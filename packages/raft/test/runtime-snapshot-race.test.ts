@@ -43,9 +43,8 @@ const still: TimerProvider = {
 };
 
 /** One follower node `n1` under test, its leader played through `append`. */
-async function follower(store: SnapshotStore, everyEntries = 20) {
+async function follower(store: SnapshotStore, everyEntries = 20, kv = new KV()) {
   const storage = new MemoryStorage();
-  const kv = new KV();
   const t = new ScriptedTransport();
   const node = new RaftNode({
     id: 'n1',
@@ -101,6 +100,36 @@ async function follower(store: SnapshotStore, everyEntries = 20) {
 }
 
 describe('RaftNode snapshot edges', () => {
+  it('writes a snapshot of its own one chunk per turn of the event loop, whatever the store', async () => {
+    // Chunks from a synchronous iterable into a store whose writes resolve at once: unless
+    // the runtime lets go between chunks, the whole snapshot is written in one turn, and
+    // timers (heartbeats) and I/O wait behind it. At each chunk, the state machine checks
+    // that a macrotask it queued at the previous one has run.
+    const turnBetween: boolean[] = [];
+    class Chunky extends KV {
+      override *snapshot(): Iterable<Uint8Array> {
+        const entries = [...this.data.entries()];
+        let ran = true;
+        for (let i = 0; i < 10; i++) {
+          turnBetween.push(ran);
+          ran = false;
+          setImmediate(() => {
+            ran = true;
+          });
+          yield enc(JSON.stringify(entries.filter((_, j) => j % 10 === i)));
+        }
+      }
+    }
+    const { node, base, append, events } = await follower(new MemorySnapshotStore(), 20, new Chunky());
+    try {
+      append(25, base + 25);
+      await waitFor(() => events.some((e) => e.type === 'snapshotTaken'), 'a snapshot of its own');
+      expect(turnBetween).toEqual(Array(10).fill(true));
+    } finally {
+      await node.stop();
+    }
+  });
+
   it('a snapshot message that arrives without its data (as a plain message) is ignored', async () => {
     const store = new MemorySnapshotStore();
     const { node, kv, h, base, append, snapshotAt, events } = await follower(store);

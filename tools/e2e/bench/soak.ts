@@ -76,6 +76,22 @@ const longestDelay = (text: string) => {
   }
   return last;
 };
+/** The loop-delay histogram's observations above 50 ms between two scrapes, per bucket. */
+const slowDelays = (before: string, after: string) => {
+  const buckets = (text: string) =>
+    [...text.matchAll(/^quorate_event_loop_delay_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)].map(
+      (m) => [m[1]!, Number(m[2])] as const,
+    );
+  const b = buckets(before);
+  const a = buckets(after).map(([le, n], i) => [le, n - (b[i]?.[1] ?? 0)] as const);
+  const out: string[] = [];
+  for (let i = 1; i < a.length; i++) {
+    const lo = Number(a[i - 1]![0]);
+    if (lo < 0.05) continue;
+    out.push(`${lo}-${a[i]![0]} s: ${a[i]![1] - a[i - 1]![1]}`);
+  }
+  return out.join(', ');
+};
 const rssMb = (pid: number) => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Math.round(Number(m[1]) / 1024) : Number.NaN;
@@ -100,6 +116,26 @@ async function main() {
       }),
     );
     await client.close();
+    // The nodes' whole logs from here on (the cluster keeps only the last 50 lines): every
+    // loop warning's longest stretch, and every snapshot's duration.
+    const seen = c.nodes.map(() => ({ warnings: 0, longestMs: 0, snapshots: [] as number[] }));
+    c.nodes.forEach((n, i) => {
+      let rest = '';
+      n.proc?.stdout?.on('data', (d: Buffer) => {
+        const lines = (rest + d.toString()).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) {
+          if (line.includes('event loop was held')) {
+            seen[i]!.warnings++;
+            const m = /"longestMs":(\d+)/.exec(line);
+            if (m) seen[i]!.longestMs = Math.max(seen[i]!.longestMs, Number(m[1]));
+          } else if (line.includes('snapshot taken')) {
+            const m = /"ms":(\d+)/.exec(line);
+            if (m) seen[i]!.snapshots.push(Number(m[1]));
+          }
+        }
+      });
+    });
     const before = await Promise.all(c.nodes.map((n) => scrape(n.clientAddress)));
     const term0 = Math.max(...before.map((t) => metric(t, 'raft_term')));
     console.error(`state written (term ${term0}); ${args.duration} at ${args.rate} puts/s...`);
@@ -163,9 +199,12 @@ async function main() {
     c.nodes.forEach((n, i) => {
       const changes =
         metric(after[i]!, 'raft_leader_changes_total') - metric(before[i]!, 'raft_leader_changes_total');
-      const warnings = n.log.filter((l) => l.includes('event loop was held')).length;
+      const s = seen[i]!;
+      const snapMs = s.snapshots.length
+        ? `${Math.min(...s.snapshots)}-${Math.max(...s.snapshots)} ms each`
+        : 'none logged';
       console.log(
-        `  ${n.id}: leader changes seen ${changes}, snapshots taken ${sum(after[i]!, 'snapshots_total', 'kind="create"') - sum(before[i]!, 'snapshots_total', 'kind="create"')}, longest loop delay <= ${longestDelay(after[i]!)} s, loop warnings (last 50 log lines) ${warnings}, RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB`,
+        `  ${n.id}: leader changes seen ${changes}, snapshots taken ${sum(after[i]!, 'snapshots_total', 'kind="create"') - sum(before[i]!, 'snapshots_total', 'kind="create"')} (${snapMs}), longest loop delay <= ${longestDelay(after[i]!)} s, loop delays over 50 ms (${slowDelays(before[i]!, after[i]!)}), loop warnings ${s.warnings} (longest ${s.longestMs} ms), RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB`,
       );
     });
   } finally {

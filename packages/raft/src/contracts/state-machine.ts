@@ -19,7 +19,9 @@ export interface StateMachine<TResult = unknown> {
    * Optional: the whole state as of the last applied entry, as a stream of chunks. The
    * state may keep changing while the stream is consumed (apply goes on), so take a
    * consistent view first (copy-on-write, an immutable structure, ...) and keep the
-   * synchronous part short: it pauses writes.
+   * synchronous part short: it pauses writes. The runtime asks for one chunk per turn of
+   * the event loop, which heartbeats share: producing a chunk should take a millisecond
+   * or so (tens of KiB), never a large part of the election timeout.
    */
   snapshot?(): AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
   /** Optional: replace the whole state with a snapshot's data. */

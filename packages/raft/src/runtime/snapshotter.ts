@@ -163,6 +163,11 @@ export class Snapshotter<R> {
       for await (const chunk of data as AsyncIterable<Uint8Array>) {
         bytes += chunk.byteLength;
         await writer.write(chunk);
+        // One chunk per turn of the event loop: the state machine builds the next one
+        // only after timers (heartbeats), I/O and the ready loop had their turn. Neither
+        // a synchronous iterable nor a store that buffers (its writes resolve at once)
+        // would ever let go of the loop otherwise.
+        await this.nextTurn();
       }
       await writer.commit();
       writer = null;
@@ -186,6 +191,11 @@ export class Snapshotter<R> {
         detail: `snapshot at ${meta.index} failed: ${(err as Error).message}`,
       });
     }
+  }
+
+  /** Resolves in a later turn of the event loop (through the timers, so the simulator decides when). */
+  private nextTurn(): Promise<void> {
+    return new Promise((resolve) => this.timers.defer(resolve));
   }
 
   /** Stream our latest snapshot to a follower that needs it. */
