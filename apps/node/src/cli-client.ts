@@ -123,7 +123,7 @@ function changeText(index: number, c: WatchChange): string {
   if (c.type === 'put') return `${index}\tput\t${c.key}\t${c.text()}`;
   if (c.type === 'delete') return `${index}\tdelete\t${c.key}`;
   if (c.type === 'partition')
-    return `${index}\tpartition\t${c.set}/${c.partition}\t${c.leader ?? '-'}\tepoch ${c.epoch}`;
+    return `${index}\tpartition\t${c.set}/${c.partition}\t${c.leader ?? '-'}\tleader epoch ${c.leaderEpoch}\tepoch ${c.epoch}`;
   return `${index}\tlease\t${c.name}\t${c.holder ?? '-'}`;
 }
 
@@ -136,7 +136,7 @@ function count(v: string, what: string, min = 0): number {
 }
 
 const partitionLine = (p: PartitionState) =>
-  `${p.partition}\t${p.leader ?? '-'}\tepoch ${p.epoch}\treplicas ${p.replicas.join(',')}\teligible ${p.eligible.join(',')}`;
+  `${p.partition}\t${p.leader ?? '-'}\tleader epoch ${p.leaderEpoch}\tepoch ${p.epoch}\treplicas ${p.replicas.join(',')}\teligible ${p.eligible.join(',')}`;
 
 export function registerClientCommands(program: Command): void {
   const kv = program.command('kv').description('read and write keys');
@@ -357,7 +357,11 @@ export function registerClientCommands(program: Command): void {
       run(async (c, name: string, partition: string, o: Common & { to: string; epoch?: string }) => {
         const epoch = o.epoch !== undefined ? count(o.epoch, '--epoch') : undefined;
         const p = await c.movePartition(name, count(partition, '<partition>'), o.to, epoch);
-        print(o, p, `${name}/${p.partition}: led by ${p.leader ?? '-'} at epoch ${p.epoch}`);
+        print(
+          o,
+          p,
+          `${name}/${p.partition}: led by ${p.leader ?? '-'} at leader epoch ${p.leaderEpoch} (epoch ${p.epoch})`,
+        );
       }),
     );
 

@@ -260,8 +260,24 @@ describe('watch on the client protocol', () => {
     await http.joinPartitionSet('pw', 'm1', session.id);
     await waitFor(() => seen.length >= 2 || null, 'the two partitions to get their leader');
     expect(seen).toEqual([
-      { type: 'partition', set: 'pw', partition: 0, leader: 'm1', epoch: 1, eligible: ['m1'] },
-      { type: 'partition', set: 'pw', partition: 1, leader: 'm1', epoch: 1, eligible: ['m1'] },
+      {
+        type: 'partition',
+        set: 'pw',
+        partition: 0,
+        leader: 'm1',
+        epoch: 1,
+        leaderEpoch: 1,
+        eligible: ['m1'],
+      },
+      {
+        type: 'partition',
+        set: 'pw',
+        partition: 1,
+        leader: 'm1',
+        epoch: 1,
+        leaderEpoch: 1,
+        eligible: ['m1'],
+      },
     ]);
     stop.abort();
     await watching;

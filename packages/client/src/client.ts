@@ -486,8 +486,9 @@ export class QuorateClient {
   }
 
   /**
-   * Keep a session alive. `led` lists every partition it leads, with its epoch, as of the
-   * entry that applied this keep-alive. `404 SESSION_NOT_FOUND` once it lapsed or was closed.
+   * Keep a session alive. `led` lists every partition it leads, with its epoch, leader
+   * epoch and eligible set, as of the entry that applied this keep-alive.
+   * `404 SESSION_NOT_FOUND` once it lapsed or was closed.
    */
   async keepAlive(id: number, opts: CallOptions = {}): Promise<KeepAliveResult> {
     return this.partitionWrite<KeepAliveResult>('POST', `/sessions/${id}/keepalive`, {}, opts);
@@ -525,15 +526,19 @@ export class QuorateClient {
   }
 
   /**
-   * A partition's leader, epoch and eligible set (linearizable). With `epoch` older than
-   * the current one: `StaleEpochError` carrying the current leader and epoch.
+   * A partition's leader, epochs and eligible set (linearizable). With `epoch` or
+   * `leaderEpoch` older than the current one: `StaleEpochError` carrying the current
+   * leader, epoch and leader epoch.
    */
   async partitionLeader(
     set: string,
     partition: number,
-    opts: CallOptions & { epoch?: number } = {},
+    opts: CallOptions & { epoch?: number; leaderEpoch?: number } = {},
   ): Promise<PartitionState> {
-    const q = opts.epoch !== undefined ? `?epoch=${opts.epoch}` : '';
+    const params = new URLSearchParams();
+    if (opts.epoch !== undefined) params.set('epoch', String(opts.epoch));
+    if (opts.leaderEpoch !== undefined) params.set('leaderEpoch', String(opts.leaderEpoch));
+    const q = params.toString() ? `?${params}` : '';
     return (await this.partitionRead<PartitionState>(`${partitionPath(set, partition)}${q}`, 'any', opts))!;
   }
 

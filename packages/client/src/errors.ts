@@ -81,20 +81,25 @@ export class OutcomeUnknownError extends ClientError {
 }
 
 /**
- * `409 STALE_EPOCH` from a partition call: the epoch given is older than the partition's.
- * A `RejectedError` (definite: nothing changed) that carries the partition's current
- * `leader` and `epoch`, so the caller can redirect or fence without asking again.
+ * `409 STALE_EPOCH` from a partition call: the epoch (or leader epoch) given is older than
+ * the partition's. A `RejectedError` (definite: nothing changed) that carries the
+ * partition's current `leader`, `epoch` and `leaderEpoch`, so the caller can redirect or
+ * fence without asking again. A newer `leaderEpoch` means the leader changed; the same
+ * one with a newer `epoch` means only the eligible set did.
  */
 export class StaleEpochError extends RejectedError {
   /** The partition's current leader (null: leaderless). */
   readonly leader: string | null;
-  /** The partition's current epoch. */
+  /** The partition's current epoch (every change of leader or eligible set; compare-and-set is on it). */
   readonly epoch: number;
+  /** The partition's current leader epoch (every change of leader; data planes fence on it). */
+  readonly leaderEpoch: number;
   constructor(status: number, message: string, details: Record<string, unknown>) {
     super(status, 'STALE_EPOCH', message, details);
     this.name = 'StaleEpochError';
     this.leader = typeof details.leader === 'string' ? details.leader : null;
     this.epoch = Number(details.epoch);
+    this.leaderEpoch = Number(details.leaderEpoch);
   }
 }
 

@@ -5,32 +5,34 @@
  * ## When a member may act as a partition's leader
  *
  * The cluster hands a partition on only in the log entry that ends the member's session
- * (or its membership, or its leadership by a resignation, a move or an eligibility
- * change). A session lapses when the quorate leader's monotonic clock says `ttlMs` has
+ * (or its membership, or its leadership by a resignation, a move or an unclean
+ * hand-over). A session lapses when the quorate leader's monotonic clock says `ttlMs` has
  * passed since it *applied* the last keep-alive (a new quorate leader restarts the count
  * at its election), and a keep-alive is applied after it was *sent*. So, as for
  * `LeaderElector`, a member that led `p` at the last confirmed keep-alive still leads it,
- * at that epoch, until
+ * at that leader epoch, until
  *
  *     sentAt(last confirmed keep-alive) + ttlMs × (1 − maxDrift) − safetyMarginMs
  *
  * on its own monotonic clock, unless the cluster moved `p` on for another reason; those
  * other hand-overs it learns of late (the next keep-alive answer, or a watch event), which
- * is why a data plane built on this carries the epoch with every write and refuses older
- * epochs. At the deadline, without a newer confirmation, every led partition's signal
- * aborts at once; `leading()` and `epochOf()` compare the clock on every read, so a
- * process that was frozen wakes up leading nothing.
+ * is why a data plane built on this carries the leader epoch with every write and refuses
+ * older ones. At the deadline, without a newer confirmation, every led partition's signal
+ * aborts at once; `leading()`, `epochOf()` and `leaderEpochOf()` compare the clock on
+ * every read, so a process that was frozen wakes up leading nothing.
  *
  * The keep-alive answer's `led` list is the authority on what this member leads; the
- * watch only makes it ask sooner (and ends a leadership at once when it shows another
- * member leading the partition at a newer epoch).
+ * watch makes it learn sooner: a newer leader epoch ends a leadership at once, an
+ * eligible-set change moves its epoch on, and a change naming this member as a leader
+ * makes it ask at once.
  *
- * A leadership is one partition at one epoch. A newer epoch ends it even when this member
- * still leads (say its eligible set changed while it heard nothing): the signal aborts and
- * a `leading` event at the new epoch follows, because the member cannot tell whether
- * someone else led in between, and a data plane fencing on epochs refuses the old one
- * anyway. Only this member's own `setEligible` carries a leadership on to the new epoch,
- * with the same signal.
+ * A leadership is one partition at one **leader epoch** (which the cluster bumps exactly
+ * when the leader changes). A newer leader epoch ends it even when this member leads again
+ * at it (someone else, or no one, led in between): the signal aborts and a `leading` event
+ * at the new leader epoch follows. An eligible-set change (by this member's `setEligible`,
+ * an admin, or the cluster dropping a lapsed follower) only bumps the **epoch**: the
+ * leadership goes on, with the same signal, at the new epoch, which is the one its next
+ * compare-and-set must name; an `epoch` event says so.
  */
 import type { QuorateClient } from './client.js';
 import { ClientError, RejectedError, StaleEpochError } from './errors.js';
@@ -48,7 +50,14 @@ export interface Session {
 export interface LedPartition {
   set: string;
   partition: number;
+  /** The member of `set` that leads it (through this session). */
+  member: string;
+  /** Grows with every change of the leader or of the eligible set: compare-and-set is on it. */
   epoch: number;
+  /** Grows with every change of the leader only: data planes fence on it. */
+  leaderEpoch: number;
+  /** The in-sync replicas. */
+  eligible: string[];
 }
 
 export interface KeepAliveResult extends Session {
@@ -65,8 +74,10 @@ export interface PartitionState {
   partition: number;
   /** null: leaderless. */
   leader: string | null;
-  /** Grows with every change of the leader or of the eligible set. */
+  /** Grows with every change of the leader or of the eligible set: compare-and-set is on it. */
   epoch: number;
+  /** Grows with every change of the leader (to a member or to none): data planes fence on it. */
+  leaderEpoch: number;
   /** The in-sync replicas: who may lead. */
   eligible: string[];
   replicas: string[];
@@ -129,9 +140,9 @@ export interface PartitionMemberOptions {
 }
 
 export type LostReason =
-  /** A keep-alive answer no longer listed it (moved, resigned elsewhere, eligibility changed). */
+  /** Another member leads it, or no one does (a keep-alive answer no longer listed it, or the watch or a refusal said so). */
   | 'moved'
-  /** A newer epoch was seen: a leadership at the older one is over (it may continue at the new one). */
+  /** A newer leader epoch naming this member again: someone else (or no one) led in between; a `leading` event at the new one follows. */
   | 'superseded'
   /** The local deadline passed without a confirmed keep-alive. */
   | 'unconfirmed'
@@ -141,8 +152,22 @@ export type LostReason =
   | 'stopped';
 
 export type PartitionMemberEvent =
-  | { type: 'leading'; partition: number; epoch: number; signal: AbortSignal }
-  | { type: 'lost'; partition: number; epoch: number; reason: LostReason }
+  /** A leadership begins: it lasts until `signal` aborts (and a `lost` event says why). */
+  | {
+      type: 'leading';
+      partition: number;
+      epoch: number;
+      leaderEpoch: number;
+      eligible: string[];
+      signal: AbortSignal;
+    }
+  /**
+   * The same leadership (same `leaderEpoch`, same signal) at a newer `epoch`: the eligible
+   * set changed, by this member's `setEligible`, an admin, or the cluster. Compare-and-sets
+   * name the new epoch from now on.
+   */
+  | { type: 'epoch'; partition: number; epoch: number; leaderEpoch: number; eligible: string[] }
+  | { type: 'lost'; partition: number; epoch: number; leaderEpoch: number; reason: LostReason }
   | { type: 'session-lost' }
   | { type: 'joined'; session: number }
   | { type: 'error'; during: 'session' | 'join' | 'keepalive' | 'watch'; error: Error };
@@ -155,8 +180,12 @@ export class PartitionMemberConfigError extends ClientError {
 }
 
 interface Led {
+  /** What identifies the leadership: it never changes. */
+  readonly leaderEpoch: number;
+  /** The newest epoch known for it (compare-and-set is on this); goes up with eligible-set changes. */
   epoch: number;
-  ctrl: AbortController;
+  eligible: string[];
+  readonly ctrl: AbortController;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -165,22 +194,22 @@ export class PartitionMember {
   private readonly o: Required<Omit<PartitionMemberOptions, 'cluster'>> & { cluster: QuorateClient };
   private session: number | null = null;
   private joined = false;
-  /** Partitions led, with their epochs. Invariant: empty whenever `deadline` has passed. */
+  /** Partitions led, each at one leader epoch. Invariant: empty whenever `deadline` has passed. */
   private readonly led = new Map<number, Led>();
   /** Local deadline of every leadership (monotonic ms); 0 before any confirmation. */
   private deadline = 0;
   private deadlineTimer: ReturnType<typeof setTimeout> | null = null;
   /**
    * Resignations: keep-alive answers sent before one settled may still list the partition
-   * at the resigned epoch (they were applied first); they must not make it led again.
+   * at the resigned leader epoch (they were applied first); they must not make it led again.
    */
-  private readonly resigned = new Map<number, { epoch: number; settledAt: number | null }>();
+  private readonly resigned = new Map<number, { leaderEpoch: number; settledAt: number | null }>();
   /**
-   * Eligibility changes of this member in flight (partition -> the epoch they were made
-   * at): a keep-alive answer one epoch above is most likely that change, and its own
-   * answer settles it, not the keep-alive.
+   * The newest leader epoch heard of per partition (a watch change, a refusal, an answer):
+   * a keep-alive answer applied before it (the watch can be faster) must not start a
+   * leadership that is already over.
    */
-  private readonly changing = new Map<number, number>();
+  private readonly newest = new Map<number, number>();
   private running = false;
   private loop: Promise<void> | null = null;
   private watching: { ctrl: AbortController; done: Promise<void> } | null = null;
@@ -228,18 +257,36 @@ export class PartitionMember {
     };
   }
 
-  /** The partitions this member leads right now, with their epochs and signals (checked against the clock). */
-  leading(): Map<number, { epoch: number; signal: AbortSignal }> {
+  /**
+   * The partitions this member leads right now (checked against the clock), each with its
+   * leader epoch, its newest known epoch and eligible set, and its signal.
+   */
+  leading(): Map<number, { epoch: number; leaderEpoch: number; eligible: string[]; signal: AbortSignal }> {
     this.checkDeadline();
-    const out = new Map<number, { epoch: number; signal: AbortSignal }>();
-    for (const [p, l] of this.led) out.set(p, { epoch: l.epoch, signal: l.ctrl.signal });
+    const out = new Map<
+      number,
+      { epoch: number; leaderEpoch: number; eligible: string[]; signal: AbortSignal }
+    >();
+    for (const [p, l] of this.led)
+      out.set(p, {
+        epoch: l.epoch,
+        leaderEpoch: l.leaderEpoch,
+        eligible: [...l.eligible],
+        signal: l.ctrl.signal,
+      });
     return out;
   }
 
-  /** The epoch at which this member leads `partition` right now, or null. */
+  /** The epoch (what a compare-and-set names) at which this member leads `partition` right now, or null. */
   epochOf(partition: number): number | null {
     this.checkDeadline();
     return this.led.get(partition)?.epoch ?? null;
+  }
+
+  /** The leader epoch (what a data plane fences on) at which this member leads `partition` right now, or null. */
+  leaderEpochOf(partition: number): number | null {
+    this.checkDeadline();
+    return this.led.get(partition)?.leaderEpoch ?? null;
   }
 
   /** The session this member holds, if any. */
@@ -263,19 +310,22 @@ export class PartitionMember {
   /**
    * Hand `partition` on (to another eligible live replica, else it becomes leaderless).
    * Its signal aborts first. Throws what the cluster answered (`StaleEpochError`, ...)
-   * when it refused; nothing to do when this member does not lead it.
+   * when it refused (then the next keep-alive answer that lists the partition starts a
+   * leadership again); nothing to do when this member does not lead it.
    */
   async resign(partition: number): Promise<void> {
     const l = this.led.get(partition);
     if (!l || !this.checkDeadline()) return;
-    const mark = { epoch: l.epoch, settledAt: null as number | null };
+    const mark = { leaderEpoch: l.leaderEpoch, settledAt: null as number | null };
     this.resigned.set(partition, mark);
     this.lose(partition, 'resigned');
     try {
-      await this.o.cluster.resignPartition(this.o.set, partition, this.o.member, l.epoch, {
+      const r = await this.o.cluster.resignPartition(this.o.set, partition, this.o.member, l.epoch, {
         timeoutMs: this.o.ttlMs,
       });
+      this.heard(partition, r.leaderEpoch);
     } catch (err) {
+      if (err instanceof StaleEpochError) this.heard(partition, err.leaderEpoch);
       // Refused: the cluster's state is what the next keep-alive says.
       if (err instanceof RejectedError) this.resigned.delete(partition);
       throw err;
@@ -286,9 +336,13 @@ export class PartitionMember {
   }
 
   /**
-   * Set `partition`'s eligible set (it must hold this member), at the epoch this member
-   * leads it at; on success the leadership goes on at the new epoch (same signal).
-   * Throws `StaleEpochError` when the cluster's epoch is newer.
+   * Set `partition`'s eligible set (it must hold this member), compare-and-set on the epoch
+   * this member knows for its leadership; on success the leadership goes on at the new
+   * epoch (same leader epoch, same signal, an `epoch` event). Throws `StaleEpochError` when
+   * the cluster's epoch is newer: with a newer leader epoch the leadership is over (`lost`);
+   * with the same one only the eligible set changed meanwhile, and the change can be made
+   * again once the member knows the new epoch (its `epoch` event, after the next keep-alive,
+   * which goes at once).
    */
   async setEligible(partition: number, eligible: string[]): Promise<PartitionState> {
     const l = this.led.get(partition);
@@ -300,29 +354,31 @@ export class PartitionMember {
         {},
       );
     }
-    const base = l.epoch;
-    this.changing.set(partition, base);
     let r: PartitionState;
     try {
       r = await this.o.cluster.updateEligible(
         this.o.set,
         partition,
-        { member: this.o.member, epoch: base, eligible },
+        { member: this.o.member, epoch: l.epoch, eligible },
         { timeoutMs: this.o.ttlMs },
       );
     } catch (err) {
-      // A newer epoch: the leadership at this one is over (the next keep-alive says
-      // whether it goes on at the newer one).
-      if (err instanceof StaleEpochError && err.epoch > base && this.led.get(partition) === l) {
-        this.lose(partition, 'superseded');
-        this.wakeUp();
+      if (err instanceof StaleEpochError) this.heard(partition, err.leaderEpoch);
+      if (err instanceof StaleEpochError && this.led.get(partition) === l) {
+        // A newer leader epoch (or none given): the leadership is over.
+        if (!(err.leaderEpoch <= l.leaderEpoch))
+          this.lose(partition, err.leader === this.o.member ? 'superseded' : 'moved');
       }
+      // Whatever the refusal, the next keep-alive says where things stand.
+      if (err instanceof RejectedError) this.wakeUp();
       throw err;
-    } finally {
-      if (this.changing.get(partition) === base) this.changing.delete(partition);
     }
-    // The same leadership, if it was not lost meanwhile, goes on at the new epoch.
-    if (this.led.get(partition) === l && r.epoch > l.epoch) l.epoch = r.epoch;
+    // The same leadership, if it was not lost meanwhile, goes on at the new epoch. (A
+    // keep-alive answer or a watch change may have brought it already, or an older answer
+    // may still come: epochs only go up.)
+    this.heard(partition, r.leaderEpoch);
+    if (this.led.get(partition) === l && r.leaderEpoch === l.leaderEpoch)
+      this.updateEpoch(partition, l, r.epoch, r.eligible);
     return r;
   }
 
@@ -473,26 +529,51 @@ export class PartitionMember {
     if (until > this.deadline) this.extend(until);
     for (const [p, mark] of this.resigned)
       if (mark.settledAt !== null && sentAt >= mark.settledAt) this.resigned.delete(p);
-    const listed = new Map<number, number>();
+    const listed = new Map<number, LedPartition>();
     for (const x of led) {
       const mark = this.resigned.get(x.partition);
-      if (mark && x.epoch <= mark.epoch) continue;
-      listed.set(x.partition, x.epoch);
+      if (mark && x.leaderEpoch <= mark.leaderEpoch) continue;
+      this.heard(x.partition, x.leaderEpoch);
+      listed.set(x.partition, x);
     }
     for (const [p, l] of [...this.led]) {
-      const epoch = listed.get(p);
-      if (epoch === undefined) this.lose(p, 'moved');
-      else if (epoch === l.epoch + 1 && this.changing.get(p) === l.epoch) continue;
-      else if (epoch > l.epoch) this.lose(p, 'superseded');
+      const x = listed.get(p);
+      if (x === undefined) this.lose(p, 'moved');
+      else if (x.leaderEpoch > l.leaderEpoch) this.lose(p, 'superseded');
+      // The same leadership: at a newer epoch if the eligible set changed (an older one
+      // comes from before this member's own setEligible answered).
+      else if (x.leaderEpoch === l.leaderEpoch) this.updateEpoch(p, l, x.epoch, x.eligible);
     }
-    for (const [p, epoch] of listed) {
-      const l = this.led.get(p);
-      // Lower: an answer from before a change this member made itself (setEligible).
-      if (l) continue;
+    for (const [p, x] of listed) {
+      // Already led: at this leader epoch (above), or at a newer one than this answer's,
+      // which cannot be (answers come in the order they were applied).
+      if (this.led.has(p)) continue;
+      // Over already: the watch (or a refusal) told of a newer leader epoch.
+      if (x.leaderEpoch < (this.newest.get(p) ?? 0)) continue;
       const ctrl = new AbortController();
-      this.led.set(p, { epoch, ctrl });
-      this.emit({ type: 'leading', partition: p, epoch, signal: ctrl.signal });
+      this.led.set(p, { leaderEpoch: x.leaderEpoch, epoch: x.epoch, eligible: [...x.eligible], ctrl });
+      this.emit({
+        type: 'leading',
+        partition: p,
+        epoch: x.epoch,
+        leaderEpoch: x.leaderEpoch,
+        eligible: [...x.eligible],
+        signal: ctrl.signal,
+      });
     }
+  }
+
+  /** `partition` is at leader epoch `leaderEpoch` or past it. */
+  private heard(partition: number, leaderEpoch: number): void {
+    if (leaderEpoch > (this.newest.get(partition) ?? 0)) this.newest.set(partition, leaderEpoch);
+  }
+
+  /** The leadership `l` of `partition` at a newer `epoch` (its eligible set changed): same signal. */
+  private updateEpoch(partition: number, l: Led, epoch: number, eligible: readonly string[]): void {
+    if (!(epoch > l.epoch)) return;
+    l.epoch = epoch;
+    l.eligible = [...eligible];
+    this.emit({ type: 'epoch', partition, epoch, leaderEpoch: l.leaderEpoch, eligible: [...eligible] });
   }
 
   private sessionLost(session: number): void {
@@ -507,9 +588,11 @@ export class PartitionMember {
   // ---------------------------------------------------------------- the watch
 
   /**
-   * Follow the set's partition changes: one naming this member, or a partition it leads,
-   * makes the next keep-alive go at once; another member leading one of ours at a newer
-   * epoch ends that leadership right away.
+   * Follow the set's partition changes: a newer leader epoch of a partition this member
+   * leads ends that leadership right away, and the same one at a newer epoch (an
+   * eligible-set change) carries it on to that epoch; a change naming this member as the
+   * leader of a partition it does not lead (yet), or ending one of its leaderships, makes
+   * the next keep-alive go at once.
    */
   private follow(): { ctrl: AbortController; done: Promise<void> } {
     const ctrl = new AbortController();
@@ -521,9 +604,17 @@ export class PartitionMember {
             failures = 0;
             for (const c of b.changes) {
               if (c.type !== 'partition' || c.set !== this.o.set) continue;
-              const l = this.led.get(c.partition);
-              if (l && c.epoch > l.epoch && c.leader !== this.o.member) this.lose(c.partition, 'moved');
-              if (l || c.leader === this.o.member) this.wakeUp();
+              this.heard(c.partition, c.leaderEpoch);
+              // Past the deadline, nothing is led any more (and nothing must be updated).
+              const l = this.checkDeadline() ? this.led.get(c.partition) : undefined;
+              if (!l) {
+                if (c.leader === this.o.member) this.wakeUp();
+              } else if (c.leaderEpoch > l.leaderEpoch) {
+                this.lose(c.partition, c.leader === this.o.member ? 'superseded' : 'moved');
+                this.wakeUp();
+              } else if (c.leaderEpoch === l.leaderEpoch) {
+                this.updateEpoch(c.partition, l, c.epoch, c.eligible);
+              }
             }
           }
         } catch (err) {
@@ -576,8 +667,10 @@ export class PartitionMember {
     const l = this.led.get(partition);
     if (!l) return;
     this.led.delete(partition);
-    l.ctrl.abort(new Error(`leadership of ${this.o.set}/${partition} at epoch ${l.epoch} ended: ${reason}`));
-    this.emit({ type: 'lost', partition, epoch: l.epoch, reason });
+    l.ctrl.abort(
+      new Error(`leadership of ${this.o.set}/${partition} at leader epoch ${l.leaderEpoch} ended: ${reason}`),
+    );
+    this.emit({ type: 'lost', partition, epoch: l.epoch, leaderEpoch: l.leaderEpoch, reason });
   }
 
   private loseAll(reason: LostReason): void {

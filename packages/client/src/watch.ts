@@ -27,13 +27,16 @@ export type WatchChange =
       readonly token: number | null;
     }
   | {
-      /** A partition's leader, epoch or eligible set changed (docs/partitions.md). */
+      /** A partition's leader or eligible set changed (docs/partitions.md). */
       readonly type: 'partition';
       readonly set: string;
       readonly partition: number;
       /** null: leaderless. */
       readonly leader: string | null;
+      /** +1 with every change of leader or eligible set. */
       readonly epoch: number;
+      /** +1 with every change of leader (to a member or to none): unchanged when only the eligible set changed. */
+      readonly leaderEpoch: number;
       readonly eligible: readonly string[];
     };
 
@@ -126,6 +129,7 @@ function toChange(c: Record<string, unknown>): WatchChange {
       partition: Number(c.partition),
       leader: (c.leader as string | null) ?? null,
       epoch: Number(c.epoch),
+      leaderEpoch: Number(c.leaderEpoch),
       eligible: Array.isArray(c.eligible) ? c.eligible.map(String) : [],
     };
   }

@@ -152,7 +152,7 @@ it('partitions create/list/show/move, with an unknown member refused as exit 4 a
     const epoch = shown.partitions[0].epoch as number;
     const text = await q('partitions', 'show', 'cli-set');
     expect(text.code).toBe(0);
-    expect(text.stdout).toMatch(/^0\ta\tepoch \d+\treplicas a,b\teligible a,b$/m);
+    expect(text.stdout).toMatch(/^0\ta\tleader epoch \d+\tepoch \d+\treplicas a,b\teligible a,b$/m);
     expect(await json('partitions', 'move', 'cli-set', '0', '--to', 'b')).toMatchObject({
       partition: 0,
       leader: 'b',
@@ -160,7 +160,7 @@ it('partitions create/list/show/move, with an unknown member refused as exit 4 a
     });
     const moved = await q('partitions', 'move', 'cli-set', '1', '--to', 'a');
     expect(moved.code, moved.stderr).toBe(0);
-    expect(moved.stdout).toMatch(/cli-set\/1: led by a at epoch \d+/);
+    expect(moved.stdout).toMatch(/cli-set\/1: led by a at leader epoch \d+ \(epoch \d+\)/);
     const stranger = await q('partitions', 'move', 'cli-set', '0', '--to', 'zed');
     expect(stranger.code).toBe(4);
     expect(stranger.stderr).toMatch(/^quorate: UNKNOWN_MEMBER: .*zed/m);
