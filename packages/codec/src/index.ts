@@ -3,6 +3,7 @@ export {
   type Challenge,
   decodeHandshake,
   decodeMessage,
+  describeVersion,
   type EnvelopeContext,
   encodeAuth,
   encodeChallenge,
@@ -20,6 +21,15 @@ export {
   unpackPayload,
 } from './wire/envelope.js';
 export { FRAME_HEADER_BYTES, FrameReader, frame, MAX_FRAME_LIMIT } from './wire/frames.js';
+export {
+  encodeGroupMessageFrame,
+  encodeHostFrame,
+  GROUPS_PROTOCOL_VERSION,
+  type GroupDelivery,
+  GroupFrameKind,
+  groupEnvelopeFrom,
+  groupIdOf,
+} from './wire/groups.js';
 export { freshNonce, handshakeProof, type ProofInput, secretBytes, verifyProof } from './wire/handshake.js';
 export {
   defaultWireLimits,

@@ -1,4 +1,8 @@
 export type {
+  GroupId,
+  GroupTransport,
+  GroupTransportHandler,
+  HostMessage,
   InitialState,
   LogReader,
   LogStorage,
@@ -10,7 +14,7 @@ export type {
   Transport,
   TransportHandler,
 } from './contracts/index.js';
-export { canSendSnapshots } from './contracts/index.js';
+export { canSendSnapshots, MAX_GROUP_ID } from './contracts/index.js';
 // The options RaftNode takes for its core (`raft:`), and their validation.
 export { type CoreConfig, type CoreOptions, coreConfigIssues, defaultCoreOptions } from './core/config.js';
 // What RaftNode's status and events carry; the core itself is `@quorate/raft/core`.
@@ -21,7 +25,7 @@ export * from './errors.js';
 export { MemorySnapshotStore } from './memory/memory-snapshot-store.js';
 export { emptyConfState, MemoryStorage } from './memory/memory-storage.js';
 export { MemoryNetwork, MemoryTransport } from './memory/memory-transport.js';
-export type { Emitter } from './runtime/emitter.js';
+export { Emitter } from './runtime/emitter.js';
 export {
   type NodeStatus,
   RaftNode,

@@ -19,6 +19,7 @@ const { values } = parseArgs({
     steps: { type: 'string' },
     nodes: { type: 'string' },
     quiet: { type: 'string' },
+    groups: { type: 'string' },
     verbose: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -31,7 +32,8 @@ if (values.help) {
   --seed S    first seed (default 1)
   --steps M   steps of 10 ms virtual time per seed (default 2000)
   --nodes K   cluster size (default: 3, 5 or 7 by seed)
-  --quiet Q   final fault-free steps in which liveness is checked (default 500)`);
+  --quiet Q   final fault-free steps in which liveness is checked (default 500)
+  --groups G  multi-group mode: every node a @quorate/multiraft host of G groups (quiescence on)`);
   process.exit(0);
 }
 
@@ -53,6 +55,29 @@ const quietSteps = int(values.quiet, 'quiet');
 if (nodes !== undefined && nodes < 1) {
   console.error('sim: --nodes must be at least 1');
   process.exit(2);
+}
+
+const groups = int(values.groups, 'groups');
+if (groups !== undefined && groups > 0) {
+  const { simulateGroups, formatGroupFailure } = await import('./groups.js');
+  const t0 = performance.now();
+  let violations = 0;
+  for (let seed = first; seed < first + count; seed++) {
+    const r = await simulateGroups({
+      seed,
+      groups,
+      steps,
+      quietSteps,
+      ...(nodes !== undefined ? { hosts: nodes } : {}),
+    });
+    violations += r.violations.length;
+    if (r.violations.length > 0) console.log(formatGroupFailure(r));
+    else if (values.verbose) console.log(`seed ${seed}: ok (${JSON.stringify(r.stats)}, digest ${r.digest})`);
+    if (count === 1) console.log(`digest: ${r.digest}`);
+  }
+  console.log(`elapsed: ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`sim: ${count} seeds x ${groups} groups, ${violations} violations`);
+  process.exit(violations > 0 ? 1 : 0);
 }
 
 const extra = `${nodes !== undefined ? ` --nodes ${nodes}` : ''}${quietSteps !== undefined ? ` --quiet ${quietSteps}` : ''}`;

@@ -5,6 +5,13 @@
  */
 export { Digest } from './digest.js';
 export { memorySimStorage, type SimStorage } from './disk.js';
+export {
+  formatGroupFailure,
+  type GroupSimOptions,
+  type GroupSimResult,
+  GroupSimulation,
+  simulateGroups,
+} from './groups.js';
 export { decodeOp, encodeOp, type KvOp, type KvResult, SimKV } from './kv.js';
 export { formatFailure, type RunSummary, runSeeds, summarize } from './run.js';
 export { entryKey, SafetyChecker, type Violation, type ViolationKind } from './safety.js';

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatFailure, runSeeds, type SimStorage } from '@quorate/sim';
+import { LmdbStorage } from '@quorate/storage-lmdb';
 import { afterEach, expect, it } from 'vitest';
-import { LmdbStorage } from '../src/index.js';
+import { formatFailure, runSeeds, type SimStorage } from '../src/index.js';
 
 /** Every directory made, removed after the test even if a run did not dispose of its own. */
 const roots: string[] = [];

@@ -36,18 +36,28 @@ const isRecord = (x: unknown): x is SnapshotRecord => {
  */
 export class LmdbSnapshotStore implements SnapshotStore {
   private current: SnapshotRecord | null;
-  private nextId: number;
   private readonly writers = new Set<{ abort(): Promise<void> }>();
 
-  /** @internal Built by `LmdbStorage.open`; use `storage.snapshots`. */
+  /** Where this store's record lives in `kv`. */
+  private readonly recordKey: string;
+  /** Hands out chunk ids; shared by every store over the same chunk database. */
+  private readonly allocate: () => number;
+
+  /**
+   * @internal Built by `LmdbStorage.open` (use `storage.snapshots`) and by `LmdbGroupStore`
+   * (one per group: `scope` names the group's record and shares the id counter, since
+   * every group's chunks live in one database).
+   */
   constructor(
     private readonly kv: Database<unknown, string>,
     private readonly chunks: Database<Buffer, [number, number]>,
     private readonly dir: string,
     private readonly usable: () => StorageError | null,
     private readonly chunkBytes = 1 << 20,
+    scope?: { recordKey: string; nextId: () => number },
   ) {
-    const rec = kv.get(SNAPSHOT_RECORD);
+    this.recordKey = scope?.recordKey ?? SNAPSHOT_RECORD;
+    const rec = kv.get(this.recordKey);
     if (rec !== undefined && !isRecord(rec)) {
       throw new StorageError(
         StorageErrorCode.Corrupt,
@@ -56,9 +66,13 @@ export class LmdbSnapshotStore implements SnapshotStore {
       );
     }
     this.current = rec ?? null;
-    let maxId = this.current?.id ?? 0;
-    for (const k of chunks.getKeys({ reverse: true, limit: 1 })) maxId = Math.max(maxId, k[0]);
-    this.nextId = maxId + 1;
+    if (scope) this.allocate = scope.nextId;
+    else {
+      let maxId = this.current?.id ?? 0;
+      for (const k of chunks.getKeys({ reverse: true, limit: 1 })) maxId = Math.max(maxId, k[0]);
+      let next = maxId + 1;
+      this.allocate = () => next++;
+    }
     if (!(this.chunkBytes >= 1)) {
       throw new StorageError(
         StorageErrorCode.InvalidArgument,
@@ -74,7 +88,7 @@ export class LmdbSnapshotStore implements SnapshotStore {
   create(meta: SnapshotMeta): Promise<SnapshotWriter> {
     const bad = this.usable();
     if (bad) return Promise.reject(bad);
-    const id = this.nextId++;
+    const id = this.allocate();
     const snapMeta = plainMeta(meta);
     const pending: Uint8Array[] = [];
     let pendingBytes = 0;
@@ -130,8 +144,8 @@ export class LmdbSnapshotStore implements SnapshotStore {
           if (pendingBytes > 0) await flush(pendingBytes);
           const record: SnapshotRecord = { id, meta: snapMeta, chunks: count, bytes };
           await this.kv.childTransaction(() => {
-            const prev = this.kv.get(SNAPSHOT_RECORD) as SnapshotRecord | undefined;
-            this.kv.put(SNAPSHOT_RECORD, record);
+            const prev = this.kv.get(this.recordKey) as SnapshotRecord | undefined;
+            this.kv.put(this.recordKey, record);
             if (prev && prev.id !== id) {
               const end = [prev.id + 1] as unknown as [number, number];
               for (const k of [...this.chunks.getKeys({ start: [prev.id, 0], end })]) this.chunks.remove(k);
@@ -163,7 +177,7 @@ export class LmdbSnapshotStore implements SnapshotStore {
     // One read transaction for the whole stream: a commit meanwhile does not disturb it.
     const transaction = this.kv.useReadTransaction();
     try {
-      const rec = this.kv.get(SNAPSHOT_RECORD, { transaction });
+      const rec = this.kv.get(this.recordKey, { transaction });
       if (!isRecord(rec) || rec.meta.index !== meta.index || rec.meta.term !== meta.term) {
         throw new StorageError(
           StorageErrorCode.SnapshotUnavailable,

@@ -9,6 +9,7 @@
 import {
   decodeHandshake,
   decodeSnapshotFrame,
+  describeVersion,
   type EnvelopeContext,
   encodeChallenge,
   encodeRefuse,
@@ -21,15 +22,13 @@ import {
   type Hello,
   handshakeProof,
   isSnapshotFrameKind,
-  messageFromEnvelope,
-  PROTOCOL_VERSION,
   type ProofInput,
   type SnapshotFrame,
   TransportErrorCode,
   unpackPayload,
   verifyProof,
 } from '@quorate/codec';
-import type { Message, NodeId } from '@quorate/raft';
+import type { NodeId } from '@quorate/raft';
 import type { RateLimitedLog } from './log.js';
 import { HANDSHAKE_MAX_FRAME_BYTES, type ResolvedOptions } from './options.js';
 import type { Counters } from './stats.js';
@@ -37,12 +36,21 @@ import type { Connection } from './stream.js';
 
 export interface InboundHost {
   readonly options: ResolvedOptions;
+  /** The protocol version this end speaks: peers of another version are refused. */
+  readonly protocolVersion: number;
+  /** Whether BEGIN snapshot frames name a group (protocol 2). */
+  readonly grouped: boolean;
+  /**
+   * Validate an unpacked envelope from the authenticated peer (snapshot frames aside);
+   * throws a `FrameError` for one that must not be used.
+   */
+  decodeEnvelope(t: unknown, ctx: EnvelopeContext): unknown;
   readonly counters: Counters;
   readonly log: RateLimitedLog;
   /** Whether `id` is a configured member other than this node. */
   isPeer(id: NodeId): boolean;
-  /** Hand a validated message to the handler. */
-  deliver(msg: Message, frameBytes: number): void;
+  /** Hand what `decodeEnvelope` returned to the handler. */
+  deliver(peer: NodeId, decoded: unknown, frameBytes: number): void;
   /** A validated snapshot-streaming frame from an authenticated peer. */
   snapshotFrame(peer: NodeId, frame: SnapshotFrame, frameBytes: number): void;
   /** Largest snapshot chunk accepted. */
@@ -113,20 +121,27 @@ export class InboundConnection {
     }
     for (const f of frames) {
       if (this.state === 'open') {
-        let msg: Message | null = null;
+        let decoded: unknown = null;
         let snap: SnapshotFrame | null = null;
         try {
           const t = unpackPayload(f);
           if (Array.isArray(t) && isSnapshotFrameKind(t[0])) {
             const ctx = this.ctx!;
-            snap = decodeSnapshotFrame(t, ctx.peer, ctx.local, ctx.limits, this.host.maxSnapshotChunkBytes);
-          } else msg = messageFromEnvelope(t, this.ctx!);
+            snap = decodeSnapshotFrame(
+              t,
+              ctx.peer,
+              ctx.local,
+              ctx.limits,
+              this.host.maxSnapshotChunkBytes,
+              this.host.grouped,
+            );
+          } else decoded = this.host.decodeEnvelope(t, this.ctx!);
         } catch (err) {
           this.reject(err as FrameError);
           return;
         }
         if (snap) this.host.snapshotFrame(this.ctx!.peer, snap, f.byteLength + FRAME_HEADER_BYTES);
-        else this.host.deliver(msg!, f.byteLength + FRAME_HEADER_BYTES);
+        else this.host.deliver(this.ctx!.peer, decoded, f.byteLength + FRAME_HEADER_BYTES);
       } else {
         this.onHandshakeFrame(f);
       }
@@ -158,10 +173,10 @@ export class InboundConnection {
         );
         return;
       }
-      if (hs.version !== PROTOCOL_VERSION) {
+      if (hs.version !== this.host.protocolVersion) {
         this.failHandshake(
           TransportErrorCode.VersionMismatch,
-          `this node speaks protocol version ${PROTOCOL_VERSION}, the peer ${hs.version}`,
+          `this node speaks ${describeVersion(this.host.protocolVersion)}, the peer ${describeVersion(hs.version)}`,
           true,
         );
         return;
@@ -196,7 +211,7 @@ export class InboundConnection {
       this.conn.write(
         [
           encodeChallenge({
-            version: PROTOCOL_VERSION,
+            version: this.host.protocolVersion,
             clusterId: o.clusterId,
             from: o.id,
             nonce: this.nonce,

@@ -7,6 +7,7 @@
 
 import {
   decodeHandshake,
+  describeVersion,
   encodeAuth,
   encodeHello,
   FRAME_HEADER_BYTES,
@@ -15,7 +16,6 @@ import {
   FrameReader,
   freshNonce,
   handshakeProof,
-  PROTOCOL_VERSION,
   type ProofInput,
   TransportErrorCode,
   verifyProof,
@@ -29,6 +29,8 @@ import type { Connection, StreamLayer } from './stream.js';
 /** What a link needs from the transport that owns it. */
 export interface LinkHost {
   readonly options: ResolvedOptions;
+  /** The protocol version this end speaks in its HELLO and expects in the CHALLENGE. */
+  readonly protocolVersion: number;
   readonly counters: Counters;
   readonly layer: StreamLayer;
   readonly log: RateLimitedLog;
@@ -213,9 +215,9 @@ export class PeerLink {
             this.fail(`${this.peer} at ${this.address} broke the handshake (expected CHALLENGE)`, true);
             return;
           }
-          if (hs.version !== PROTOCOL_VERSION) {
+          if (hs.version !== this.host.protocolVersion) {
             this.fail(
-              `${this.peer} at ${this.address} speaks protocol version ${hs.version}, this node ${PROTOCOL_VERSION}`,
+              `${this.peer} at ${this.address} speaks ${describeVersion(hs.version)}, this node ${describeVersion(this.host.protocolVersion)} (VERSION_MISMATCH)`,
               true,
             );
             return;
@@ -275,7 +277,15 @@ export class PeerLink {
       },
     });
     conn.write(
-      [encodeHello({ version: PROTOCOL_VERSION, clusterId: o.clusterId, from: o.id, to: this.peer, nonce })],
+      [
+        encodeHello({
+          version: this.host.protocolVersion,
+          clusterId: o.clusterId,
+          from: o.id,
+          to: this.peer,
+          nonce,
+        }),
+      ],
       noop,
     );
   }

@@ -30,8 +30,11 @@ import {
   TransportError,
   TransportErrorCode,
 } from '@quorate/codec';
-import type { NodeId, TransportHandler } from '@quorate/raft';
+import type { NodeId } from '@quorate/raft';
 import type { RateLimitedLog } from './log.js';
+
+/** Stores a snapshot's data; resolves once stored (see `TransportHandler.onSnapshot`). */
+export type SnapshotReceiver = (msg: SnapshotMessage, data: AsyncIterable<Uint8Array>) => Promise<void>;
 
 /** Chunks in flight beyond the receiver's last acknowledgement. */
 export const SNAPSHOT_WINDOW = 8;
@@ -42,7 +45,11 @@ export interface SnapshotHost {
   readonly stallTimeoutMs: number;
   /** Queue a frame to `peer` on the outbound link; false when there is no link to it. */
   sendFrame(peer: NodeId, frame: Buffer): boolean;
-  handler(): TransportHandler | null;
+  /**
+   * Who stores an incoming snapshot (of `group`, on a multi-group connection), or null
+   * when nobody takes snapshots here.
+   */
+  receiver(group: number | undefined): SnapshotReceiver | null;
 }
 
 interface Outgoing {
@@ -124,12 +131,17 @@ export class SnapshotStreams {
 
   // ------------------------------------------------------------------ sending
 
-  async send(msg: SnapshotMessage, data: AsyncIterable<Uint8Array>): Promise<void> {
+  /** Stream a snapshot (of `group`, on a multi-group connection) to `msg.to`. */
+  async send(msg: SnapshotMessage, data: AsyncIterable<Uint8Array>, group?: number): Promise<void> {
     const sid = this.nextSid++;
     const o: Outgoing = {
       sid,
       to: msg.to,
-      begin: encodeSnapshotFrame({ kind: SnapshotFrameKind.Begin, sid, msg }),
+      begin: encodeSnapshotFrame(
+        group === undefined
+          ? { kind: SnapshotFrameKind.Begin, sid, msg }
+          : { kind: SnapshotFrameKind.Begin, sid, msg, group },
+      ),
       unacked: [],
       end: null,
       acked: -1,
@@ -299,7 +311,7 @@ export class SnapshotStreams {
         return;
       }
       case SnapshotFrameKind.Begin:
-        this.begin(peer, f.sid, f.msg);
+        this.begin(peer, f.sid, f.msg, f.group);
         return;
       case SnapshotFrameKind.Resume:
         this.onResume(peer, f.sid);
@@ -313,17 +325,20 @@ export class SnapshotStreams {
     this.host.sendFrame(peer, encodeSnapshotFrame(f));
   }
 
-  private begin(peer: NodeId, sid: number, msg: SnapshotMessage): void {
+  private begin(peer: NodeId, sid: number, msg: SnapshotMessage, group: number | undefined): void {
     const old = this.incoming.get(peer);
     if (old) this.failIncoming(old, 'superseded by a newer transfer from the same sender');
     this.finished.delete(peer);
-    const h = this.host.handler();
+    const receive = this.host.receiver(group);
     const finish = (ok: boolean, reason: string) => {
       this.finished.set(peer, { sid, ok, reason });
       this.reply(peer, { kind: SnapshotFrameKind.Done, sid, ok, reason });
     };
-    if (!h?.onSnapshot) {
-      finish(false, `${this.host.id} does not take snapshots`);
+    if (!receive) {
+      finish(
+        false,
+        `${this.host.id} does not take snapshots${group === undefined ? '' : ` for group ${group}`}`,
+      );
       return;
     }
     const inc: Incoming = {
@@ -364,7 +379,7 @@ export class SnapshotStreams {
       },
     };
     void Promise.resolve()
-      .then(() => h.onSnapshot!(msg, data))
+      .then(() => receive(msg, data))
       .then(
         () => finish(true, ''),
         (err: unknown) => {

@@ -8,4 +8,4 @@ export type {
 } from '@quorate/transport-engine';
 export { formatHostPort, parseHostPort } from './address.js';
 export { type TcpLayerOptions, TcpStreamLayer, type TcpTlsOptions } from './tcp-layer.js';
-export { TcpTransport, type TcpTransportOptions } from './tcp-transport.js';
+export { TcpGroupTransport, TcpTransport, type TcpTransportOptions } from './tcp-transport.js';

@@ -1,4 +1,8 @@
-import { NetworkTransport, type NetworkTransportOptions } from '@quorate/transport-engine';
+import {
+  GroupNetworkTransport,
+  NetworkTransport,
+  type NetworkTransportOptions,
+} from '@quorate/transport-engine';
 import { parseHostPort } from './address.js';
 import { TcpStreamLayer, type TcpTlsOptions } from './tcp-layer.js';
 
@@ -23,16 +27,29 @@ export interface TcpTransportOptions extends NetworkTransportOptions {
  */
 export class TcpTransport extends NetworkTransport {
   constructor(options: TcpTransportOptions) {
-    const own = options.peers?.[options.id];
-    const ownAddress = typeof own === 'string' ? own : own?.address;
-    const fallback = ownAddress ? parseHostPort(ownAddress) : { host: '127.0.0.1', port: 0 };
-    super(
-      options,
-      new TcpStreamLayer({
-        listen: { host: options.listen?.host ?? fallback.host, port: options.listen?.port ?? fallback.port },
-        handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
-        ...(options.tls ? { tls: options.tls } : {}),
-      }),
-    );
+    super(options, layerFor(options));
   }
+}
+
+/**
+ * The multi-group `GroupTransport` over TCP (protocol version 2), for
+ * `@quorate/multiraft`: every group of a host shares one connection per peer and
+ * direction. Same options, handshake, TLS and limits as `TcpTransport`; a single-group
+ * member is refused with `VERSION_MISMATCH`, and refuses this one.
+ */
+export class TcpGroupTransport extends GroupNetworkTransport {
+  constructor(options: TcpTransportOptions) {
+    super(options, layerFor(options));
+  }
+}
+
+function layerFor(options: TcpTransportOptions): TcpStreamLayer {
+  const own = options.peers?.[options.id];
+  const ownAddress = typeof own === 'string' ? own : own?.address;
+  const fallback = ownAddress ? parseHostPort(ownAddress) : { host: '127.0.0.1', port: 0 };
+  return new TcpStreamLayer({
+    listen: { host: options.listen?.host ?? fallback.host, port: options.listen?.port ?? fallback.port },
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 5000,
+    ...(options.tls ? { tls: options.tls } : {}),
+  });
 }

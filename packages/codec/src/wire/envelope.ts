@@ -30,6 +30,20 @@ import {
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The versions whose HELLO and CHALLENGE this package reads in full: 1 (one Raft group per
+ * connection) and 2 (many groups per connection, `groups.ts`). They share the handshake;
+ * a connection refuses a peer of the other version with `VERSION_MISMATCH`.
+ */
+const HANDSHAKE_VERSIONS: readonly number[] = [1, 2];
+
+/** A protocol version as an operator reads it in a refusal. */
+export function describeVersion(v: number): string {
+  if (v === 1) return 'protocol version 1 (one Raft group per connection)';
+  if (v === 2) return 'protocol version 2 (many Raft groups per connection, @quorate/multiraft)';
+  return `protocol version ${v}`;
+}
+
 export const FrameKind = {
   Hello: 1,
   Challenge: 2,
@@ -168,7 +182,7 @@ export function decodeHandshake(payload: Uint8Array, limits: WireLimits = defaul
       const version = t[1];
       if (typeof version !== 'number' || !Number.isSafeInteger(version)) bad('HELLO without a version');
       // A later version may have changed the rest: report the version before anything else.
-      if (version !== PROTOCOL_VERSION)
+      if (!HANDSHAKE_VERSIONS.includes(version))
         return { kind, version, clusterId: '', from: '', to: '', nonce: new Uint8Array(0) };
       if (t.length !== 6) bad(`HELLO has 5 fields, this one ${t.length - 1}`);
       const from = t[3];
@@ -186,7 +200,7 @@ export function decodeHandshake(payload: Uint8Array, limits: WireLimits = defaul
     case FrameKind.Challenge: {
       const version = t[1];
       if (typeof version !== 'number' || !Number.isSafeInteger(version)) bad('CHALLENGE without a version');
-      if (version !== PROTOCOL_VERSION) {
+      if (!HANDSHAKE_VERSIONS.includes(version)) {
         return { kind, version, clusterId: '', from: '', nonce: new Uint8Array(0), proof: new Uint8Array(0) };
       }
       if (t.length !== 6) bad(`CHALLENGE has 5 fields, this one ${t.length - 1}`);

@@ -39,7 +39,13 @@ export const SnapshotFrameKind = {
 export type SnapshotMessage = Extract<Message, { type: 'snapshot' }>;
 
 export type SnapshotFrame =
-  | { kind: typeof SnapshotFrameKind.Begin; sid: number; msg: SnapshotMessage }
+  | {
+      kind: typeof SnapshotFrameKind.Begin;
+      sid: number;
+      msg: SnapshotMessage;
+      /** The Raft group, on multi-group connections (protocol 2) only. */
+      group?: number;
+    }
   | { kind: typeof SnapshotFrameKind.Chunk; sid: number; seq: number; data: Uint8Array; crc: number }
   | { kind: typeof SnapshotFrameKind.End; sid: number; chunks: number; bytes: number; sha256: Uint8Array }
   | { kind: typeof SnapshotFrameKind.Ack; sid: number; seq: number }
@@ -68,7 +74,11 @@ function packFrame(value: unknown): Buffer {
 export function encodeSnapshotFrame(f: SnapshotFrame): Buffer {
   switch (f.kind) {
     case SnapshotFrameKind.Begin:
-      return packFrame([f.kind, f.sid, messageToTuple(f.msg)]);
+      return packFrame(
+        f.group === undefined
+          ? [f.kind, f.sid, messageToTuple(f.msg)]
+          : [f.kind, f.sid, messageToTuple(f.msg), f.group],
+      );
     case SnapshotFrameKind.Chunk:
       return packFrame([f.kind, f.sid, f.seq, f.data, f.crc]);
     case SnapshotFrameKind.End:
@@ -108,7 +118,8 @@ function text(v: unknown, field: string): string {
 
 /**
  * Validate an unpacked snapshot frame from the authenticated `peer` to `local`. A chunk's
- * data may be at most `maxChunkBytes`.
+ * data may be at most `maxChunkBytes`. On a multi-group connection (`grouped`), BEGIN
+ * names the group as its fourth field; on a single-group one it has three.
  */
 export function decodeSnapshotFrame(
   t: unknown[],
@@ -116,6 +127,7 @@ export function decodeSnapshotFrame(
   local: NodeId,
   limits: WireLimits,
   maxChunkBytes: number,
+  grouped = false,
 ): SnapshotFrame {
   const kind = t[0];
   const arity = (n: number, name: string) => {
@@ -123,10 +135,13 @@ export function decodeSnapshotFrame(
   };
   switch (kind) {
     case SnapshotFrameKind.Begin: {
-      arity(3, 'SNAPSHOT BEGIN');
+      arity(grouped ? 4 : 3, 'SNAPSHOT BEGIN');
       const msg = messageFromTuple(t[2], peer, local, limits);
       if (msg.type !== 'snapshot') bad(`SNAPSHOT BEGIN carries a ${msg.type} message`);
-      return { kind, sid: uint(t[1], 'sid'), msg };
+      if (!grouped) return { kind, sid: uint(t[1], 'sid'), msg };
+      const group = uint(t[3], 'group');
+      if (group > 0xffff_ffff) bad(`group ${group} is above ${0xffff_ffff}`);
+      return { kind, sid: uint(t[1], 'sid'), msg, group };
     }
     case SnapshotFrameKind.Chunk: {
       arity(5, 'SNAPSHOT CHUNK');

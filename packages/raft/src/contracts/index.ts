@@ -1,3 +1,10 @@
+export {
+  type GroupId,
+  type GroupTransport,
+  type GroupTransportHandler,
+  type HostMessage,
+  MAX_GROUP_ID,
+} from './group-transport.js';
 export type { StateMachine } from './state-machine.js';
 export type {
   InitialState,

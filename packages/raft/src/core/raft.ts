@@ -383,6 +383,19 @@ export class RaftCore {
     this.hup(false);
   }
 
+  /**
+   * A follower learned out of band that its leader is gone (a host's failure detector):
+   * forget it. The node stays a follower in its term and does not campaign before its
+   * election timeout, but the leader stickiness of PreVote and CheckQuorum (no vote while a
+   * leader was heard within an election timeout) no longer holds, so it grants a candidate
+   * at once. Hearing from the leader again restores it. Ignored with `leaseReads` (the old
+   * leader's lease rests on exactly those refusals) and on anything but a follower.
+   */
+  forgetLeader(): void {
+    if (this.cfg.leaseReads || this.role !== 'follower' || this.leaderId === null) return;
+    this.setLeader(null);
+  }
+
   /** The transport could not reach `peer`: stop pipelining to it and probe instead. */
   reportUnreachable(peer: NodeId): void {
     const pr = this.tracker.progress.get(peer);

@@ -50,6 +50,11 @@ export class PendingRequests {
 
   constructor(private readonly onProposalSettled: (o: ProposalOutcome) => void) {}
 
+  /** Nothing is waiting: no proposal, read or transfer. */
+  get empty(): boolean {
+    return this.proposals.size === 0 && this.reads.size === 0 && this.transfers.length === 0;
+  }
+
   // ---------------------------------------------------------------- proposals
 
   /** Wait for the entry proposed at `index` in `term`; `signal` abandons the wait. */

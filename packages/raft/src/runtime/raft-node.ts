@@ -66,6 +66,14 @@ export interface RaftNodeOptions<R = unknown> {
   /** The client-facing address of a member, for not-leader answers. */
   addressOf?: (id: NodeId) => string | null;
   timers?: TimerProvider;
+  /**
+   * The host drives the ticks by calling `tick()`; the node sets no tick interval of its
+   * own. For hosts of many nodes, which tick them all from one timer and stop ticking the
+   * idle ones (`@quorate/multiraft`). Ticks only pace elections and heartbeats: a node
+   * ticked late or not at all stays safe, it only reacts later. Not with `raft.leaseReads`,
+   * whose lease is counted in ticks. Default false.
+   */
+  externalTicks?: boolean;
   random?: RandomInt;
   /**
    * Snapshots and log compaction. Needs a state machine with `snapshot` and `restore`.
@@ -185,6 +193,9 @@ export class RaftNode<R = unknown> {
     if (!(hb >= tick)) issues.push(`heartbeatIntervalMs (${hb}) must be at least tickMs (${tick})`);
     const drift = o.maxClockDriftRatio ?? 0.1;
     if (!(drift >= 0 && drift < 1)) issues.push(`maxClockDriftRatio must be in [0, 1) (got ${drift})`);
+    if (o.externalTicks && o.raft?.leaseReads) {
+      issues.push('externalTicks cannot be combined with raft.leaseReads: a lease is counted in ticks');
+    }
     if (!(et >= 2 * hb)) {
       issues.push(
         `electionTimeoutMs (${et}) must be at least twice heartbeatIntervalMs (${hb}); 3x or more is safer`,
@@ -218,7 +229,7 @@ export class RaftNode<R = unknown> {
       },
       onSnapshot: (m, data) => this.snapshots.receive(m, data),
     });
-    this.ticker = this.timers.setInterval(() => this.onTick(), tick);
+    if (!o.externalTicks) this.ticker = this.timers.setInterval(() => this.onTick(), tick);
     this.sweeper = this.timers.setInterval(
       () => this.sweepDeadlines(),
       Math.max(20, Math.min(100, tick * 5)),
@@ -456,7 +467,7 @@ export class RaftNode<R = unknown> {
   }
 
   private async shutdown(error: RaftError | null): Promise<void> {
-    if (!this.running && this.ticker === null) return;
+    if (!this.running && this.ticker === null && this.sweeper === null) return;
     this.running = false;
     if (this.ticker !== null) this.timers.clearInterval(this.ticker);
     if (this.sweeper !== null) this.timers.clearInterval(this.sweeper);
@@ -484,6 +495,59 @@ export class RaftNode<R = unknown> {
     return err;
   }
 
+  /**
+   * Advance one tick, as the node's own ticker would (for `externalTicks`). Ignored while
+   * the node is not running.
+   */
+  tick(): void {
+    this.onTick();
+  }
+
+  /**
+   * Nothing is under way in the runtime: no proposal, read or transfer waiting, no batch
+   * being persisted or applied, no snapshot work, no ready loop scheduled. A host may stop
+   * ticking an idle node whose peers are caught up (quiescence).
+   */
+  get idle(): boolean {
+    return (
+      this.running &&
+      !this.scheduled &&
+      !this.persisting &&
+      !this.applying &&
+      this.toPersist.length === 0 &&
+      this.toApply.length === 0 &&
+      this.pending.empty &&
+      !this.snapshots.busy
+    );
+  }
+
+  /**
+   * Start an election now (PreVote first when enabled), as the election timer would; ignored
+   * on a leader or a non-voter. For hosts that know the leader is gone before the timer does
+   * (`@quorate/multiraft`'s liveness). Elections are safe at any time; this only moves one.
+   */
+  campaign(): void {
+    if (!this.running) return;
+    this.core.campaign();
+    this.schedule();
+  }
+
+  /**
+   * Forget the leader, known to be gone by other means (see `RaftCore.forgetLeader`): this
+   * follower then grants votes at once instead of waiting out the old leader's election
+   * timeout. Ignored with lease reads, on a leader or a candidate.
+   */
+  forgetLeader(): void {
+    if (!this.running) return;
+    this.core.forgetLeader();
+    this.schedule();
+  }
+
+  /** A proposal, read or transfer started on this node is waiting for its outcome. */
+  get waiting(): boolean {
+    return !this.pending.empty;
+  }
+
   // ---------------------------------------------------------------- inputs
 
   private onTick(): void {
@@ -491,7 +555,10 @@ export class RaftNode<R = unknown> {
     this.core.tick();
     // When each tick happened on this node's monotonic clock: leases are judged in time.
     this.tickTimes[this.core.tickCount % this.tickTimes.length] = this.timers.now();
-    this.schedule();
+    // With a host's ticks, most change nothing to send or write: no turn of the ready loop
+    // for them (a host of a thousand groups would otherwise run a thousand empty loops per
+    // tick). The node's own ticker keeps one turn per tick, as it always has.
+    if (!this.opts.externalTicks || this.core.hasReady()) this.schedule();
   }
 
   /**

@@ -1,0 +1,617 @@
+/**
+ * `MultiRaftHost`: many Raft groups in one process. Each group is an ordinary `RaftNode`
+ * (the same core and runtime as a single group), with three things shared by the host:
+ *
+ * - **One transport.** Every group's messages go through one `GroupTransport`, so one
+ *   connection per peer carries them all, the group id in each envelope; each node sees
+ *   its own `Transport` view of it (a mux). Snapshots too, one transfer per peer at a time.
+ * - **One ticker.** A single timer ticks every awake group (`externalTicks`) and runs
+ *   their deadline sweeps; there is no timer per group.
+ * - **Quiescence with host liveness.** A group with nothing to do stops ticking on every
+ *   member (see `quiesce.ts` for when). Instead of each group's heartbeats, the host sends
+ *   one `alive` message per peer per interval; a follower of a quiesced group never
+ *   campaigns because heartbeats stopped, but when the host sees the group's leader down
+ *   (silent for `livenessTimeoutMs`) or restarted, it wakes the group there and advances
+ *   its election clock by one election timeout, so that it campaigns within the next one.
+ *   This is CockroachDB's rule (a quiesced follower trusts node liveness, not heartbeats).
+ *
+ * None of this touches what a group commits: ticks only pace elections and heartbeats, a
+ * quiesced leader's last heartbeat is the one its core would have sent, and every Raft
+ * message still goes through the core. Storage is per group: pass each group a
+ * `LogStorage` (the views of `LmdbGroupStore` share one LMDB environment and commit the
+ * writes of many groups in one transaction).
+ */
+import {
+  type CoreConfig,
+  Emitter,
+  type GroupId,
+  type GroupTransport,
+  type HostMessage,
+  type LogReader,
+  type LogStorage,
+  MAX_GROUP_ID,
+  type Message,
+  type NodeId,
+  RaftNode,
+  type RaftNodeOptions,
+  type RandomInt,
+  type RequestOptions,
+  type SnapshotRequest,
+  type StateMachine,
+  systemTimers,
+  type TimerProvider,
+  type Transport,
+  type TransportHandler,
+} from '@quorate/raft';
+import type { RaftCore } from '@quorate/raft/core';
+import { MultiRaftError, MultiRaftErrorCode } from './errors.js';
+import { GroupTimers } from './group-timers.js';
+import { type LivenessChange, PeerLiveness } from './liveness.js';
+import { type MultiRaftHostOptions, type ResolvedHostOptions, resolveHostOptions } from './options.js';
+import { followerQuiesceBlocker, leaderQuiesceBlocker } from './quiesce.js';
+
+/** One group to host: its storage and state machine; the rest comes from the host. */
+export interface GroupOptions<R = unknown> {
+  /** The group's id, the same on every member: an integer in [0, 2^32). */
+  group: GroupId;
+  storage: LogStorage;
+  stateMachine: StateMachine<R>;
+  /** The voters of a brand-new group (used only when its storage is empty). */
+  members?: readonly NodeId[];
+  /** The group's snapshots and log compaction (see `RaftNodeOptions.snapshots`). */
+  snapshots?: RaftNodeOptions<R>['snapshots'];
+  onReady?: RaftNodeOptions<R>['onReady'];
+  createCore?: (config: CoreConfig, storage: LogReader) => RaftCore;
+  /** This group's randomness; default the host's `random(group)`. */
+  random?: RandomInt;
+}
+
+export type WakeReason =
+  /** A Raft message for the group arrived. */
+  | 'message'
+  /** The group's node sent a message (a proposal, a read, a membership change, ...). */
+  | 'activity'
+  /** The host's API was called for the group. */
+  | 'request'
+  /** A peer asked (it refused to quiesce, or it woke and needs this member). */
+  | 'wake'
+  /** A member's host went down or restarted; `leaderDown` when it led the group. */
+  | 'peerDown'
+  | 'leaderDown'
+  /** A member's host came back: bring it up to date. */
+  | 'peerUp';
+
+export type MultiRaftEvent =
+  | { type: 'quiesced'; group: GroupId; leader: boolean }
+  | { type: 'woke'; group: GroupId; reason: WakeReason }
+  | { type: 'quiesceRefused'; group: GroupId; from: NodeId; reason: string }
+  | { type: 'peerDown'; peer: NodeId }
+  | { type: 'peerUp'; peer: NodeId }
+  | { type: 'peerRestarted'; peer: NodeId };
+
+export interface HostStats {
+  readonly groups: number;
+  readonly awake: number;
+  readonly quiesced: number;
+  readonly leaders: number;
+  /** Host ticks so far, and group ticks delivered by them (what quiescence saves shows here). */
+  readonly ticks: number;
+  readonly groupTicks: number;
+  readonly raftMessagesSent: number;
+  readonly raftMessagesReceived: number;
+  readonly hostMessagesSent: number;
+  readonly hostMessagesReceived: number;
+  /** Messages for a group not hosted here (yet, or any more). */
+  readonly messagesDropped: number;
+}
+
+interface HostedGroup {
+  readonly id: GroupId;
+  node: RaftNode<unknown>;
+  readonly timers: GroupTimers;
+  handler: TransportHandler | null;
+  quiesced: boolean;
+  /** Leader: ticks for which the group has been found ready to quiesce. */
+  idleTicks: number;
+  /** The other members. */
+  members: Set<NodeId>;
+}
+
+type Phase = 'new' | 'started' | 'stopping' | 'stopped';
+
+export class MultiRaftHost {
+  readonly id: NodeId;
+  readonly events = new Emitter<MultiRaftEvent>();
+  readonly options: ResolvedHostOptions;
+  private readonly opts: MultiRaftHostOptions;
+  private readonly timers: TimerProvider;
+  private readonly transport: GroupTransport;
+  private readonly groups = new Map<GroupId, HostedGroup>();
+  /** Groups that tick, in the order they were added or woke. */
+  private readonly awake = new Set<HostedGroup>();
+  private readonly liveness: PeerLiveness;
+  /** The hosted groups each peer is a member of. */
+  private readonly peerGroups = new Map<NodeId, Set<HostedGroup>>();
+  /** Snapshot transfers to each peer, one after another (the receiver takes one per sender). */
+  private readonly snapshotChains = new Map<NodeId, Promise<void>>();
+  private ticker: unknown = null;
+  private phase: Phase = 'new';
+  private stopping: Promise<void> | null = null;
+  private tickCount = 0;
+  private groupTicks = 0;
+  private raftSent = 0;
+  private raftReceived = 0;
+  private hostSent = 0;
+  private hostReceived = 0;
+  private dropped = 0;
+
+  constructor(opts: MultiRaftHostOptions) {
+    this.options = resolveHostOptions(opts);
+    this.opts = opts;
+    this.id = opts.id;
+    this.timers = opts.timers ?? systemTimers;
+    this.transport = opts.transport;
+    this.liveness = new PeerLiveness(this.options.livenessTimeoutMs);
+  }
+
+  /** Start the transport and the one ticker. Groups may be added before or after. */
+  async start(): Promise<void> {
+    if (this.phase !== 'new') throw this.notRunning();
+    this.phase = 'started';
+    await this.transport.start({
+      onMessage: (group, msg) => this.onMessage(group, msg),
+      onHostMessage: (from, msg) => this.onHostMessage(from, msg),
+      onUnreachable: (peer) => this.onUnreachable(peer),
+      onSnapshot: (group, msg, data) => this.onSnapshot(group, msg, data),
+    });
+    this.ticker = this.timers.setInterval(() => this.onTick(), this.options.tickMs);
+  }
+
+  /**
+   * Host a group: build its `RaftNode` (ticked by the host, talking through the shared
+   * transport) and start it. Resolves with the node, which is the group's whole API
+   * (`propose`, `read`, `changeMembership`, `transferLeadership`, `status`, events);
+   * calling it directly wakes a quiesced group as soon as the call sends a message.
+   */
+  async addGroup<R>(g: GroupOptions<R>): Promise<RaftNode<R>> {
+    if (this.phase !== 'started') throw this.notRunning();
+    if (!Number.isInteger(g.group) || g.group < 0 || g.group > MAX_GROUP_ID) {
+      throw new MultiRaftError(
+        MultiRaftErrorCode.InvalidConfig,
+        `group ids are integers in [0, ${MAX_GROUP_ID}] (got ${String(g.group)})`,
+      );
+    }
+    if (this.groups.has(g.group)) {
+      throw new MultiRaftError(
+        MultiRaftErrorCode.GroupExists,
+        `group ${g.group} is already hosted by ${this.id}`,
+      );
+    }
+    const o = this.options;
+    const rec: HostedGroup = {
+      id: g.group,
+      node: null as unknown as RaftNode<unknown>,
+      timers: new GroupTimers(this.timers, o.tickMs),
+      handler: null,
+      quiesced: false,
+      idleTicks: 0,
+      members: new Set(),
+    };
+    const random = g.random ?? this.opts.random?.(g.group);
+    const node = new RaftNode<R>({
+      id: this.id,
+      storage: g.storage,
+      transport: this.viewFor(rec),
+      stateMachine: g.stateMachine,
+      ...(g.members ? { members: g.members } : {}),
+      tickMs: o.tickMs,
+      heartbeatIntervalMs: o.heartbeatIntervalMs,
+      electionTimeoutMs: o.electionTimeoutMs,
+      requestTimeoutMs: o.requestTimeoutMs,
+      ...(this.opts.raft ? { raft: this.opts.raft } : {}),
+      timers: rec.timers,
+      externalTicks: true,
+      ...(random ? { random } : {}),
+      ...(this.opts.addressOf ? { addressOf: this.opts.addressOf } : {}),
+      ...(g.snapshots ? { snapshots: g.snapshots } : {}),
+      ...(g.onReady ? { onReady: g.onReady } : {}),
+      ...(g.createCore ? { createCore: g.createCore } : {}),
+    });
+    rec.node = node as RaftNode<unknown>;
+    this.groups.set(g.group, rec);
+    this.awake.add(rec);
+    node.events.on('confChanged', (e) => this.setMembers(rec, [...e.voters, ...e.learners]));
+    try {
+      await node.start();
+    } catch (err) {
+      this.forget(rec);
+      throw err;
+    }
+    const st = node.status();
+    this.setMembers(rec, [...st.voters, ...st.learners]);
+    return node;
+  }
+
+  /** Stop a group here (its storage is closed by its node) and forget it. */
+  async removeGroup(group: GroupId): Promise<void> {
+    const rec = this.groups.get(group);
+    if (!rec) throw this.unknown(group);
+    await rec.node.stop();
+    this.forget(rec);
+  }
+
+  /** The node of a hosted group, or undefined. */
+  group<R = unknown>(group: GroupId): RaftNode<R> | undefined {
+    return this.groups.get(group)?.node as RaftNode<R> | undefined;
+  }
+
+  /** The ids of the hosted groups, in the order they were added. */
+  groupIds(): GroupId[] {
+    return [...this.groups.keys()];
+  }
+
+  isQuiesced(group: GroupId): boolean {
+    const rec = this.groups.get(group);
+    if (!rec) throw this.unknown(group);
+    return rec.quiesced;
+  }
+
+  /** Whether the host takes `peer` for live (a peer never heard of is presumed live). */
+  isPeerLive(peer: NodeId): boolean {
+    return this.liveness.isLive(peer);
+  }
+
+  /** Resume ticking `group` here now (it would on its own at its next message or request). */
+  wake(group: GroupId): void {
+    const rec = this.groups.get(group);
+    if (!rec) throw this.unknown(group);
+    this.wakeGroup(rec, 'request');
+  }
+
+  /** `propose` on a group's node, waking it first. */
+  propose<R = unknown>(group: GroupId, data: Uint8Array, opts?: RequestOptions): Promise<R> {
+    const rec = this.groups.get(group);
+    if (!rec) return Promise.reject(this.unknown(group));
+    this.wakeGroup(rec, 'request');
+    return (rec.node as RaftNode<R>).propose(data, opts);
+  }
+
+  /** A linearizable read barrier on a group, waking it first (see `RaftNode.read`). */
+  read(group: GroupId, opts?: RequestOptions): Promise<void> {
+    const rec = this.groups.get(group);
+    if (!rec) return Promise.reject(this.unknown(group));
+    this.wakeGroup(rec, 'request');
+    return rec.node.read(opts);
+  }
+
+  stats(): HostStats {
+    let leaders = 0;
+    let quiesced = 0;
+    for (const g of this.groups.values()) {
+      if (g.node.isLeader) leaders++;
+      if (g.quiesced) quiesced++;
+    }
+    return {
+      groups: this.groups.size,
+      awake: this.awake.size,
+      quiesced,
+      leaders,
+      ticks: this.tickCount,
+      groupTicks: this.groupTicks,
+      raftMessagesSent: this.raftSent,
+      raftMessagesReceived: this.raftReceived,
+      hostMessagesSent: this.hostSent,
+      hostMessagesReceived: this.hostReceived,
+      messagesDropped: this.dropped,
+    };
+  }
+
+  /** Stop every group (each finishes its write in progress), the ticker and the transport. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.phase = 'stopping';
+      if (this.ticker !== null) this.timers.clearInterval(this.ticker);
+      this.ticker = null;
+      await Promise.all([...this.groups.values()].map((g) => g.node.stop().catch(() => {})));
+      this.groups.clear();
+      this.awake.clear();
+      await this.transport.close().catch(() => {});
+      this.phase = 'stopped';
+    })();
+    return this.stopping;
+  }
+
+  // ---------------------------------------------------------------- the shared ticker
+
+  private onTick(): void {
+    if (this.phase !== 'started') return;
+    const o = this.options;
+    this.tickCount++;
+    // Before this tick's work is scheduled: a node that just ticked always has a ready
+    // loop pending, and is not idle until it ran.
+    if (o.quiesce && this.tickCount % o.heartbeatTicks === 0) this.considerQuiescence();
+    for (const g of this.awake) {
+      g.node.tick();
+      g.timers.tick();
+      this.groupTicks++;
+    }
+    if (this.tickCount % o.livenessIntervalTicks === 0) {
+      for (const peer of this.liveness.watched)
+        this.sendHost(peer, { type: 'alive', incarnation: o.incarnation });
+    }
+    // After this turn's input is read: after a stall of this process, what peers sent
+    // meanwhile waits in the sockets, and must count before their silence does.
+    this.timers.defer(() => {
+      if (this.phase !== 'started') return;
+      for (const c of this.liveness.sweep(this.timers.now())) this.onLiveness(c);
+    });
+  }
+
+  /** Leaders whose group has been idle long enough stop it on every member. */
+  private considerQuiescence(): void {
+    const o = this.options;
+    const live = (p: NodeId) => this.liveness.isLive(p);
+    for (const g of [...this.awake]) {
+      if (!g.node.isLeader) {
+        g.idleTicks = 0;
+        continue;
+      }
+      const st = g.node.status();
+      if (leaderQuiesceBlocker(st, g.node.idle, live) !== null) {
+        g.idleTicks = 0;
+        continue;
+      }
+      g.idleTicks += o.heartbeatTicks;
+      if (g.idleTicks < o.quiesceAfterTicks) continue;
+      this.quiesce(g, true);
+      // Every live member holds the whole log: this is the heartbeat the core would send
+      // them (commit = min(match, commit) = commit), with the word to stop.
+      for (const p of g.members) {
+        if (live(p)) this.sendHost(p, { type: 'quiesce', group: g.id, term: st.term, commit: st.commit });
+      }
+    }
+  }
+
+  private quiesce(g: HostedGroup, leader: boolean): void {
+    if (g.quiesced) return;
+    g.quiesced = true;
+    g.idleTicks = 0;
+    this.awake.delete(g);
+    this.events.emit({ type: 'quiesced', group: g.id, leader });
+  }
+
+  private wakeGroup(g: HostedGroup, reason: WakeReason): void {
+    if (!g.quiesced) return;
+    g.quiesced = false;
+    g.idleTicks = 0;
+    this.awake.add(g);
+    this.events.emit({ type: 'woke', group: g.id, reason });
+  }
+
+  // ---------------------------------------------------------------- liveness
+
+  private onLiveness(c: LivenessChange): void {
+    this.events.emit(
+      c.kind === 'down'
+        ? { type: 'peerDown', peer: c.peer }
+        : c.kind === 'up'
+          ? { type: 'peerUp', peer: c.peer }
+          : { type: 'peerRestarted', peer: c.peer },
+    );
+    const groups = this.peerGroups.get(c.peer);
+    if (!groups) return;
+    for (const g of groups) {
+      if (!g.quiesced) continue;
+      // A member back (or restarted) may be behind: its leader wakes to bring it up to date.
+      if (c.kind !== 'down' && g.node.isLeader) this.wakeGroup(g, 'peerUp');
+      // The leader gone: elect another. (A follower gone changes nothing for a quiesced
+      // group: its leader leaves it out, and wakes when it returns.)
+      if (c.kind !== 'up' && !g.node.isLeader && g.node.leaderId === c.peer) {
+        this.wakeGroup(g, 'leaderDown');
+        this.replaceLeader(g, c.peer);
+      }
+    }
+  }
+
+  /**
+   * The leader of quiesced group `g` is gone. Heartbeats stopped by agreement, not by
+   * failure, so no member's election clock ran while the group slept, and each would keep
+   * honouring the old leader (PreVote's stickiness) for a whole election timeout. Every
+   * surviving member forgets that leader (`forgetLeader`: it grants votes at once, but does
+   * not campaign before its own timeout); one of them, ranked first by a hash of the group
+   * and its id (which spreads the new leaderships over the survivors), campaigns two ticks
+   * later, once its peers have seen the leader down too. Should that fail, the others'
+   * election timeouts run as usual.
+   */
+  private replaceLeader(g: HostedGroup, gone: NodeId): void {
+    g.node.forgetLeader();
+    const voters = g.node
+      .status()
+      .voters.filter((v) => v !== gone && (v === this.id || this.liveness.isLive(v)));
+    let first: NodeId | null = null;
+    let best = -1;
+    for (const v of voters) {
+      const h = rank(g.id, v);
+      if (h > best || (h === best && first !== null && v < first)) {
+        best = h;
+        first = v;
+      }
+    }
+    if (first !== this.id) return;
+    const term = g.node.term;
+    this.timers.setTimeout(() => {
+      const n = g.node;
+      if (this.phase !== 'started' || this.groups.get(g.id) !== g) return;
+      // Only if nobody started an election meanwhile (that would have raised the term).
+      if (n.term === term && n.role === 'follower' && n.leaderId === null) n.campaign();
+    }, 2 * this.options.tickMs);
+  }
+
+  private setMembers(g: HostedGroup, members: readonly NodeId[]): void {
+    const next = new Set(members.filter((m) => m !== this.id));
+    for (const p of g.members) if (!next.has(p)) this.peerGroups.get(p)?.delete(g);
+    const now = this.timers.now();
+    for (const p of next) {
+      let set = this.peerGroups.get(p);
+      if (!set) {
+        set = new Set();
+        this.peerGroups.set(p, set);
+      }
+      set.add(g);
+      this.liveness.watch(p, now);
+    }
+    g.members = next;
+  }
+
+  private forget(g: HostedGroup): void {
+    if (this.groups.get(g.id) === g) this.groups.delete(g.id);
+    this.awake.delete(g);
+    for (const p of g.members) this.peerGroups.get(p)?.delete(g);
+  }
+
+  // ---------------------------------------------------------------- the transport mux
+
+  /** The `Transport` one group's node sees: its share of the host's transport. */
+  private viewFor(g: HostedGroup): Transport {
+    const view: Transport & { sendSnapshot?: unknown } = {
+      start: async (handler) => {
+        g.handler = handler;
+      },
+      send: (msg) => {
+        // Anything the group says but the answer to a (quiesce) heartbeat is activity.
+        if (g.quiesced && msg.type !== 'heartbeatResponse') this.wakeGroup(g, 'activity');
+        this.raftSent++;
+        this.transport.send(g.id, msg);
+      },
+      close: async () => {
+        g.handler = null;
+      },
+    };
+    const t = this.transport;
+    if (t.sendSnapshot) {
+      const send = t.sendSnapshot.bind(t);
+      view.sendSnapshot = (msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void> => {
+        this.wakeGroup(g, 'activity');
+        const prev = this.snapshotChains.get(msg.to) ?? Promise.resolve();
+        const run = prev.then(() => send(g.id, msg, data));
+        this.snapshotChains.set(
+          msg.to,
+          run.then(
+            () => {},
+            () => {},
+          ),
+        );
+        return run;
+      };
+    }
+    return view;
+  }
+
+  private onMessage(group: GroupId, msg: Message): void {
+    this.raftReceived++;
+    const c = this.liveness.heard(msg.from, this.timers.now());
+    if (c) this.onLiveness(c);
+    const g = this.groups.get(group);
+    if (!g?.handler) {
+      this.dropped++;
+      return;
+    }
+    // A heartbeat's answer is no news: everything else means the group has work.
+    if (g.quiesced && msg.type !== 'heartbeatResponse') this.wakeGroup(g, 'message');
+    if (msg.type === 'preVote' || msg.type === 'vote') {
+      // A candidate while our leader's host is down: do not refuse it for that leader's sake.
+      const leader = g.node.leaderId;
+      if (leader !== null && leader !== this.id && leader !== msg.from && !this.liveness.isLive(leader)) {
+        g.node.forgetLeader();
+      }
+    }
+    g.handler.onMessage(msg);
+  }
+
+  private onHostMessage(from: NodeId, msg: HostMessage): void {
+    this.hostReceived++;
+    const c = this.liveness.heard(
+      from,
+      this.timers.now(),
+      msg.type === 'alive' ? msg.incarnation : undefined,
+    );
+    if (c) this.onLiveness(c);
+    if (msg.type === 'quiesce') this.onQuiesce(from, msg);
+    else if (msg.type === 'wake') {
+      const g = this.groups.get(msg.group);
+      if (g) this.wakeGroup(g, 'wake');
+    }
+  }
+
+  /** The leader `from` stops the group: take its last heartbeat, then stop too if in step. */
+  private onQuiesce(from: NodeId, msg: Extract<HostMessage, { type: 'quiesce' }>): void {
+    const g = this.groups.get(msg.group);
+    if (!g?.handler) return;
+    g.handler.onMessage({
+      type: 'heartbeat',
+      from,
+      to: this.id,
+      term: msg.term,
+      commit: msg.commit,
+      readRound: 0,
+    });
+    const st = g.node.status();
+    const why = followerQuiesceBlocker(
+      {
+        role: st.role,
+        leaderId: st.leaderId,
+        term: st.term,
+        commit: st.commit,
+        lastIndex: st.lastIndex,
+        waiting: g.node.waiting,
+      },
+      from,
+      msg,
+    );
+    if (why === null) {
+      this.quiesce(g, false);
+      return;
+    }
+    this.events.emit({ type: 'quiesceRefused', group: g.id, from, reason: why });
+    this.wakeGroup(g, 'wake');
+    this.sendHost(from, { type: 'wake', group: g.id });
+  }
+
+  private onUnreachable(peer: NodeId): void {
+    const groups = this.peerGroups.get(peer);
+    if (!groups) return;
+    for (const g of groups) g.handler?.onUnreachable?.(peer);
+  }
+
+  private onSnapshot(group: GroupId, msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void> {
+    const g = this.groups.get(group);
+    const on = g?.handler?.onSnapshot;
+    if (!g || !on) return Promise.reject(this.unknown(group));
+    this.wakeGroup(g, 'message');
+    return on(msg, data);
+  }
+
+  private sendHost(to: NodeId, msg: HostMessage): void {
+    this.hostSent++;
+    this.transport.sendHost(to, msg);
+  }
+
+  private notRunning(): MultiRaftError {
+    return new MultiRaftError(
+      MultiRaftErrorCode.Stopped,
+      `host ${this.id} is ${this.phase === 'new' ? 'not started' : this.phase === 'started' ? 'already started' : 'stopped'}`,
+    );
+  }
+
+  private unknown(group: GroupId): MultiRaftError {
+    return new MultiRaftError(MultiRaftErrorCode.UnknownGroup, `group ${group} is not hosted by ${this.id}`);
+  }
+}
+
+/** A member's rank for taking over `group` (FNV-1a of both): spreads takeovers evenly. */
+function rank(group: GroupId, id: NodeId): number {
+  let h = 0x811c9dc5 ^ group;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  h = Math.imul(h ^ (group >>> 16), 0x01000193);
+  return h >>> 0;
+}

@@ -1,0 +1,54 @@
+import type { Message, NodeId, SnapshotRequest } from '../types.js';
+
+/**
+ * A Raft group's number within a multi-group host (`@quorate/multiraft`). Chosen by the
+ * application, the same on every member: an unsigned 32-bit integer.
+ */
+export type GroupId = number;
+
+/** The largest group id the wire format carries. */
+export const MAX_GROUP_ID = 0xffff_ffff;
+
+/**
+ * Messages between hosts, about the host itself or one group's timing. None of them is a
+ * Raft message and none can change what a group commits: they only decide when groups
+ * tick.
+ * - `alive`: one per peer per liveness interval (coalesced for every group). `incarnation`
+ *   changes when the sender's process restarts.
+ * - `quiesce`: the leader of `group` in `term` stops ticking and heartbeating; everything
+ *   up to `commit` is committed and held by the receiver. The receiver steps the heartbeat
+ *   the leader would have sent and stops ticking the group too.
+ * - `wake`: a member of `group` asks the sender's peer to resume ticking it.
+ */
+export type HostMessage =
+  | { readonly type: 'alive'; readonly incarnation: number }
+  | { readonly type: 'quiesce'; readonly group: GroupId; readonly term: number; readonly commit: number }
+  | { readonly type: 'wake'; readonly group: GroupId };
+
+/** Callbacks a group transport delivers to; `@quorate/multiraft`'s host implements them. */
+export interface GroupTransportHandler {
+  /** A Raft message for `group`. Same rules as `TransportHandler.onMessage`. Must not throw. */
+  onMessage(group: GroupId, msg: Message): void;
+  /** A host message from the authenticated peer `from`. Must not throw. */
+  onHostMessage(from: NodeId, msg: HostMessage): void;
+  /** Delivery to `peer` failed (connection refused, queue full, timed out). */
+  onUnreachable?(peer: NodeId): void;
+  /** A snapshot for `group`, with its data: as `TransportHandler.onSnapshot`. */
+  onSnapshot?(group: GroupId, msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void>;
+}
+
+/**
+ * Carries the messages of many Raft groups between hosts over one connection per peer.
+ * The contract of `Transport` holds for every group (best effort, never throws, bounded
+ * per-peer queues, order kept per connection); the group id travels with each message.
+ * A transport of this kind must refuse peers that speak the single-group protocol, and
+ * they it, with a clear error (the network transports do it in the handshake).
+ */
+export interface GroupTransport {
+  start(handler: GroupTransportHandler): Promise<void>;
+  send(group: GroupId, msg: Message): void;
+  sendHost(to: NodeId, msg: HostMessage): void;
+  /** Optional: stream a group's snapshot (see `SnapshotTransport`). */
+  sendSnapshot?(group: GroupId, msg: SnapshotRequest, data: AsyncIterable<Uint8Array>): Promise<void>;
+  close(): Promise<void>;
+}
