@@ -70,6 +70,22 @@ describe('partition sets over HTTP', () => {
     }
     const after = (await call('GET', '/admin/state-hash')).body;
     expect(after.hash).toBe(before.hash);
+    // Bad sessions and paths: typed, nothing proposed.
+    expect(await call('POST', '/sessions', { owner: 'a\nb', ttlMs: 1000 })).toMatchObject({
+      status: 400,
+      body: { code: 'INVALID_ARGUMENT' },
+    });
+    expect(await call('POST', '/sessions', { owner: 'a', ttlMs: 5 })).toMatchObject({ status: 400 });
+    expect(await call('GET', '/partitions/%E0')).toMatchObject({
+      status: 400,
+      body: { code: 'INVALID_ARGUMENT' },
+    });
+    expect(await call('GET', '/partitions/orders/x')).toMatchObject({ status: 400 });
+    expect(await call('GET', '/partitions/orders/99')).toMatchObject({
+      status: 404,
+      body: { code: 'PARTITION_NOT_FOUND' },
+    });
+    expect((await call('GET', '/admin/state-hash')).body.hash).toBe(before.hash);
     const list = await call('GET', '/partitions', undefined, followerUrl);
     expect(list.body.sets).toEqual([{ name: 'orders', partitions: 6, members: 3, live: 0, leaderless: 6 }]);
   });
@@ -159,7 +175,9 @@ describe('partition sets over HTTP', () => {
       partitions: 4,
       replicationFactor: 2,
     });
-    const sx = (await call('POST', '/sessions', { owner: 'x', ttlMs: 400 })).body.id;
+    // Watch from here on (by index, so that nothing is missed however slow this machine is).
+    const fromIndex = (await call('GET', '/health', undefined, followerUrl)).body.appliedIndex + 1;
+    const sx = (await call('POST', '/sessions', { owner: 'x', ttlMs: 2000 })).body.id;
     const sy = (await call('POST', '/sessions', { owner: 'y', ttlMs: 60_000 })).body.id;
     await call('POST', '/partitions/short/join', { member: 'x', session: sx });
     await call('POST', '/partitions/short/join', { member: 'y', session: sy });
@@ -169,7 +187,9 @@ describe('partition sets over HTTP', () => {
     const ac = new AbortController();
     const seen: Json[] = [];
     const watching = (async () => {
-      const r = await fetch(`${followerUrl}/watch?partitions=short`, { signal: ac.signal });
+      const r = await fetch(`${followerUrl}/watch?partitions=short&fromIndex=${fromIndex}`, {
+        signal: ac.signal,
+      });
       const reader = r.body!.getReader();
       let buf = '';
       for (;;) {
@@ -200,12 +220,12 @@ describe('partition sets over HTTP', () => {
       status: 404,
       body: { code: 'SESSION_NOT_FOUND' },
     });
-    await waitFor(
-      () => seen.filter((s) => s.type === 'partition' && s.set === 'short').length >= 2,
-      'the watch',
-      5000,
+    const handedOn = await waitFor(
+      () => seen.find((s) => s.type === 'partition' && s.partition === 0 && s.leader === 'y'),
+      'the watch to show partition 0 handed to y',
+      10_000,
     );
-    expect(seen.find((s) => s.partition === 0)).toMatchObject({
+    expect(handedOn).toMatchObject({
       type: 'partition',
       set: 'short',
       leader: 'y',

@@ -194,6 +194,46 @@ describe('sessions and partition leadership in the state machine', () => {
     expect(parts()[0]).toMatchObject({ leader: 'a', eligible: ['a'], epoch: e + 3 });
   });
 
+  it('a set deleted and created again never repeats a leader epoch; its leaders learn of the deletion', async () => {
+    const { m, session, join, parts, changes } = setUp(3);
+    join('a', session('a'));
+    join('b', session('b'));
+    const old = parts().map((p) => p.leaderEpoch);
+    const seen = changes.length;
+    ok(apply(m, { op: 'pset-delete', name: 's' }));
+    // Each led partition announced as leaderless, at a higher leader epoch.
+    const ended = changes.slice(seen);
+    expect(ended.map((c) => [c.partition, c.leader])).toEqual([
+      [0, null],
+      [1, null],
+      [2, null],
+    ]);
+    ok(apply(m, { op: 'pset-create', name: 's', members: ['a', 'b', 'c'], replicas: [['a'], ['b'], ['c']] }));
+    ok(apply(m, { op: 'pset-join', set: 's', member: 'a', session: session('a2') }));
+    const floor = Math.max(...ended.map((c) => Math.max(c.epoch, c.leaderEpoch)));
+    expect(parts()[0]!.leaderEpoch).toBe(floor + 1);
+    expect(parts()[0]!.leaderEpoch).toBeGreaterThan(Math.max(...old));
+    // The floor survives a snapshot.
+    const copy = new QuorateMachine();
+    async function* chunks() {
+      for (const c of m.snapshot()) yield c;
+    }
+    await copy.restore(null, chunks());
+    expect(copy.hash()).toBe(m.hash());
+  });
+
+  it('an unclean hand-over to the member that already leads alone changes nothing', () => {
+    const { m, session, join, parts } = setUp(3);
+    join('a', session('a'));
+    join('b', session('b'));
+    ok(apply(m, { op: 'part-unclean', set: 's', partition: 0, to: 'a' }));
+    const after = { ...parts()[0]!, eligible: [...parts()[0]!.eligible] };
+    const hash = m.hash();
+    ok(apply(m, { op: 'part-unclean', set: 's', partition: 0, to: 'a' }));
+    expect(parts()[0]).toEqual(after);
+    expect(m.hash()).toBe(hash);
+  });
+
   it('keep-alives answer the partitions the session leads; snapshots carry sessions and sets', async () => {
     const { m, session, join } = setUp();
     const sa = session('a');
@@ -268,12 +308,14 @@ describe('partition leadership invariants over random histories', () => {
     }),
   );
 
-  it('leaders are eligible and live, eligible sets are non-empty replica subsets, epochs grow with every change, replicas agree', () => {
-    fc.assert(
-      fc.property(fc.array(step, { minLength: 1, maxLength: 80 }), (steps) => {
+  it('leaders are eligible and live, eligible sets are non-empty replica subsets, epochs grow with every change, replicas agree (one from a snapshot)', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 80 }), async (steps) => {
         next = 1;
         const m = new QuorateMachine();
-        const twin = new QuorateMachine();
+        // Another replica, which applies the same entries; halfway through it is replaced by
+        // one restored from a snapshot of the first (as a follower installing a snapshot).
+        let twin = new QuorateMachine();
         const run = (c: Command) => {
           const i = next++;
           const data = encodeCommand(c);
@@ -288,7 +330,18 @@ describe('partition leadership invariants over random histories', () => {
         });
         const sessionOf = new Map<string, number>();
         const parts = () => m.partitions.sets.get('s')!.partitions;
-        for (const s of steps) {
+        for (const [n, s] of steps.entries()) {
+          if (n === steps.length >> 1) {
+            const snap = m.snapshot();
+            twin = new QuorateMachine();
+            await twin.restore(
+              null,
+              (async function* () {
+                for (const c of snap) yield c;
+              })(),
+            );
+            expect(twin.hash()).toBe(m.hash());
+          }
           const before = parts().map((p) => ({ ...p, eligible: [...p.eligible] }));
           const member = MEMBERS['m' in s ? s.m : 0]!;
           let wasUnclean = false;

@@ -11,9 +11,11 @@
  *   member (see `quiesce.ts` for when). Instead of each group's heartbeats, the host sends
  *   one `alive` message per peer per interval; a follower of a quiesced group never
  *   campaigns because heartbeats stopped, but when the host sees the group's leader down
- *   (silent for `livenessTimeoutMs`) or restarted, it wakes the group there and advances
- *   its election clock by one election timeout, so that it campaigns within the next one.
- *   This is CockroachDB's rule (a quiesced follower trusts node liveness, not heartbeats).
+ *   (silent for `livenessTimeoutMs`) or restarted, it wakes the group there: every
+ *   surviving member forgets that leader (it grants votes at once) and one of them, ranked
+ *   by a hash of the group and its id, campaigns. This is CockroachDB's rule (a quiesced
+ *   follower trusts node liveness, not heartbeats). A quiesced leader that no longer sees a
+ *   quorum of its voters live wakes too, so that CheckQuorum can depose it.
  *
  * None of this touches what a group commits: ticks only pace elections and heartbeats, a
  * quiesced leader's last heartbeat is the one its core would have sent, and every Raft
@@ -79,7 +81,9 @@ export type WakeReason =
   | 'peerDown'
   | 'leaderDown'
   /** A member's host came back: bring it up to date. */
-  | 'peerUp';
+  | 'peerUp'
+  /** This member leads the group and no longer sees a quorum of its voters live. */
+  | 'quorumDown';
 
 export type MultiRaftEvent =
   | { type: 'quiesced'; group: GroupId; leader: boolean }
@@ -404,6 +408,15 @@ export class MultiRaftHost {
       if (!g.quiesced) continue;
       // A member back (or restarted) may be behind: its leader wakes to bring it up to date.
       if (c.kind !== 'down' && g.node.isLeader) this.wakeGroup(g, 'peerUp');
+      // A leader that no longer sees a quorum of its voters live wakes, so that ticking
+      // lets CheckQuorum depose it: a quiesced leader cut off by a partition would
+      // otherwise go on calling itself leader (commits and reads would stay safe, since
+      // they wake the group, but its status would lie).
+      if (c.kind === 'down' && g.node.isLeader) {
+        const voters = g.node.status().voters;
+        const live = voters.filter((v) => v === this.id || this.liveness.isLive(v)).length;
+        if (live < Math.floor(voters.length / 2) + 1) this.wakeGroup(g, 'quorumDown');
+      }
       // The leader gone: elect another. (A follower gone changes nothing for a quiesced
       // group: its leader leaves it out, and wakes when it returns.)
       if (c.kind !== 'up' && !g.node.isLeader && g.node.leaderId === c.peer) {

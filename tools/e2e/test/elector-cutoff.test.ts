@@ -32,7 +32,10 @@ const LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 const root = process.getuid?.() === 0;
 const TTL = 1500;
 const RENEW = 300;
-const SLACK_MS = 50;
+/** Overlap not told from none: a write's time in flight, with a stall on a loaded machine. */
+const SLACK_MS = 100;
+/** Beyond the bound (×0.4) the overlap measured 861–1,228 ms: this much is asserted. */
+const BEYOND_MS = 400;
 const HOLDERS = ['a', 'b', 'c'];
 
 const slowClock = (rate: number) => ({ LD_PRELOAD: LIB, FAKETIME: `+0 x${rate}` });
@@ -108,7 +111,7 @@ describe.skipIf(!root || !existsSync(LIB))('LeaderElector: a holder cut off from
     const r = await cutRound();
     console.log('beyond the bound:', JSON.stringify(r));
     expect(r.dropped).toBeGreaterThan(0);
-    expect(r.gapMs).toBeLessThan(-10 * SLACK_MS);
+    expect(r.gapMs).toBeLessThan(-BEYOND_MS);
     expect(r.lateWrites).toBeGreaterThan(0);
   }, 120_000);
 });

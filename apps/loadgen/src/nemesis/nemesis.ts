@@ -418,8 +418,12 @@ export class Nemesis {
             if (Math.abs(stepped / step - 1) <= 0.1 && Math.abs(mono / step - 1) <= 0.1)
               f.proof = `node reports its wall clock ${stepped.toFixed(1)} s and its monotonic clock ${mono.toFixed(1)} s ahead of before`;
           }
-          if (!f.proof && seen)
-            this.failures.push(`clock on ${target.id}: stepped ${step} s, the node reports ${seen}`);
+          if (!f.proof)
+            this.failures.push(
+              seen
+                ? `clock on ${target.id}: stepped ${step} s, the node reports ${seen}`
+                : `clock on ${target.id}: stepped ${step} s, but its /health did not answer to show it`,
+            );
           await this.pauseFor(this.between(1000, 3000));
           return this.healed(f);
         }

@@ -83,6 +83,12 @@ export class Partitions {
   /** session -> the (set, member) pairs it keeps live. */
   private readonly attached = new Map<number, [string, string][]>();
   readonly sets = new Map<string, PartitionSet>();
+  /**
+   * For each name of a deleted set, the highest epoch or leader epoch it reached: a set
+   * created again under that name starts above it, so that leader epochs never repeat
+   * for a name (a data plane fencing on them must not take a new leader for an old one).
+   */
+  private readonly floors = new Map<string, number>();
   /** Leader changes applied on this replica (for a metric). */
   leaderChanges = 0;
 
@@ -170,6 +176,8 @@ export class Partitions {
             'UNKNOWN_MEMBER',
             `partition ${i} names replica ${JSON.stringify(m)}, which is not one of the set's members`,
           );
+    const floor = this.floors.get(name) ?? 0;
+    this.floors.delete(name);
     this.sets.set(name, {
       name,
       members: [...members],
@@ -178,8 +186,8 @@ export class Partitions {
         replicas: [...r],
         eligible: [...r],
         leader: null,
-        epoch: 0,
-        leaderEpoch: 0,
+        epoch: floor,
+        leaderEpoch: floor,
       })),
     });
     return null;
@@ -188,6 +196,20 @@ export class Partitions {
   delete(name: string): boolean {
     const ps = this.sets.get(name);
     if (!ps) return false;
+    // Every led partition ends here, announced (leader null, at a higher leader epoch), so
+    // that leaders and watchers learn of it; the name keeps its highest epoch.
+    let floor = 0;
+    ps.partitions.forEach((p, i) => {
+      if (p.leader !== null) {
+        p.leader = null;
+        p.leaderEpoch++;
+        p.epoch++;
+        this.leaderChanges++;
+        this.changed(ps, i);
+      }
+      floor = Math.max(floor, p.epoch, p.leaderEpoch);
+    });
+    this.floors.set(name, floor);
     for (const [member, id] of ps.sessionOf) {
       const a = this.attached.get(id);
       if (a)
@@ -302,6 +324,8 @@ export class Partitions {
     const [ps, p] = got;
     if (!p.replicas.includes(to)) return unknownMember(name, to, i);
     if (!ps.sessionOf.has(to)) return notLive(to, p);
+    // Already so: nothing changes (no epoch, no announcement).
+    if (p.leader === to && p.eligible.length === 1 && p.eligible[0] === to) return p;
     if (p.leader !== to) {
       this.leaderChanges++;
       p.leaderEpoch++;
@@ -416,6 +440,7 @@ export class Partitions {
   /** The state as plain data, for snapshots. */
   toJSON(): PartitionsSnapshot {
     return {
+      floors: [...this.floors],
       sessions: [...this.sessions.values()].map((s) => [s.id, s.owner, s.ttlMs, s.renewedIndex]),
       sets: [...this.sets.values()].map((ps) => ({
         name: ps.name,
@@ -437,6 +462,8 @@ export class Partitions {
     this.sessions.clear();
     this.attached.clear();
     this.sets.clear();
+    this.floors.clear();
+    for (const [name, floor] of snap?.floors ?? []) this.floors.set(name, floor);
     for (const [id, owner, ttlMs, renewedIndex] of snap?.sessions ?? []) {
       const s = { id, owner, ttlMs, renewedIndex };
       this.sessions.set(id, s);
@@ -468,6 +495,8 @@ export class Partitions {
       const s = this.sessions.get(id)!;
       out.push(`S${id}:${s.owner.length}:${s.owner}:${s.ttlMs}:${s.renewedIndex};`);
     }
+    for (const name of [...this.floors.keys()].sort())
+      out.push(`F${name.length}:${name}:${this.floors.get(name)};`);
     for (const name of [...this.sets.keys()].sort()) {
       const ps = this.sets.get(name)!;
       out.push(`P${name.length}:${name}:${ps.members.join(',')}:`);
@@ -482,6 +511,8 @@ export class Partitions {
 }
 
 export interface PartitionsSnapshot {
+  /** Highest epochs of deleted sets' names (absent in older snapshots). */
+  floors?: [string, number][];
   sessions: [number, string, number, number][];
   sets: {
     name: string;

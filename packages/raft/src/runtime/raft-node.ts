@@ -500,6 +500,9 @@ export class RaftNode<R = unknown> {
    * the node is not running.
    */
   tick(): void {
+    // Only for a node whose ticks its host drives: ticking a node that has its own ticker
+    // would run its clocks fast (and, with lease reads, end a follower's promise early).
+    if (!this.opts.externalTicks) return;
     this.onTick();
   }
 

@@ -73,8 +73,12 @@ async function run(ctx: ApiContext, req: IncomingMessage, cmd: Command) {
 export async function openSession(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const body = await readJson(req);
   const owner = typeof body.owner === 'string' ? body.owner : '';
-  if (owner.length < 1 || owner.length > 128)
-    throw badRequest('INVALID_ARGUMENT', '"owner" must be a string of 1 to 128 characters');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
+  if (owner.length < 1 || owner.length > 128 || /[\u0000-\u001f\u007f]/.test(owner))
+    throw badRequest(
+      'INVALID_ARGUMENT',
+      '"owner" must be a string of 1 to 128 characters, without control characters',
+    );
   const ref = clientRef(req);
   const { r, headers } = await run(ctx, req, {
     op: 'session-open',
@@ -237,7 +241,13 @@ export async function partitionRoute(
 ): Promise<void> {
   const parts = url.pathname.slice('/partitions/'.length).split('/');
   const method = req.method ?? 'GET';
-  const setName = name(decodeURIComponent(parts[0] ?? ''), 'set', NAME);
+  let raw0: string;
+  try {
+    raw0 = decodeURIComponent(parts[0] ?? '');
+  } catch {
+    throw badRequest('INVALID_ARGUMENT', 'the set name in the path is not valid URL-encoded UTF-8');
+  }
+  const setName = name(raw0, 'set', NAME);
   const lookup = () => {
     const ps = ctx.machine.partitions.sets.get(setName);
     if (!ps)
@@ -270,7 +280,9 @@ export async function partitionRoute(
       member,
       session,
     });
-    sendJson(res, 200, setJson(lookup()));
+    // The write is done: answer with the set as it is now (deleted since: say so, not 404).
+    const ps = ctx.machine.partitions.sets.get(setName);
+    sendJson(res, 200, ps ? setJson(ps) : { name: setName, deleted: true });
     return;
   }
   const raw = parts[1] ?? '';
