@@ -15,7 +15,7 @@ import { freePort, type InProcessCluster, inProcessCluster, waitFor } from './he
 let c: InProcessCluster;
 beforeAll(async () => {
   c = await inProcessCluster(3);
-  await waitFor(() => c.leader(), 'a leader');
+  await c.settled();
 });
 afterAll(() => c.stop());
 

@@ -51,6 +51,8 @@ export interface InProcessCluster {
   members: Member[];
   net: MemoryNetwork;
   leader(): QuorateNode | undefined;
+  /** Waits for one leader that every member knows (a follower learns it from its first append). */
+  settled(ms?: number): Promise<QuorateNode>;
   url(id: string): string;
   /** A member's client-protocol address. */
   protocolUrl(id: string): string;
@@ -98,6 +100,15 @@ export async function inProcessCluster(
     members,
     net,
     leader: () => nodes.find((x) => x.raft.isLeader),
+    settled: (ms = 10_000) =>
+      waitFor(
+        () => {
+          const l = nodes.find((x) => x.raft.isLeader);
+          return l && nodes.every((x) => x.raft.leaderId === l.id) ? l : undefined;
+        },
+        'a leader every member knows',
+        ms,
+      ),
     url: (id) => members.find((m) => m.id === id)!.clientAddress,
     protocolUrl: (id) => members.find((m) => m.id === id)!.protocolAddress!,
     stop: async () => {

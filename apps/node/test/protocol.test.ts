@@ -12,7 +12,8 @@ import { type InProcessCluster, inProcessCluster, waitFor } from './helpers.js';
 let c: InProcessCluster;
 beforeAll(async () => {
   c = await inProcessCluster(3, 'tok-123');
-  await waitFor(() => c.leader(), 'a leader');
+  // The hello test asks a follower, which learns the leader from its first append.
+  await c.settled();
 });
 afterAll(() => c.stop());
 
