@@ -94,20 +94,28 @@ export async function finalStates(
   const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   const deadline = performance.now() + timeoutMs;
   const pause = () => new Promise((r) => setTimeout(r, 50));
+  type GroupHealth = { group: number; isLeader: boolean; commitIndex: number; appliedIndex: number };
+  type Health = { isLeader: boolean; commitIndex: number; appliedIndex: number; groups?: GroupHealth[] };
   const health = async (e: string) => {
     try {
       const r = await fetch(`${e}/health`, { headers, signal: AbortSignal.timeout(1000) });
       if (!r.ok) return null;
-      return (await r.json()) as { isLeader: boolean; commitIndex: number; appliedIndex: number };
+      return (await r.json()) as Health;
     } catch {
       return null;
     }
   };
-  // What the leader has committed: every replica must have applied at least that.
-  let target: number | null = null;
+  // Each group as one: a sharded cluster lists its groups, a single group is group 0.
+  const groupsOf = (h: Health): GroupHealth[] => h.groups ?? [{ group: 0, ...h }];
+  // What each group's leader has committed: every replica must have applied at least that.
+  let target: Map<number, number> | null = null;
   while (target === null && performance.now() < deadline) {
-    for (const h of await Promise.all(endpoints.map(health))) if (h?.isLeader) target = h.commitIndex;
-    if (target === null) await pause();
+    const hs = (await Promise.all(endpoints.map(health))).filter((h): h is Health => h !== null);
+    const t = new Map<number, number>();
+    for (const h of hs) for (const g of groupsOf(h)) if (g.isLeader) t.set(g.group, g.commitIndex);
+    const count = hs.length > 0 ? Math.max(...hs.map((h) => groupsOf(h).length)) : 0;
+    if (count > 0 && t.size === count) target = t;
+    else await pause();
   }
   const why = new Map<string, string>();
   if (target === null)
@@ -115,9 +123,20 @@ export async function finalStates(
   const caughtUp = async (e: string): Promise<boolean> => {
     for (;;) {
       const h = await health(e);
-      if (h && h.appliedIndex >= target!) return true;
+      const behind = h ? groupsOf(h).filter((g) => g.appliedIndex < (target!.get(g.group) ?? 0)) : [];
+      if (h && behind.length === 0) return true;
       if (performance.now() > deadline) {
-        why.set(e, h ? `applied ${h.appliedIndex} of ${target}` : 'unreachable');
+        why.set(
+          e,
+          h
+            ? behind
+                .map(
+                  (g) =>
+                    `${h.groups ? `group ${g.group}: ` : ''}applied ${g.appliedIndex} of ${target!.get(g.group)}`,
+                )
+                .join(', ')
+            : 'unreachable',
+        );
         return false;
       }
       await pause();
@@ -338,15 +357,21 @@ async function runWith(
   let stopCluster: (() => Promise<void>) | null = null;
   if (o.spawn > 0) {
     out(
-      `spawning a ${o.spawn}-node cluster (${o.transport})${nemesis ? ` under the nemesis: ${nemesis.families.join(', ')}` : ''}...`,
+      `spawning a ${o.spawn}-node cluster (${o.transport}${o.groups > 1 ? `, ${o.groups} groups` : ''})${nemesis ? ` under the nemesis: ${nemesis.families.join(', ')}` : ''}...`,
     );
     cluster = await LocalCluster.start({
       n: o.spawn,
       transport: o.transport,
       ...(o.dataDir ? { baseDir: o.dataDir } : {}),
       ...(nemesis?.clusterOptions() ?? {}),
-      ...(o.leaseReads
-        ? { extraArgs: [...(nemesis?.clusterOptions().extraArgs ?? []), '--raft.lease-reads', 'true'] }
+      ...(o.leaseReads || o.groups > 1
+        ? {
+            extraArgs: [
+              ...(nemesis?.clusterOptions().extraArgs ?? []),
+              ...(o.leaseReads ? ['--raft.lease-reads', 'true'] : []),
+              ...(o.groups > 1 ? ['--groups', String(o.groups)] : []),
+            ],
+          }
         : {}),
     });
     const c = cluster;

@@ -41,6 +41,8 @@ export interface LoadgenOptions {
   maxLeaderAfterHealMs: number;
   /** With --spawn: nodes serve reads under the leader's lease (raft.leaseReads). */
   leaseReads: boolean;
+  /** With --spawn: Raft groups the cluster shards its keys over (1: one group). */
+  groups: number;
 }
 
 /** "30s", "1.5m", "200ms", "10" (seconds) → milliseconds. */
@@ -120,6 +122,12 @@ export function buildProgram(): Command {
       '--lease-reads',
       'with --spawn: the nodes serve linearizable reads under the leader lease (raft.leaseReads); the clock nemesis then keeps rates within the drift bound',
       false,
+    )
+    .option(
+      '--groups <n>',
+      'with --spawn: shard the key space over this many Raft groups (cluster option groups; leaders spread over the members)',
+      int(1, 4096),
+      1,
     )
     .option('--nemesis-interval <d>', 'mean time between one fault healing and the next', '3s')
     .option(
@@ -202,6 +210,12 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
   }
   if (o.leaseReads && spawn === 0)
     problems.push('--lease-reads needs --spawn (it configures the nodes this tool starts)');
+  if ((o.groups as number) > 1 && spawn === 0)
+    problems.push('--groups needs --spawn (it configures the nodes this tool starts)');
+  if ((o.groups as number) > 1 && o.leaseReads)
+    problems.push('--groups and --lease-reads do not go together (idle groups stop heartbeating)');
+  if ((o.groups as number) > 1 && transport !== 'tcp')
+    problems.push('--groups needs --transport tcp (groups share the TCP transport)');
   if (problems.length > 0) throw new LoadgenUsageError(problems);
   return {
     serverList,
@@ -235,6 +249,7 @@ export function resolveOptions(o: Record<string, unknown>): LoadgenOptions {
     nemesisIntervalMs: dur('--nemesis-interval', o.nemesisInterval) ?? 3000,
     maxLeaderAfterHealMs: dur('--max-leader-after-heal', o.maxLeaderAfterHeal) ?? 2000,
     leaseReads: Boolean(o.leaseReads),
+    groups: o.groups as number,
   };
 }
 

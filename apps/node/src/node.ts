@@ -6,7 +6,10 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { groupOfKey } from '@quorate/client';
+import { MultiRaftHost, type MultiRaftHostOptions } from '@quorate/multiraft';
 import {
+  type GroupTransport,
   type LogStorage,
   type NodeId,
   RaftNode,
@@ -16,8 +19,16 @@ import {
   type Transport,
 } from '@quorate/raft';
 import type { Logger } from 'pino';
+import { Balancer } from './balancer.js';
 import { DiskGuard } from './disk-guard.js';
-import { type ApiOptions, createApi, type Member, type MetricsEndpoint } from './server/api.js';
+import {
+  type ApiContext,
+  type ApiOptions,
+  createApi,
+  type Member,
+  type MetricsEndpoint,
+  type Shards,
+} from './server/api.js';
 import { dashboardHtml } from './server/dashboard.js';
 import { PeerMonitor } from './server/peer-monitor.js';
 import { ProtocolServer, type ProtocolServerOptions } from './server/protocol-server.js';
@@ -37,8 +48,25 @@ export interface QuorateNodeOptions {
   onMemberAdded?: (m: Member) => void;
   /** Lease expiry checks on the leader. */
   leases?: { checkIntervalMs?: number };
-  storage: LogStorage;
-  transport: Transport;
+  /** The Raft log (one group; unused with `groups`). */
+  storage?: LogStorage;
+  /** Messages between members (one group; unused with `groups`). */
+  transport?: Transport;
+  /**
+   * Shard the key space over `count` Raft groups hosted together (docs/sharding.md): one
+   * connection per peer for all groups, one storage environment. Group 0 also holds the
+   * leases, sessions, partition sets and membership.
+   */
+  groups?: {
+    count: number;
+    transport: GroupTransport;
+    /** Each group's log and snapshot store. */
+    storage(group: number): { log: LogStorage; snapshots: SnapshotStore };
+    /** Host options other than timing (quiescence, liveness). */
+    host?: Omit<MultiRaftHostOptions, 'id' | 'transport'>;
+    /** How often a member checks whether it leads more than its share of groups. Default 2000 ms. */
+    balanceIntervalMs?: number;
+  };
   http: {
     host: string;
     port: number;
@@ -63,14 +91,38 @@ export interface QuorateNodeOptions {
   metrics?: (raft: RaftNode<Applied>) => MetricsEndpoint;
   /** Refuse client writes while the data directory's filesystem is low on space. */
   diskGuard?: { path: string; reserveBytes: number; intervalMs?: number };
-  /** Snapshots of the KV and lease state, and log compaction behind them. */
-  snapshots?: { store: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
+  /** Snapshots of the KV and lease state, and log compaction behind them (`store` unused with `groups`). */
+  snapshots?: { store?: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
 }
+
+/** One Raft group of a sharded node: its node and its state. */
+export interface Shard {
+  readonly group: number;
+  readonly raft: RaftNode<Applied>;
+  readonly machine: QuorateMachine;
+}
+
+/** Why a node cannot be built from its options, with a stable code. */
+export class NodeOptionsError extends Error {
+  readonly code = 'INVALID_NODE_OPTIONS';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NodeOptionsError';
+  }
+}
+
+/** The most groups a node hosts (a larger count is refused by the configuration). */
+export const MAX_GROUPS = 4096;
 
 export class QuorateNode {
   readonly id: NodeId;
   readonly machine: QuorateMachine;
   readonly raft: RaftNode<Applied>;
+  /** Every group, group 0 first (one entry when the key space is not sharded). */
+  readonly shards: readonly Shard[];
+  /** The host of the groups, when sharded. */
+  readonly host: MultiRaftHost | null;
+  private readonly balancer: Balancer | null;
   /** Everything we know of members' addresses: configuration plus membership changes. */
   private readonly addressBook = new Map<NodeId, Member>();
   private readonly server: Server;
@@ -89,16 +141,62 @@ export class QuorateNode {
     for (const m of opts.knownMembers ?? opts.members) this.addressBook.set(m.id, m);
     for (const m of opts.members) this.addressBook.set(m.id, m);
     const byId = this.addressBook;
-    this.raft = new RaftNode<Applied>({
-      id: opts.id,
-      storage: opts.storage,
-      transport: opts.transport,
-      stateMachine: this.machine,
-      ...(opts.members.length > 0 ? { members: opts.members.map((m) => m.id) } : {}),
-      addressOf: (id) => byId.get(id)?.clientAddress ?? null,
-      ...opts.raft,
-      ...(opts.snapshots ? { snapshots: opts.snapshots } : {}),
-    });
+    const g = opts.groups;
+    const memberIds = opts.members.length > 0 ? { members: opts.members.map((m) => m.id) } : {};
+    const addressOf = (id: NodeId) => byId.get(id)?.clientAddress ?? null;
+    const snapshotPolicy = (store: SnapshotStore | undefined) => {
+      if (!opts.snapshots || !store) return {};
+      const { store: _, ...policy } = opts.snapshots;
+      return { snapshots: { ...policy, store } };
+    };
+    if (g) {
+      if (!Number.isInteger(g.count) || g.count < 1 || g.count > MAX_GROUPS)
+        throw new NodeOptionsError(
+          `groups.count must be an integer from 1 to ${MAX_GROUPS} (got ${g.count})`,
+        );
+      const rt = opts.raft ?? {};
+      this.host = new MultiRaftHost({
+        ...g.host,
+        id: opts.id,
+        transport: g.transport,
+        ...(rt.tickMs !== undefined ? { tickMs: rt.tickMs } : {}),
+        ...(rt.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: rt.heartbeatIntervalMs } : {}),
+        ...(rt.electionTimeoutMs !== undefined ? { electionTimeoutMs: rt.electionTimeoutMs } : {}),
+        ...(rt.requestTimeoutMs !== undefined ? { requestTimeoutMs: rt.requestTimeoutMs } : {}),
+        ...(rt.raft ? { raft: rt.raft } : {}),
+        addressOf,
+      });
+      const shards: Shard[] = [];
+      for (let i = 0; i < g.count; i++) {
+        const machine = i === 0 ? this.machine : new QuorateMachine(opts.machine);
+        const st = g.storage(i);
+        const raft = this.host.createGroup<Applied>({
+          group: i,
+          storage: st.log,
+          stateMachine: machine,
+          ...memberIds,
+          ...snapshotPolicy(st.snapshots),
+        });
+        shards.push({ group: i, raft, machine });
+      }
+      this.shards = shards;
+      this.raft = shards[0]!.raft;
+    } else {
+      if (!opts.storage || !opts.transport)
+        throw new NodeOptionsError('a node needs `storage` and `transport` (or `groups`, to shard)');
+      this.host = null;
+      this.raft = new RaftNode<Applied>({
+        id: opts.id,
+        storage: opts.storage,
+        transport: opts.transport,
+        stateMachine: this.machine,
+        ...memberIds,
+        addressOf,
+        ...opts.raft,
+        ...snapshotPolicy(opts.snapshots?.store),
+      });
+      this.shards = [{ group: 0, raft: this.raft, machine: this.machine }];
+    }
     this.leases = new LeaseKeeper(this.raft, this.machine);
     this.history = new StatusHistory(this.raft as RaftNode<unknown>);
     const token = opts.api?.token ?? null;
@@ -143,8 +241,25 @@ export class QuorateNode {
       history: this.history,
       clusterId: opts.clusterId ?? 'quorate',
     };
-    const api = createApi(apiContext);
-    this.protocolServer = opts.protocol ? new ProtocolServer(apiContext, opts.protocol) : null;
+    let ctx: ApiContext = apiContext;
+    if (g) {
+      const contexts: ApiContext[] = [];
+      const shards: Shards = {
+        count: g.count,
+        ofKey: (key) => groupOfKey(key, g.count),
+        ctx: (i) => contexts[i]!,
+        all: () => contexts,
+        host: this.host!,
+      };
+      for (const sh of this.shards)
+        contexts.push({ ...apiContext, raft: sh.raft, machine: sh.machine, group: sh.group, shards });
+      ctx = contexts[0]!;
+      this.balancer = new Balancer(this.host!, this.shards, g.balanceIntervalMs ?? 2000, this.log);
+    } else {
+      this.balancer = null;
+    }
+    const api = createApi(ctx);
+    this.protocolServer = opts.protocol ? new ProtocolServer(ctx, opts.protocol) : null;
     this.server = tls
       ? createHttpsServer(
           {
@@ -243,7 +358,12 @@ export class QuorateNode {
 
   /** Start Raft, then serve HTTP. */
   async start(): Promise<void> {
-    await this.raft.start();
+    if (this.host) {
+      await this.host.start();
+      for (const sh of this.shards) await this.host.startGroup(sh.group);
+    } else {
+      await this.raft.start();
+    }
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.opts.http.port, this.opts.http.host, () => {
@@ -260,8 +380,14 @@ export class QuorateNode {
     this.leases.start(this.opts.leases?.checkIntervalMs);
     await this.guard?.start();
     this.peers.start();
+    this.balancer?.start();
     this.log?.info(
-      { http: this.url, ...(this.protocolUrl ? { protocol: this.protocolUrl } : {}), term: this.raft.term },
+      {
+        http: this.url,
+        ...(this.protocolUrl ? { protocol: this.protocolUrl } : {}),
+        term: this.raft.term,
+        ...(this.host ? { groups: this.shards.length } : {}),
+      },
       'node started',
     );
   }
@@ -292,10 +418,17 @@ export class QuorateNode {
       this.leases.stop();
       this.guard?.stop();
       this.peers.stop();
+      this.balancer?.stop();
       this.history.close();
       const wasLeader = this.raft.isLeader && this.raft.status().voters.length > 1;
       const term = this.raft.term;
-      await this.raft.stop({ transferLeadership: opts.transferLeadership ?? true, timeoutMs: 1000 });
+      // Every group hands over at once (each to a caught-up follower of its own).
+      await Promise.all(
+        this.shards.map((sh) =>
+          sh.raft.stop({ transferLeadership: opts.transferLeadership ?? true, timeoutMs: 1000 }),
+        ),
+      );
+      await this.host?.stop();
       if (wasLeader) {
         const to = this.raft.leaderId;
         if (to && to !== this.id)

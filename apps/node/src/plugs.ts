@@ -3,11 +3,14 @@
  * between members. Kept apart from `run.ts` so that embedding `QuorateNode` with other
  * plugs needs none of these packages' choices.
  */
+
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import type { StorageStatsSource, TransportStats, TransportStatsSource } from '@quorate/metrics';
-import type { LogStorage, SnapshotStore, Transport } from '@quorate/raft';
-import { LmdbStorage } from '@quorate/storage-lmdb';
-import { TcpTransport } from '@quorate/transport-tcp';
+import type { GroupTransport, LogStorage, SnapshotStore, Transport } from '@quorate/raft';
+import { LmdbGroupStore, LmdbStorage } from '@quorate/storage-lmdb';
+import { TcpGroupTransport, TcpTransport } from '@quorate/transport-tcp';
 import { WsTransport } from '@quorate/transport-ws';
 import type { Logger } from 'pino';
 import type { Member } from './server/api.js';
@@ -15,7 +18,7 @@ import type { Member } from './server/api.js';
 /** Why a node refused to start, with a stable code. */
 export class NodeStartError extends Error {
   constructor(
-    readonly code: 'INSECURE_TRANSPORT' | 'TLS_FILES',
+    readonly code: 'INSECURE_TRANSPORT' | 'TLS_FILES' | 'GROUP_COUNT_MISMATCH',
     message: string,
   ) {
     super(message);
@@ -24,15 +27,76 @@ export class NodeStartError extends Error {
 }
 
 export interface OpenedStorage {
+  /** The log and snapshots of group 0 (the only group, unless sharded). */
   readonly log: LogStorage;
   readonly snapshots: SnapshotStore;
+  /** Sharded: each group's log and snapshots, in one LMDB environment. */
+  readonly groups?: (group: number) => { log: LogStorage; snapshots: SnapshotStore };
   readonly stats: StorageStatsSource;
   close(): Promise<void>;
+}
+
+/** Where a data directory records how many groups its cluster was created with. */
+const GROUPS_FILE = 'quorate-groups.json';
+
+/**
+ * The group count is fixed when a cluster is created: a data directory written with
+ * another count (or one group) is refused before anything is opened.
+ */
+export function checkGroupCount(dataDir: string, groups: number): void {
+  const file = join(dataDir, GROUPS_FILE);
+  let recorded = 1;
+  if (existsSync(file)) {
+    try {
+      recorded = Number((JSON.parse(readFileSync(file, 'utf8')) as { groups?: unknown }).groups);
+    } catch {
+      recorded = Number.NaN;
+    }
+  } else if (existsSync(join(dataDir, 'data.mdb'))) {
+    recorded = 1;
+  } else {
+    if (groups > 1) {
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(file, `${JSON.stringify({ groups })}\n`);
+    }
+    return;
+  }
+  if (recorded !== groups) {
+    throw new NodeStartError(
+      'GROUP_COUNT_MISMATCH',
+      `${dataDir} holds a cluster created with groups = ${Number.isNaN(recorded) ? 'unreadable' : recorded}, and this configuration says ${groups}: the group count is fixed when a cluster is created (resharding is not supported yet). Set groups back, or start a new cluster in an empty data directory`,
+    );
+  }
 }
 
 export async function openStorage(config: Config, log: Logger): Promise<OpenedStorage> {
   if (!config.storage.fsync) {
     log.warn('storage.fsync is off: a crash or power loss can lose acknowledged writes (benchmarks only)');
+  }
+  checkGroupCount(config.storage.dataDir, config.groups);
+  if (config.groups > 1) {
+    const gs = await LmdbGroupStore.open({
+      dir: config.storage.dataDir,
+      clusterId: config.clusterId,
+      nodeId: config.nodeId,
+      unsafeNoSync: !config.storage.fsync,
+    });
+    const g0 = gs.group(0);
+    return {
+      log: g0,
+      snapshots: g0.snapshots,
+      groups: (g) => {
+        const l = gs.group(g);
+        return { log: l, snapshots: l.snapshots };
+      },
+      stats: {
+        storageStats: () => {
+          const st = gs.storageStats();
+          return { writes: st.batches, syncs: st.commits, bytesWritten: 0 };
+        },
+      },
+      close: () => gs.close(),
+    };
   }
   const store = await LmdbStorage.open({
     dir: config.storage.dataDir,
@@ -49,7 +113,10 @@ export async function openStorage(config: Config, log: Logger): Promise<OpenedSt
 }
 
 export interface OpenedTransport {
+  /** One group's transport (unset when sharded). */
   readonly transport: Transport;
+  /** Sharded: every group's messages over one connection per peer. */
+  readonly groupTransport?: GroupTransport;
   readonly stats: TransportStatsSource;
   /** A member learnt from a membership change: connect to it from now on. */
   addPeer(m: Member): void;
@@ -107,6 +174,18 @@ export async function openTransport(config: Config, log: Logger): Promise<Opened
     silenceTimeoutMs: Math.max(1000, 4 * rt.heartbeatIntervalMs, rt.electionTimeoutMs),
     logger,
   };
+  if (config.groups > 1) {
+    const gt = new TcpGroupTransport({ ...common, listen });
+    return {
+      transport: null as unknown as Transport,
+      groupTransport: gt,
+      stats: { transportStats: () => transportStats(gt) },
+      addPeer: (m) => {
+        peers[m.id] = peerAddress(kind, m);
+        gt.setPeers({ ...peers });
+      },
+    };
+  }
   const transport =
     kind === 'ws' ? new WsTransport({ ...common, listen }) : new TcpTransport({ ...common, listen });
   return {
@@ -121,7 +200,7 @@ export async function openTransport(config: Config, log: Logger): Promise<Opened
 }
 
 /** The transport's counters in the shape the metrics read. */
-function transportStats(t: TcpTransport | WsTransport): TransportStats {
+function transportStats(t: TcpTransport | WsTransport | TcpGroupTransport): TransportStats {
   const s = t.stats();
   return {
     framesRejected: s.framesRejected,

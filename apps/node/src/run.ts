@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import { RaftMetrics, startMetricsServer } from '@quorate/metrics';
+import type { MultiRaftHost } from '@quorate/multiraft';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createLogger } from './logging.js';
@@ -69,6 +70,9 @@ export async function runNode(
   let leaseReadsOf: () => number = () => 0;
   let partitionsOf: () => Partitions | null = () => null;
   if (metrics) registerPartitionMetrics(metrics.registry, config.metrics.prefix, () => partitionsOf());
+  let groupsOf: () => MultiRaftHost | null = () => null;
+  if (metrics && config.groups > 1)
+    registerGroupMetrics(metrics.registry, config.metrics.prefix, () => groupsOf());
   if (metrics) {
     new Gauge({
       name: `${config.metrics.prefix}storage_free_bytes`,
@@ -119,8 +123,15 @@ export async function runNode(
     members: opts.join ? [] : config.members,
     knownMembers: config.members,
     onMemberAdded: (m) => transport.addPeer(m),
-    storage: storage.log,
-    transport: transport.transport,
+    ...(storage.groups && transport.groupTransport
+      ? {
+          groups: {
+            count: config.groups,
+            transport: transport.groupTransport,
+            storage: storage.groups,
+          },
+        }
+      : { storage: storage.log, transport: transport.transport }),
     http: { ...hostPort(config.http.listen), ...(httpTls ? { tls: httpTls } : {}) },
     ...(config.client.listen
       ? {
@@ -159,7 +170,7 @@ export async function runNode(
     leases: { checkIntervalMs: config.leases.checkIntervalMs },
     diskGuard: { path: config.storage.dataDir, reserveBytes: config.storage.reserveBytes },
     snapshots: {
-      store: storage.snapshots,
+      ...(storage.groups ? {} : { store: storage.snapshots }),
       everyEntries: config.raft.snapshotEntries,
       ...(config.raft.snapshotBytes > 0 ? { everyBytes: config.raft.snapshotBytes } : {}),
       keepEntries: config.raft.snapshotTrailingEntries,
@@ -177,6 +188,7 @@ export async function runNode(
   diskOf = () => node.disk;
   leaseReadsOf = () => node.raft.leaseReadsServed;
   partitionsOf = () => node.machine.partitions;
+  groupsOf = () => node.host;
   let metricsServer: { close(): Promise<void> } | null = null;
   try {
     if (metrics && config.metrics.listen) {
@@ -272,5 +284,35 @@ function registerPartitionMetrics(registry: Registry, prefix: string, of: () => 
       if (n > seen) this.inc(n - seen);
       seen = n;
     },
+  });
+}
+
+/** A sharded node's groups: counts for this member, not a series per group. */
+function registerGroupMetrics(registry: Registry, prefix: string, of: () => MultiRaftHost | null): void {
+  const gauge = (name: string, help: string, value: (h: MultiRaftHost) => number) =>
+    new Gauge({
+      name: `${prefix}${name}`,
+      help,
+      registers: [registry],
+      collect() {
+        const h = of();
+        if (h) this.set(value(h));
+      },
+    });
+  gauge(
+    'groups',
+    'Raft groups this member hosts (the key space is sharded over them).',
+    (h) => h.stats().groups,
+  );
+  gauge('groups_led', 'Groups this member leads.', (h) => h.stats().leaders);
+  gauge(
+    'groups_quiesced',
+    'Groups idle on this member (no ticks, no heartbeats).',
+    (h) => h.stats().quiesced,
+  );
+  gauge('groups_leaderless', 'Groups with no leader known to this member.', (h) => {
+    let n = 0;
+    for (const g of h.groupIds()) if (h.group(g)?.leaderId === null) n++;
+    return n;
   });
 }

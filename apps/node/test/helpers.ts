@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
-import { MemoryNetwork, MemoryStorage } from '@quorate/raft';
+import { MemoryGroupNetwork } from '@quorate/multiraft';
+import { MemoryNetwork, MemorySnapshotStore, MemoryStorage } from '@quorate/raft';
 import { QuorateNode, type QuorateNodeOptions } from '../src/node.js';
 import type { Member } from '../src/server/api.js';
 
@@ -62,9 +63,10 @@ export interface InProcessCluster {
 export async function inProcessCluster(
   n = 3,
   token: string | null = null,
-  more: { diskGuard?: (id: string) => QuorateNodeOptions['diskGuard'] } = {},
+  more: { diskGuard?: (id: string) => QuorateNodeOptions['diskGuard']; groups?: number } = {},
 ): Promise<InProcessCluster> {
   const net = new MemoryNetwork();
+  const groupNet = new MemoryGroupNetwork();
   const members: Member[] = [];
   for (let i = 1; i <= n; i++) {
     const port = await freePort();
@@ -80,8 +82,16 @@ export async function inProcessCluster(
       new QuorateNode({
         id: m.id,
         members,
-        storage: new MemoryStorage(),
-        transport: net.transport(m.id),
+        ...(more.groups
+          ? {
+              groups: {
+                count: more.groups,
+                transport: groupNet.transport(m.id),
+                storage: () => ({ log: new MemoryStorage(), snapshots: new MemorySnapshotStore() }),
+                balanceIntervalMs: 300,
+              },
+            }
+          : { storage: new MemoryStorage(), transport: net.transport(m.id) }),
         http: { host: '127.0.0.1', port: Number(new URL(m.clientAddress).port) },
         protocol: {
           host: '127.0.0.1',
@@ -104,7 +114,13 @@ export async function inProcessCluster(
       waitFor(
         () => {
           const l = nodes.find((x) => x.raft.isLeader);
-          return l && nodes.every((x) => x.raft.leaderId === l.id) ? l : undefined;
+          if (!l || !nodes.every((x) => x.raft.leaderId === l.id)) return undefined;
+          // Sharded: every group has a leader that every member knows.
+          for (let g = 1; g < l.shards.length; g++) {
+            const gl = nodes.find((x) => x.shards[g]!.raft.isLeader);
+            if (!gl || !nodes.every((x) => x.shards[g]!.raft.leaderId === gl.id)) return undefined;
+          }
+          return l;
         },
         'a leader every member knows',
         ms,

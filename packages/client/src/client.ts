@@ -13,6 +13,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+import { groupOfKey } from './groups.js';
 import type {
   CreatePartitionSetSpec,
   EligibleUpdate,
@@ -173,6 +174,29 @@ interface Attempt {
   write: boolean;
   /** The same request on the client protocol. */
   op: ProtocolRequest;
+  /**
+   * The keys it reads or writes, when it is routed by key (`/kv/<key>`, a transaction):
+   * on a sharded cluster it goes to the leader of their Raft group. None: group 0.
+   */
+  keys?: readonly string[];
+}
+
+/** Where an attempt goes on a sharded cluster (see `QuorateClient.routeOf`). */
+interface Route {
+  readonly group: number;
+  /**
+   * Whether a leader's success answer tells who leads `group`. Not so for a transaction
+   * over keys of several groups: sent to group 0, but whoever serves it may not lead it.
+   */
+  readonly learns: boolean;
+}
+
+/** The routing table as `QuorateClient.routing()` shows it. */
+export interface RoutingView {
+  /** Raft groups the cluster shards its keys over (1 until a member said otherwise). */
+  readonly groups: number;
+  /** The member believed to lead each group, where one is known (group 0: the controller). */
+  readonly leaders: Readonly<Record<number, string>>;
 }
 
 const enc = new TextEncoder();
@@ -186,7 +210,15 @@ export class QuorateClient {
   private readonly endpoints: string[];
   private readonly wire: Wire;
   private readonly opts: ClientOptions;
-  private leader: string | null = null;
+  /**
+   * Who leads each Raft group, as far as this client knows: endpoint by group. A cluster
+   * of one group has only group 0, the leader of the cluster; a sharded one (`groups`
+   * above 1) has a leader per group, and group 0 (the controller) serves everything that
+   * is not routed by key (leases, sessions, partitions, listings, cluster calls).
+   */
+  private readonly leaders = new Map<number, string>();
+  /** Groups the cluster shards keys over: 1 until an answer says otherwise. */
+  private groups = 1;
   private seq = 0;
   /** Sequences of writes in flight, oldest first (a Set keeps insertion order). */
   private readonly inFlightSeqs = new Set<number>();
@@ -254,9 +286,20 @@ export class QuorateClient {
     return watchChanges(this.endpoints, this.baseHeaders(), opts, this.opts.tls);
   }
 
-  /** The member this client currently believes leads, if any. */
+  /** The member this client currently believes leads (group 0, on a sharded cluster), if any. */
   get knownLeader(): string | null {
-    return this.leader;
+    return this.leaders.get(0) ?? null;
+  }
+
+  /**
+   * What this client knows of the cluster's sharding: how many Raft groups it has (1 until
+   * a member said more) and who leads each group it has heard of. A copy: it does not
+   * change as the client learns more.
+   */
+  routing(): RoutingView {
+    const leaders: Record<number, string> = {};
+    for (const [g, endpoint] of this.leaders) leaders[g] = endpoint;
+    return { groups: this.groups, leaders };
   }
 
   // ---------------------------------------------------------------- key-value
@@ -278,6 +321,7 @@ export class QuorateClient {
         headers,
         target: 'leader',
         write: true,
+        keys: [key],
         op: {
           op: 'put',
           key,
@@ -306,6 +350,7 @@ export class QuorateClient {
         headers: { 'content-type': 'application/json' },
         target: 'leader',
         write: true,
+        keys: txnKeys(spec),
         op: { op: 'txn', ...spec },
       },
       opts,
@@ -353,6 +398,7 @@ export class QuorateClient {
         path,
         target: 'any',
         write: false,
+        keys: [key],
         op: { op: 'get', key, ...(opts.stale ? { stale: true } : {}) },
       },
       opts,
@@ -394,6 +440,7 @@ export class QuorateClient {
         headers,
         target: 'leader',
         write: true,
+        keys: [key],
         op: { op: 'delete', key, ...(opts.ifVersion !== undefined ? { ifVersion: opts.ifVersion } : {}) },
       },
       opts,
@@ -683,7 +730,7 @@ export class QuorateClient {
 
   /** `/health` of one member (default: the known leader or the first endpoint). */
   async health(endpoint?: string, opts: CallOptions = {}): Promise<Record<string, unknown>> {
-    const at = endpoint ?? this.leader ?? this.endpoints[0]!;
+    const at = endpoint ?? this.leaders.get(0) ?? this.endpoints[0]!;
     const r = await this.wire.request({
       endpoint: at,
       method: 'GET',
@@ -718,7 +765,7 @@ export class QuorateClient {
       },
       opts,
     );
-    this.leader = null;
+    this.leaders.delete(0);
     return (json(r) as { leaderId: string | null }).leaderId;
   }
 
@@ -743,11 +790,55 @@ export class QuorateClient {
     return this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {};
   }
 
-  private pick(target: 'leader' | 'any'): string {
+  /**
+   * The group an attempt belongs to: its keys' group when they all fall in one, else
+   * group 0 (no key, or a transaction over several groups: the node decides where that
+   * runs, and redirects when it is elsewhere). Before the client knows how many groups
+   * there are, every key is in group 0: what it was before sharding, and the node's
+   * redirect names the right group's leader, so one redirect per group teaches it.
+   */
+  private routeOf(a: Attempt): Route {
+    if (!a.keys || a.keys.length === 0 || this.groups <= 1) return { group: 0, learns: true };
+    const first = groupOfKey(a.keys[0]!, this.groups);
+    for (const k of a.keys) if (groupOfKey(k, this.groups) !== first) return { group: 0, learns: false };
+    return { group: first, learns: true };
+  }
+
+  /**
+   * Where the next attempt of a request for `group` goes: that group's known leader, else
+   * the next member in turn. Never another group's leader: on a sharded cluster it would
+   * only redirect.
+   */
+  private pick(target: 'leader' | 'any', group: number): string {
     if (target === 'any' && this.opts.reads === 'spread')
       return this.endpoints[this.rr++ % this.endpoints.length]!;
-    if (this.leader) return this.leader;
+    const leader = this.leaders.get(group);
+    if (leader) return leader;
     return this.endpoints[this.rr++ % this.endpoints.length]!;
+  }
+
+  /**
+   * What an answer says of the cluster's sharding: the group count (`X-Quorate-Groups` on
+   * HTTP, the hello's `groups` on the client protocol). Absent, nothing changes: 1 until a
+   * member says otherwise. When the count changes, every group's leader is forgotten (the
+   * keys of a group are not the same ones any more).
+   */
+  private learnGroups(res: WireResponse): void {
+    const said = res.groups ?? positiveInt(res.headers['x-quorate-groups']);
+    if (said === null || said === this.groups) return;
+    this.groups = said;
+    this.leaders.clear();
+  }
+
+  /** Set (or, with null, forget) who leads `group`. */
+  private setLeader(group: number, endpoint: string | null): void {
+    if (endpoint) this.leaders.set(group, endpoint.replace(/\/+$/, ''));
+    else this.leaders.delete(group);
+  }
+
+  /** Forget `endpoint` as the leader of `group`, if that is what the table says. */
+  private forgetLeader(group: number, endpoint: string): void {
+    if (this.leaders.get(group) === endpoint) this.leaders.delete(group);
   }
 
   /**
@@ -821,6 +912,10 @@ export class QuorateClient {
     let last: unknown = null;
     let redirect: { leaderId: string | null; hint: string | null } | null = null;
     let redirects = 0;
+    // The group a redirect named, for the rest of this call: a member knows better than
+    // the client's guess (the group count may not be known yet; a transaction over several
+    // groups runs where the node says).
+    let named: number | null = null;
     const pause = async (cap: number) => {
       await sleep(jitter(Math.min(delay, cap, Math.max(0, deadline - performance.now()))));
       delay = Math.min(max, delay * 2);
@@ -831,40 +926,61 @@ export class QuorateClient {
       // A retry with almost no time left could not hear an answer: it would only turn a
       // definite failure (a redirect, no leader) into an unknown outcome.
       if (left <= 0 || (attempt > 0 && left < MIN_RETRY_MS)) break;
-      const endpoint = this.pick(a.target);
+      const route: Route = named !== null ? { group: named, learns: true } : this.routeOf(a);
+      const group = route.group;
+      const endpoint = this.pick(a.target, group);
       headers['x-quorate-timeout-ms'] = String(Math.max(1, Math.floor(Math.min(left, 60_000))));
       let res: WireResponse;
       try {
-        res = await this.attempt({
-          endpoint,
-          method: a.method,
-          path: a.path,
-          headers,
-          op: a.op,
-          ...(body !== undefined ? { body } : {}),
-          timeoutMs: Math.min(left, this.opts.attemptTimeoutMs ?? 3000),
-        });
+        res = await this.attempt(
+          {
+            endpoint,
+            method: a.method,
+            path: a.path,
+            headers,
+            op: a.op,
+            ...(body !== undefined ? { body } : {}),
+            timeoutMs: Math.min(left, this.opts.attemptTimeoutMs ?? 3000),
+          },
+          // The "who leads?" probe asks `/health`, which names group 0's leader only: on a
+          // sharded cluster it cannot tell whether another group's leader is paused or just
+          // slow (any member leading that group but not group 0 would look abandoned), so
+          // it guards only attempts routed to group 0. Another group's paused leader costs
+          // `attemptTimeoutMs`; the retry then goes round the members, whose redirects name
+          // that group's new leader.
+          group === 0 || this.groups <= 1,
+        );
       } catch (err) {
         if (err instanceof LeaderMoved) {
           // The attempt was sent to a member that has stopped answering while another
-          // leads: its outcome is open; retry at once where the cluster now leads.
+          // leads: its outcome is open; retry at once where the cluster now leads. That is
+          // group 0's leader: a request of another group (the group count was learned
+          // while this attempt waited) goes round the members instead.
           ambiguous = true;
           redirect = null;
           last = err.cause;
-          this.leader = err.to;
+          if (group === 0) this.setLeader(0, err.to);
+          else this.forgetLeader(group, endpoint);
           continue;
         }
         if (!(err instanceof WireError)) throw err;
         last = err;
         redirect = null;
         if (err.sent) ambiguous = true;
-        if (this.leader === endpoint) this.leader = null;
+        this.forgetLeader(group, endpoint);
         if (attempt % this.endpoints.length === this.endpoints.length - 1) await pause(electionMax);
         continue;
       }
+      this.learnGroups(res);
       const s = res.status;
       if ((s >= 200 && s < 300) || okStatuses.includes(s)) {
-        if (a.target === 'leader' && s < 300) this.leader = endpoint;
+        if (a.target === 'leader' && s < 300) {
+          // It was served where it was sent, so that member leads the group the answer
+          // names (or, when it names none, the group it was sent for).
+          const answered = wholeNumber(res.headers['x-quorate-group']);
+          if (answered !== null) this.setLeader(answered, endpoint);
+          else if (route.learns) this.setLeader(group, endpoint);
+        }
         return { ...res, endpoint };
       }
       const err = errorBody(res);
@@ -874,11 +990,15 @@ export class QuorateClient {
         // Definite for this attempt: the follower proposed nothing. Go where it points.
         // During an election members point at the old leader or at each other; that is
         // not a failure while the deadline lasts, but every round of redirects waits a
-        // little (at most electionMaxMs) so that the client does not spin.
+        // little (at most electionMaxMs) so that the client does not spin. On a sharded
+        // cluster the hint is the leader of the group the answer names.
         const hint = res.headers['x-quorate-leader'] ?? (err.leaderAddress as string | undefined) ?? null;
         redirect = { leaderId: (err.leaderId as string | undefined) ?? null, hint };
-        this.leader = hint && hint !== endpoint ? hint.replace(/\/+$/, '') : null;
-        if (!this.leader || ++redirects % this.endpoints.length === 0) await pause(electionMax);
+        const said = groupNamed(res, err);
+        if (said !== null) named = said;
+        const target = said ?? group;
+        this.setLeader(target, hint && hint !== endpoint ? hint : null);
+        if (!this.leaders.has(target) || ++redirects % this.endpoints.length === 0) await pause(electionMax);
         continue;
       }
       if (s === 507 && !(a.write && ambiguous)) {
@@ -893,7 +1013,7 @@ export class QuorateClient {
         // same sequence settles it (the cluster returns the original result).
         if (answerLeavesOutcomeOpen(s, String(err.code ?? ''))) ambiguous = true;
         const electing = err.code === 'NO_LEADER' || err.code === 'UNAVAILABLE';
-        if (electing) this.leader = null;
+        if (electing) this.setLeader(groupNamed(res, err) ?? group, null);
         await pause(electing ? electionMax : delay);
         continue;
       }
@@ -938,9 +1058,9 @@ export class QuorateClient {
    * leads (see `silentLeaderMs`) and gives up the attempt with `LeaderMoved` when it is
    * someone else.
    */
-  private async attempt(req: WireRequest): Promise<WireResponse> {
+  private async attempt(req: WireRequest, probe: boolean): Promise<WireResponse> {
     const silentMs = this.opts.silentLeaderMs ?? 300;
-    if (silentMs <= 0 || this.endpoints.length < 2) return this.wire.request(req);
+    if (!probe || silentMs <= 0 || this.endpoints.length < 2) return this.wire.request(req);
     const ctrl = new AbortController();
     let moved: string | null = null;
     let settled = false;
@@ -1072,6 +1192,30 @@ function withDeadline<T>(p: Promise<T>, ms: number): Promise<T | null> {
       timer = setTimeout(() => resolve(null), ms);
     }),
   ]);
+}
+
+/** The keys a transaction reads or writes (its compares and both branches). */
+function txnKeys(t: { compare: TxnCompare[]; success: TxnOp[]; failure: TxnOp[] }): string[] {
+  return [...t.compare.map((c) => c.key), ...t.success.map((o) => o.key), ...t.failure.map((o) => o.key)];
+}
+
+/** A whole number ≥ 1 from a header, or null. */
+function positiveInt(v: string | undefined): number | null {
+  const n = wholeNumber(v);
+  return n !== null && n >= 1 ? n : null;
+}
+
+/** A whole number (≥ 0) from a header, or null. */
+function wholeNumber(v: string | undefined): number | null {
+  if (v === undefined || !/^\s*\d{1,9}\s*$/.test(v)) return null;
+  return Number(v);
+}
+
+/** The group an error answer names: `group` in its body or frame, else `X-Quorate-Group`. */
+function groupNamed(res: WireResponse, err: Record<string, unknown>): number | null {
+  const g = err.group;
+  if (typeof g === 'number' && Number.isInteger(g) && g >= 0) return g;
+  return wholeNumber(res.headers['x-quorate-group']);
 }
 
 /** `/partitions/<set>/<p>`. */

@@ -6,6 +6,7 @@ export {
   type Lease,
   type LeaseState,
   QuorateClient,
+  type RoutingView,
   type TxnCompare,
   type TxnOp,
   type TxnOpResult,
@@ -31,6 +32,7 @@ export {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+export { groupOfKey } from './groups.js';
 export {
   type CreatePartitionSetSpec,
   type EligibleUpdate,

@@ -57,6 +57,8 @@ class Connection {
   /** Settles once the member said hello (or the connection failed before it did). */
   readonly ready: Promise<ProtocolError | null>;
   private helloDone = false;
+  /** The Raft groups the member's hello said it shards keys over (absent: one). */
+  private groups: number | undefined;
   closed = false;
 
   constructor(
@@ -123,6 +125,8 @@ class Connection {
       }
       if (m.t === 'hello') {
         this.helloDone = true;
+        const g = m.groups;
+        this.groups = typeof g === 'number' && Number.isInteger(g) && g >= 1 ? g : undefined;
         this.helloWaiter?.(null, null);
         this.helloWaiter = null;
         continue;
@@ -150,6 +154,7 @@ class Connection {
       if (!w) continue; // given up already
       this.waiting.delete(id);
       clearTimeout(w.timer);
+      const groups = this.groups !== undefined ? { groups: this.groups } : {};
       if (m.e && typeof m.e === 'object') {
         const e = m.e as ProtocolError;
         w.resolve({
@@ -157,9 +162,16 @@ class Connection {
           headers: {},
           body: EMPTY,
           error: e,
+          ...groups,
         });
       } else {
-        w.resolve({ status: 200, headers: {}, body: EMPTY, result: m.r as Record<string, unknown> });
+        w.resolve({
+          status: 200,
+          headers: {},
+          body: EMPTY,
+          result: m.r as Record<string, unknown>,
+          ...groups,
+        });
       }
     }
   }

@@ -14,12 +14,14 @@
  *   exactly-once identity of a write.
  *
  * Member → client:
- * - `{t: "hello", version, nodeId, leaderId, leaderAddress}` after a good hello;
+ * - `{t: "hello", version, nodeId, leaderId, leaderAddress, groups?}` after a good hello
+ *   (`groups`: the Raft groups a sharded member spreads keys over; absent, one);
  * - `{t: "error", code, message, versions?}` for a problem with the connection itself (a
  *   version it does not speak, a bad token, a request before the hello, a malformed or
  *   oversized frame), after which it closes the connection;
  * - answers `{id, r: result}` or `{id, e: {code, message, status, retryable, ...}}`, where
- *   `code` and `status` are the HTTP API's for the same error.
+ *   `code` and `status` are the HTTP API's for the same error (a sharded member's
+ *   `NOT_LEADER` for a key's operation adds the key's `group`).
  */
 import { Packr, Unpackr } from 'msgpackr';
 

@@ -32,6 +32,12 @@ export interface WireResponse {
   readonly result?: Record<string, unknown>;
   /** The client protocol's error answer. */
   readonly error?: ProtocolError;
+  /**
+   * How many Raft groups the answering member shards keys over, when the wire learns it
+   * outside the answer (the client protocol's hello). HTTP answers say it in the
+   * `X-Quorate-Groups` header instead. Absent: not said (a cluster of one group).
+   */
+  readonly groups?: number;
 }
 
 /** Transport-level failures: `sent` says whether the request may have reached the server. */

@@ -30,6 +30,8 @@ export const ConfigRule = {
   ElectionVsHeartbeat: 'election-timeout-vs-heartbeat',
   /** Lease reads without CheckQuorum (the lease rests on it). */
   LeaseReadsNeedCheckQuorum: 'lease-reads-need-check-quorum',
+  /** Several groups need what one group may do without (the TCP transport; no lease reads). */
+  GroupsNeed: 'groups-need',
   /** The heartbeat interval is shorter than one tick. */
   HeartbeatVsTick: 'heartbeat-vs-tick',
   /** An interval that renews or checks something is not shorter than what it renews. */

@@ -66,6 +66,25 @@ export const crossRules: readonly CrossRule[] = [
     },
   },
   {
+    rule: ConfigRule.GroupsNeed,
+    uses: ['groups', 'transport.kind', 'raft.leaseReads'],
+    check(c, show) {
+      if (c.groups <= 1) return [];
+      const out: RuleIssue[] = [];
+      if (c.transport.kind !== 'tcp')
+        out.push({
+          path: ['transport', 'kind'],
+          message: `a sharded cluster (${show('groups')} = ${c.groups}) carries its groups over the TCP transport only: set transport.kind to tcp or groups to 1`,
+        });
+      if (c.raft.leaseReads)
+        out.push({
+          path: ['raft', 'leaseReads'],
+          message: `idle groups of a sharded cluster (${show('groups')} = ${c.groups}) stop heartbeating, and a lease needs heartbeats: turn leaseReads off or set groups to 1`,
+        });
+      return out;
+    },
+  },
+  {
     rule: ConfigRule.HeartbeatVsTick,
     uses: ['raft.heartbeatIntervalMs', 'raft.tickMs'],
     check(c, show) {

@@ -76,6 +76,11 @@ export const configShape = z.strictObject({
     'Voters of a new cluster: `{id, peerAddress, clientAddress}` each. In env/flags: `local:3`, ' +
       '`n1=host:7001=http://host:8081,…` or a YAML flow list.',
   ),
+  groups: field(
+    z.number().int().min(1).max(4096).default(1),
+    'Raft groups the key space is sharded over (1: one group). Fixed when the cluster is created; ' +
+      'the same on every member; TCP transport only (docs/sharding.md).',
+  ),
   transport: z
     .strictObject({
       kind: field(z.enum(['tcp', 'ws']).default('tcp'), 'Raft transport between members: `tcp` or `ws`.'),

@@ -131,6 +131,8 @@ export class MultiRaftHost {
   private readonly timers: TimerProvider;
   private readonly transport: GroupTransport;
   private readonly groups = new Map<GroupId, HostedGroup>();
+  /** Groups built by `createGroup` and not started yet. */
+  private readonly created = new Map<GroupId, HostedGroup>();
   /** Groups that tick, in the order they were added or woke. */
   private readonly awake = new Set<HostedGroup>();
   private readonly liveness: PeerLiveness;
@@ -179,13 +181,25 @@ export class MultiRaftHost {
    */
   async addGroup<R>(g: GroupOptions<R>): Promise<RaftNode<R>> {
     if (this.phase !== 'started') throw this.notRunning();
+    const node = this.createGroup(g);
+    await this.startGroup(g.group);
+    return node;
+  }
+
+  /**
+   * Build a group's `RaftNode` now, without starting it (`startGroup` does, once the host
+   * has started): for an application that wires its own parts to the node before anything
+   * runs. Until it starts, the group's messages are dropped as if it were not hosted.
+   */
+  createGroup<R>(g: GroupOptions<R>): RaftNode<R> {
+    if (this.phase !== 'new' && this.phase !== 'started') throw this.notRunning();
     if (!Number.isInteger(g.group) || g.group < 0 || g.group > MAX_GROUP_ID) {
       throw new MultiRaftError(
         MultiRaftErrorCode.InvalidConfig,
         `group ids are integers in [0, ${MAX_GROUP_ID}] (got ${String(g.group)})`,
       );
     }
-    if (this.groups.has(g.group)) {
+    if (this.groups.has(g.group) || this.created.has(g.group)) {
       throw new MultiRaftError(
         MultiRaftErrorCode.GroupExists,
         `group ${g.group} is already hosted by ${this.id}`,
@@ -222,7 +236,18 @@ export class MultiRaftHost {
       ...(g.createCore ? { createCore: g.createCore } : {}),
     });
     rec.node = node as RaftNode<unknown>;
-    this.groups.set(g.group, rec);
+    this.created.set(g.group, rec);
+    return node;
+  }
+
+  /** Start a group built by `createGroup` (the host must have started). */
+  async startGroup(group: GroupId): Promise<void> {
+    if (this.phase !== 'started') throw this.notRunning();
+    const rec = this.created.get(group);
+    if (!rec) throw this.unknown(group);
+    this.created.delete(group);
+    const node = rec.node;
+    this.groups.set(group, rec);
     this.awake.add(rec);
     node.events.on('confChanged', (e) => this.setMembers(rec, [...e.voters, ...e.learners]));
     try {
@@ -233,7 +258,6 @@ export class MultiRaftHost {
     }
     const st = node.status();
     this.setMembers(rec, [...st.voters, ...st.learners]);
-    return node;
   }
 
   /** Stop a group here (its storage is closed by its node) and forget it. */
@@ -318,6 +342,7 @@ export class MultiRaftHost {
       this.ticker = null;
       await Promise.all([...this.groups.values()].map((g) => g.node.stop().catch(() => {})));
       this.groups.clear();
+      this.created.clear();
       this.awake.clear();
       await this.transport.close().catch(() => {});
       this.phase = 'stopped';

@@ -3,12 +3,13 @@
  * file per family, and share `http.ts`. Every request has a deadline.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { MultiRaftHost } from '@quorate/multiraft';
 import type { NodeId, RaftNode } from '@quorate/raft';
 import type { DiskGuard } from '../disk-guard.js';
 import type { LeaseKeeper } from '../state/lease-keeper.js';
 import type { Applied, QuorateMachine } from '../state/machine.js';
-import { fromRaftError, HttpError } from './errors.js';
-import { authorized, notAllowed, sendError, sendJson } from './http.js';
+import { fromRaftError, HttpError, inGroup } from './errors.js';
+import { authorized, notAllowed, parseKey, sendError, sendJson } from './http.js';
 import type { PeerMonitor } from './peer-monitor.js';
 import { backup } from './routes/backup.js';
 import {
@@ -69,6 +70,22 @@ export interface ApiContext {
   readonly history?: StatusHistory;
   /** The cluster's id (written into backups). */
   readonly clusterId?: string;
+  /** The Raft group this context serves (0, the only one, unless the key space is sharded). */
+  readonly group?: number;
+  /** On a node that shards its key space: every group's context. */
+  readonly shards?: Shards;
+}
+
+/** The groups of a node that shards its key space (docs/sharding.md). */
+export interface Shards {
+  readonly count: number;
+  /** The group that holds a key. */
+  ofKey(key: string): number;
+  /** A group's context (its `raft` and `machine`; everything else shared). */
+  ctx(group: number): ApiContext;
+  /** Every group's context, group 0 first. */
+  all(): readonly ApiContext[];
+  readonly host: MultiRaftHost;
 }
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -113,6 +130,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
   const url = new URL(req.url ?? '/', 'http://x');
   const path = url.pathname;
   const method = req.method ?? 'GET';
+  if (ctx.shards) res.setHeader('X-Quorate-Groups', String(ctx.shards.count));
 
   if (path === '/health/live') return sendJson(res, 200, { ok: true });
   if (ctx.options.token !== null && !authorized(req, url, method, ctx.options.token)) {
@@ -128,6 +146,12 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     const route = Object.hasOwn(exact, method) ? exact[method] : undefined;
     if (!route) return notAllowed(Object.keys(exact));
     return route(ctx, req, res, url);
+  }
+  if (ctx.shards && path.startsWith('/kv/')) {
+    // The key's group answers; a member that does not lead it names that group's leader.
+    const group = ctx.shards.ofKey(parseKey(path.slice(4)));
+    res.setHeader('X-Quorate-Group', String(group));
+    return inGroup(group, () => kvRoute(ctx.shards!.ctx(group), req, res, url));
   }
   for (const [matches, route] of FAMILIES) if (matches(path)) return route(ctx, req, res, url);
   throw new HttpError(404, 'ROUTE_NOT_FOUND', `no route ${method} ${path}; see docs/http-api.md`);

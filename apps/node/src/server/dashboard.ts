@@ -52,6 +52,10 @@ export function dashboardHtml(nodeId: string): string {
     <h2>Members</h2>
     <table id="members"><thead><tr><th>node</th><th>role</th><th>term</th><th>commit</th><th>applied</th><th>match</th><th>lag</th><th>healthy</th></tr></thead><tbody></tbody></table>
   </section>
+  <section id="groups-section" hidden>
+    <h2>Raft groups <span class="sub" id="groups-note"></span></h2>
+    <table id="groups"><thead><tr><th>member</th><th>groups led</th></tr></thead><tbody></tbody></table>
+  </section>
   <section>
     <h2>Leader changes</h2>
     <ul id="events"></ul>
@@ -94,6 +98,13 @@ export function dashboardHtml(nodeId: string): string {
       '<td>' + cell(m.term) + '</td><td>' + cell(m.commitIndex) + '</td><td>' + cell(m.appliedIndex) + '</td>' +
       '<td class="match">' + cell(m.matchIndex) + '</td><td class="lag">' + cell(m.lag) + '</td><td>' + (m.healthy ? 'yes' : 'no') + '</td></tr>').join('');
     $('members').tBodies[0].innerHTML = rows;
+    // A sharded cluster (docs/sharding.md): how many groups each member leads.
+    if (c.groups) {
+      $('groups-section').hidden = false;
+      $('groups-note').textContent = c.groups.count + ' groups, ' + c.groups.leaderless + ' leaderless, ' + c.groups.quiesced + ' idle here';
+      $('groups').tBodies[0].innerHTML = Object.entries(c.groups.leaders).map(([id, n]) =>
+        '<tr data-member="' + esc(id) + '"><td>' + esc(id) + '</td><td>' + n + '</td></tr>').join('');
+    }
     // Leader changes as the streaming node saw them, newest first, each at its own time.
     $('events').innerHTML = (st.leaders || []).slice().reverse().map((l) =>
       '<li data-at="' + l.at + '" data-leader="' + esc(l.leaderId || '') + '">' + new Date(l.at).toLocaleTimeString() +

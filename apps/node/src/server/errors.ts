@@ -86,3 +86,20 @@ export function fromRaftError(err: unknown): HttpError {
   }
   return new HttpError(500, 'INTERNAL', `internal error: ${(err as Error)?.message ?? String(err)}`);
 }
+
+/**
+ * Run a route of one group's: a not-leader answer names the group, so that a client can
+ * tell which group's leader the redirect points at.
+ */
+export async function inGroup<T>(group: number, run: () => T | Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const e = fromRaftError(err);
+    if (e.code === 'NOT_LEADER') {
+      e.extra.group = group;
+      e.headers['X-Quorate-Group'] = String(group);
+    }
+    throw e;
+  }
+}

@@ -29,11 +29,11 @@ import { type WebSocket, WebSocketServer } from 'ws';
 import { type Command, encodeCommand } from '../state/commands.js';
 import type { Applied, ApplyResult } from '../state/machine.js';
 import type { ApiContext } from './api.js';
-import { badRequest, fromRaftError, HttpError } from './errors.js';
+import { badRequest, fromRaftError, HttpError, inGroup } from './errors.js';
 import { admitWrite, check, checkKey, enc, leaseJson, sameSecret } from './http.js';
 import { health } from './routes/cluster.js';
-import { parseTxn } from './routes/txn.js';
-import { openWatch } from './routes/watch.js';
+import { parseTxn, txnGroup } from './routes/txn.js';
+import { openGroupWatches, openWatch, parseFrom } from './routes/watch.js';
 
 export interface ProtocolServerOptions {
   host: string;
@@ -78,13 +78,14 @@ export class ProtocolServer {
   private readonly sockets = new Set<Socket>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 0 });
   private readonly upgrader = createHttpServer();
-  private readonly reads: ReadBatcher;
+  /** One read batcher per group (group 0 only, unless sharded). */
+  private readonly reads: ReadBatcher[];
 
   constructor(
     private readonly ctx: ApiContext,
     private readonly opts: ProtocolServerOptions,
   ) {
-    this.reads = new ReadBatcher(ctx.raft);
+    this.reads = (ctx.shards?.all() ?? [ctx]).map((g) => new ReadBatcher(g.raft));
     const onSocket = (socket: Socket) => this.accept(socket);
     const tls = opts.tls;
     this.server = tls
@@ -279,14 +280,43 @@ export class ProtocolServer {
 
   // ---------------------------------------------------------------- operations
 
-  /** Run one request; its answer, or throws an `HttpError` (or a runtime error). */
+  /**
+   * Run one request; its answer, or throws an `HttpError` (or a runtime error). On a
+   * sharded node a key's operation runs in the key's group (a not-leader error names the
+   * group), a listing merges every group's, and everything else runs in group 0.
+   */
   async run(m: Msg): Promise<Msg> {
-    const ctx = this.ctx;
+    const shards = this.ctx.shards;
+    if (!shards) return this.runIn(this.ctx, m);
+    const op = m.op as string;
+    let group = 0;
+    if (op === 'get' || op === 'put' || op === 'delete') group = shards.ofKey(keyOf(m, 'key'));
+    else if (op === 'txn') {
+      const t = parseTxn(m, this.ctx.options.maxValueBytes);
+      group = txnGroup(this.ctx, [...t.compare, ...t.success, ...t.failure]);
+    } else if (op === 'list') return this.listAll(m);
+    const answer = await inGroup(group, () => this.runIn(shards.ctx(group), m));
+    return op === 'get' || op === 'put' || op === 'delete' || op === 'txn' ? { ...answer, group } : answer;
+  }
+
+  /** A listing over every group, merged in key order (each group's read linearizable on its own). */
+  private async listAll(m: Msg): Promise<Msg> {
+    const groups = this.ctx.shards!.all();
+    const pages = await Promise.all(groups.map((g) => inGroup(g.group ?? 0, () => this.runIn(g, m))));
+    type Item = { key: string };
+    const limit = m.limit === undefined ? 100 : (m.limit as number);
+    const all = pages
+      .flatMap((p) => p.items as Item[])
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return { items: all.slice(0, limit), more: all.length > limit || pages.some((p) => p.more === true) };
+  }
+
+  private async runIn(ctx: ApiContext, m: Msg): Promise<Msg> {
     const timeoutMs = this.deadline(m.timeoutMs);
     switch (m.op as string) {
       case 'get': {
         const key = keyOf(m, 'key');
-        const readIndex = await this.barrier(m, timeoutMs);
+        const readIndex = await this.barrier(ctx, m, timeoutMs);
         const rec = ctx.machine.get(key);
         if (!rec) return { found: false, ...readIndex };
         return { found: true, value: rec.value, version: rec.version, modIndex: rec.modIndex, ...readIndex };
@@ -304,7 +334,7 @@ export class ProtocolServer {
             : {}),
           ...ref(m),
         };
-        const a = await this.propose(cmd, timeoutMs);
+        const a = await this.propose(ctx, cmd, timeoutMs);
         const r = a.result as Extract<ApplyResult, { op: 'put' }>;
         return {
           key,
@@ -318,6 +348,7 @@ export class ProtocolServer {
       case 'delete': {
         const key = keyOf(m, 'key');
         const a = await this.propose(
+          ctx,
           {
             op: 'delete',
             key,
@@ -333,7 +364,7 @@ export class ProtocolServer {
         const prefix = m.prefix === undefined ? '' : str(m.prefix, 'prefix', 0, 512);
         const limit = m.limit === undefined ? 100 : integer(m.limit, 'limit', 1, 10_000);
         const after = m.after === undefined ? undefined : str(m.after, 'after', 1, 512);
-        await this.barrier(m, timeoutMs);
+        await this.barrier(ctx, m, timeoutMs);
         const { items, more } = ctx.machine.list(prefix, limit, after);
         const dec = new TextDecoder();
         return {
@@ -348,7 +379,7 @@ export class ProtocolServer {
       }
       case 'txn': {
         const t = parseTxn(m, ctx.options.maxValueBytes);
-        const a = await this.propose({ op: 'txn', ...t, ...ref(m) }, timeoutMs);
+        const a = await this.propose(ctx, { op: 'txn', ...t, ...ref(m) }, timeoutMs);
         const r = a.result as Extract<ApplyResult, { op: 'txn' }>;
         return { succeeded: r.succeeded, index: r.index, results: r.results, duplicate: a.duplicate };
       }
@@ -379,7 +410,7 @@ export class ProtocolServer {
                 token: integer(m.token, 'token', 1, Number.MAX_SAFE_INTEGER),
                 ...ref(m),
               };
-        const a = await this.propose(cmd, timeoutMs);
+        const a = await this.propose(ctx, cmd, timeoutMs);
         const r = a.result as Extract<ApplyResult, { ok: true }>;
         if (r.op === 'release') return { released: r.released, duplicate: a.duplicate };
         if (r.op === 'acquire' || r.op === 'renew') return { ...leaseJson(r.lease), duplicate: a.duplicate };
@@ -387,7 +418,7 @@ export class ProtocolServer {
       }
       case 'lease.get': {
         const name = keyOf(m, 'name');
-        await this.barrier(m, timeoutMs);
+        await this.barrier(ctx, m, timeoutMs);
         const l = ctx.machine.leases.get(name);
         if (!l) return { found: false };
         return {
@@ -397,7 +428,7 @@ export class ProtocolServer {
         };
       }
       case 'health': {
-        const h = health(this.ctx);
+        const h = health(ctx);
         return { ...h, leaderAddress: this.protocolAddressOf(h.leaderId) };
       }
     }
@@ -405,19 +436,23 @@ export class ProtocolServer {
   }
 
   /** Propose, and throw the typed form of a definite refusal (a failed compare, a held lease). */
-  private async propose(cmd: Command, timeoutMs: number): Promise<Applied> {
-    admitWrite(this.ctx, cmd);
-    const a = await this.ctx.raft.propose(encodeCommand(cmd), { timeoutMs });
+  private async propose(ctx: ApiContext, cmd: Command, timeoutMs: number): Promise<Applied> {
+    admitWrite(ctx, cmd);
+    const a = await ctx.raft.propose(encodeCommand(cmd), { timeoutMs });
     check(a.result);
     return a;
   }
 
-  private async barrier(m: Msg, timeoutMs: number): Promise<{ readIndex?: number; stale?: true }> {
+  private async barrier(
+    ctx: ApiContext,
+    m: Msg,
+    timeoutMs: number,
+  ): Promise<{ readIndex?: number; stale?: true }> {
     if (m.stale === true) return { stale: true };
     if (m.stale !== undefined && m.stale !== false)
       throw badRequest('BAD_REQUEST', '"stale" must be true or false');
-    await this.reads.barrier(timeoutMs);
-    return { readIndex: this.ctx.raft.applied };
+    await this.reads[ctx.group ?? 0]!.barrier(timeoutMs);
+    return { readIndex: ctx.raft.applied };
   }
 
   private deadline(v: unknown): number {
@@ -460,6 +495,7 @@ export class ProtocolServer {
 
   /** Start a watch for a session: its frames go out with the request's id. */
   watch(id: number, m: Msg, link: Link): () => void {
+    if (this.ctx.shards) return this.watchGroups(id, m, link);
     const from =
       m.fromIndex === undefined ? undefined : integer(m.fromIndex, 'fromIndex', 1, Number.MAX_SAFE_INTEGER);
     const keyPrefix =
@@ -492,6 +528,53 @@ export class ProtocolServer {
     );
   }
 
+  /**
+   * A watch on a sharded node (see `openGroupWatches`): batches carry their group
+   * (`w: {group, index, changes}`), progress too (`p: index, g: group`), and a watch
+   * resumes with `from: "<group>:<index>,…"`.
+   */
+  private watchGroups(id: number, m: Msg, link: Link): () => void {
+    if (m.fromIndex !== undefined)
+      throw badRequest(
+        'INVALID_ARGUMENT',
+        'this cluster shards its keys over groups, each with its own log index: resume with from: "<group>:<index>,…", not fromIndex',
+      );
+    const keyPrefix =
+      m.prefix !== undefined
+        ? str(m.prefix, 'prefix', 0, 512)
+        : m.lease === undefined && m.partitions === undefined
+          ? ''
+          : null;
+    return openGroupWatches(
+      this.ctx,
+      {
+        keyPrefix,
+        leasePrefix: m.lease === undefined ? null : str(m.lease, 'lease', 0, 512),
+        partitionPrefix: m.partitions === undefined ? null : str(m.partitions, 'partitions', 0, 512),
+        from: parseFrom(
+          m.from === undefined ? null : str(m.from, 'from', 1, 100_000),
+          this.ctx.shards!.count,
+        ),
+      },
+      {
+        batch: (group, index, changes) => link.send({ id, w: { group, index, changes } }),
+        progress: (group, index) => link.send({ id, p: index, g: group }),
+        buffered: () => link.buffered(),
+        cutOff: (code, resumeFrom) =>
+          link.send({
+            id,
+            e: {
+              code,
+              status: 503,
+              retryable: true,
+              message: 'the watcher read too slowly; watch again with from: resumeFrom',
+              resumeFrom,
+            },
+          }),
+      },
+    );
+  }
+
   counted(reason: RefusalReason): void {
     this.refuse(reason);
   }
@@ -508,6 +591,7 @@ export class ProtocolServer {
       nodeId: s.id,
       leaderId: s.leaderId,
       leaderAddress: this.protocolAddressOf(s.leaderId),
+      ...(this.ctx.shards ? { groups: this.ctx.shards.count } : {}),
     };
   }
 }

@@ -6,8 +6,15 @@ import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { backupStream } from '../../backup.js';
 import type { ApiContext } from '../api.js';
+import { HttpError } from '../errors.js';
 
 export async function backup(ctx: ApiContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (ctx.shards)
+    throw new HttpError(
+      501,
+      'NOT_SUPPORTED_SHARDED',
+      `backups of a cluster sharded over ${ctx.shards.count} groups are not built yet (a backup holds one group's state); back up each member's data directory while it is stopped (docs/sharding.md)`,
+    );
   await ctx.raft.read({ timeoutMs: ctx.options.defaultTimeoutMs });
   // The view is taken by the first step of the stream, in this same turn as the barrier.
   const parts = backupStream(ctx.machine, {

@@ -1,4 +1,5 @@
 /** Health, cluster status, its event stream, metrics, the dashboard and the state hash. */
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../api.js';
 import { HttpError } from '../errors.js';
@@ -28,7 +29,39 @@ export function health(ctx: ApiContext) {
     /** The data directory's filesystem is below `storage.reserveBytes`: writes are refused. */
     diskFull: ctx.disk?.full ?? false,
     diskFreeBytes: ctx.disk?.free ?? null,
+    ...(ctx.shards ? { groups: groupsHealth(ctx) } : {}),
   };
+}
+
+/** Each group as this member sees it (sharded nodes: `/health` lists them). */
+export function groupsHealth(ctx: ApiContext) {
+  return ctx.shards!.all().map((g) => {
+    const s = g.raft.status();
+    return {
+      group: g.group ?? 0,
+      leaderId: s.leaderId,
+      isLeader: s.role === 'leader',
+      term: s.term,
+      commitIndex: s.commit,
+      appliedIndex: g.raft.applied,
+      quiesced: ctx.shards!.host.isQuiesced(g.group ?? 0),
+    };
+  });
+}
+
+/** The groups summed up: how many, leaders per member, leaderless and quiesced ones. */
+export function groupsSummary(ctx: ApiContext) {
+  const leaders: Record<string, number> = {};
+  for (const m of ctx.members()) leaders[m.id] = 0;
+  let leaderless = 0;
+  let quiesced = 0;
+  for (const g of ctx.shards!.all()) {
+    const l = g.raft.leaderId;
+    if (l === null) leaderless++;
+    else leaders[l] = (leaders[l] ?? 0) + 1;
+    if (ctx.shards!.host.isQuiesced(g.group ?? 0)) quiesced++;
+  }
+  return { count: ctx.shards!.count, leaders, leaderless, quiesced };
 }
 
 export function clusterStatus(ctx: ApiContext) {
@@ -55,6 +88,7 @@ export function clusterStatus(ctx: ApiContext) {
         lag: pr ? Math.max(0, last - pr.match) : null,
       };
     }),
+    ...(ctx.shards ? { groups: groupsSummary(ctx) } : {}),
   };
 }
 
@@ -88,7 +122,8 @@ export function streamEvents(ctx: ApiContext, req: IncomingMessage, res: ServerR
 
 export function ready(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): void {
   const h = health(ctx);
-  sendJson(res, h.leaderId !== null && h.appliedIndex >= h.commitIndex ? 200 : 503, h);
+  const ok = (h.groups ?? [h]).every((g) => g.leaderId !== null && g.appliedIndex >= g.commitIndex);
+  sendJson(res, ok ? 200 : 503, h);
 }
 
 export async function metrics(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -107,5 +142,22 @@ export function dashboard(ctx: ApiContext, _req: IncomingMessage, res: ServerRes
 
 /** A digest of the replicated state, to compare replicas at the same applied index. */
 export function stateHash(ctx: ApiContext, _req: IncomingMessage, res: ServerResponse): void {
-  sendJson(res, 200, { appliedIndex: ctx.raft.applied, hash: ctx.machine.hash() });
+  if (!ctx.shards) {
+    sendJson(res, 200, { appliedIndex: ctx.raft.applied, hash: ctx.machine.hash() });
+    return;
+  }
+  // Sharded: every group's hash at its own applied index; `appliedIndex` names them all,
+  // so two members compare hashes only where every group applied the same index.
+  const groups = ctx.shards.all().map((g) => ({
+    group: g.group ?? 0,
+    appliedIndex: g.raft.applied,
+    hash: g.machine.hash(),
+  }));
+  const h = createHash('sha256');
+  for (const g of groups) h.update(`${g.group}:${g.appliedIndex}:${g.hash};`);
+  sendJson(res, 200, {
+    appliedIndex: groups.map((g) => `${g.group}:${g.appliedIndex}`).join(','),
+    hash: h.digest('hex'),
+    groups,
+  });
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Command } from '../../state/commands.js';
 import type { ApplyResult } from '../../state/machine.js';
 import type { ApiContext } from '../api.js';
-import { badRequest, HttpError } from '../errors.js';
+import { badRequest, HttpError, inGroup } from '../errors.js';
 import {
   check,
   clientRef,
@@ -119,8 +119,7 @@ export async function listKeys(
   if (encoding !== 'utf8' && encoding !== 'base64')
     throw badRequest('INVALID_ARGUMENT', 'encoding must be utf8 or base64');
   const after = url.searchParams.get('after') || undefined;
-  const headers = await readBarrier(ctx, req, url);
-  const { items, more } = ctx.machine.list(prefix, limit, after);
+  const { items, more, headers } = await listAll(ctx, req, url, prefix, limit, after);
   sendJson(
     res,
     200,
@@ -135,4 +134,42 @@ export async function listKeys(
     },
     headers,
   );
+}
+
+/**
+ * A page of keys in order: on a sharded node, every group's page (each read made
+ * linearizable on its own group) merged, so the next page (`after` the last key) misses
+ * nothing in any group.
+ */
+async function listAll(
+  ctx: ApiContext,
+  req: IncomingMessage,
+  url: URL,
+  prefix: string,
+  limit: number,
+  after: string | undefined,
+): Promise<{
+  items: ReturnType<ApiContext['machine']['list']>['items'];
+  more: boolean;
+  headers: Record<string, string>;
+}> {
+  if (!ctx.shards) {
+    const headers = await readBarrier(ctx, req, url);
+    return { ...ctx.machine.list(prefix, limit, after), headers };
+  }
+  const groups = ctx.shards.all();
+  const barriers = await Promise.all(
+    groups.map((g) => inGroup(g.group ?? 0, () => readBarrier(g, req, url))),
+  );
+  const pages = groups.map((g) => g.machine.list(prefix, limit, after));
+  const all = pages.flatMap((p) => p.items).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const headers: Record<string, string> =
+    barriers[0]?.['X-Quorate-Stale'] === 'true'
+      ? { 'X-Quorate-Stale': 'true' }
+      : { 'X-Quorate-Read-Index': barriers.map((b) => b['X-Quorate-Read-Index']).join(',') };
+  return {
+    items: all.slice(0, limit),
+    more: all.length > limit || pages.some((p) => p.more),
+    headers,
+  };
 }

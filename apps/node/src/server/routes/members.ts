@@ -31,6 +31,7 @@ export async function membersRoute(ctx: ApiContext, req: IncomingMessage, res: S
   if (path === '/admin/members') {
     if (method === 'GET') return sendJson(res, 200, confJson(ctx));
     if (method !== 'POST') notAllowed(['GET', 'POST']);
+    fixedMembers(ctx);
     const body = await readJson(req);
     const id = str(body, 'id', 64);
     const peerAddress = str(body, 'peerAddress', 256);
@@ -61,6 +62,7 @@ export async function membersRoute(ctx: ApiContext, req: IncomingMessage, res: S
   const id = decodeURIComponent(rawId ?? '');
   const known = ctx.members().find((m) => m.id === id);
   if (!known) throw new HttpError(404, 'NOT_FOUND', `${id} is not a member`);
+  fixedMembers(ctx);
   if (action === 'promote') {
     if (method !== 'POST') notAllowed(['POST']);
     // A voter that is far behind cannot help commit anything until it has caught up, so
@@ -98,11 +100,35 @@ export async function membersRoute(ctx: ApiContext, req: IncomingMessage, res: S
   throw new HttpError(404, 'ROUTE_NOT_FOUND', `no route ${method} ${path}`);
 }
 
+/**
+ * A sharded cluster's members are fixed when it is created: every group would have to
+ * change its membership, one after another, and that is not built yet.
+ */
+function fixedMembers(ctx: ApiContext): void {
+  if (ctx.shards)
+    throw new HttpError(
+      409,
+      'MEMBERSHIP_FIXED',
+      `this cluster shards its keys over ${ctx.shards.count} groups, and a sharded cluster's members are fixed when it is created: membership changes are not supported on it yet (docs/sharding.md)`,
+    );
+}
+
 export async function transferLeadership(
-  ctx: ApiContext,
+  base: ApiContext,
   req: IncomingMessage,
   res: ServerResponse,
+  url?: URL,
 ): Promise<void> {
+  // On a sharded node, `?group=<g>` names the group whose leadership moves (default 0).
+  const raw = url?.searchParams.get('group') ?? null;
+  let ctx = base;
+  if (raw !== null) {
+    const g = Number(raw);
+    const count = base.shards?.count ?? 1;
+    if (!/^\d{1,5}$/.test(raw) || g >= count)
+      throw badRequest('INVALID_ARGUMENT', `group must be an integer from 0 to ${count - 1}`);
+    ctx = base.shards?.ctx(g) ?? base;
+  }
   const body = await readJson(req);
   const to = body.to;
   if (to !== undefined && (typeof to !== 'string' || !ctx.members().some((m) => m.id === to))) {
@@ -115,5 +141,5 @@ export async function transferLeadership(
     );
   }
   await ctx.raft.transferLeadership(to as string | undefined, { timeoutMs: deadline(ctx, req) });
-  sendJson(res, 200, { leaderId: ctx.raft.leaderId });
+  sendJson(res, 200, { leaderId: ctx.raft.leaderId, ...(ctx.shards ? { group: ctx.group ?? 0 } : {}) });
 }

@@ -15,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TxnCompare, TxnOp } from '../../state/commands.js';
 import type { ApplyResult } from '../../state/machine.js';
 import type { ApiContext } from '../api.js';
-import { badRequest } from '../errors.js';
+import { badRequest, HttpError, inGroup } from '../errors.js';
 import { check, clientRef, dupHeader, enc, parseKey, propose, readJson, sendJson } from '../http.js';
 
 /** Operations and compares per transaction, at most. */
@@ -100,7 +100,17 @@ export async function txn(ctx: ApiContext, req: IncomingMessage, res: ServerResp
   // Room for a few values at the largest size, base64 included.
   const body = await readJson(req, Math.min(64 << 20, 4 * limit + (64 << 10)));
   const { compare, success, failure } = parseTxn(body, limit);
-  const a = await propose(ctx, req, { op: 'txn', compare, success, failure, ...(ref ? { ref } : {}) });
+  const group = txnGroup(ctx, [...compare, ...success, ...failure]);
+  if (ctx.shards) res.setHeader('X-Quorate-Group', String(group));
+  const a = await inGroup(group, () =>
+    propose(ctx.shards?.ctx(group) ?? ctx, req, {
+      op: 'txn',
+      compare,
+      success,
+      failure,
+      ...(ref ? { ref } : {}),
+    }),
+  );
   check(a.result);
   const r = a.result as Extract<ApplyResult, { op: 'txn' }>;
   const results = r.results.map((x) =>
@@ -115,4 +125,23 @@ export async function txn(ctx: ApiContext, req: IncomingMessage, res: ServerResp
       : x,
   );
   sendJson(res, 200, { succeeded: r.succeeded, index: r.index, results }, dupHeader(a));
+}
+
+/**
+ * The group a transaction runs in: on a sharded node, the one group that holds all its
+ * keys (a transaction over keys of several groups is refused: it would need a commit
+ * protocol across groups, which quorate does not have). Group 0 without keys.
+ */
+export function txnGroup(ctx: ApiContext, items: readonly { key: string }[]): number {
+  if (!ctx.shards || items.length === 0) return 0;
+  const groups = new Set(items.map((i) => ctx.shards!.ofKey(i.key)));
+  if (groups.size > 1) {
+    throw new HttpError(
+      400,
+      'CROSS_GROUP_TXN',
+      `the transaction's keys are in ${groups.size} groups (${[...groups].sort((a, b) => a - b).join(', ')}): a transaction runs in one group; split it, or choose keys of one group (docs/sharding.md)`,
+      { groups: [...groups].sort((a, b) => a - b) },
+    );
+  }
+  return [...groups][0]!;
 }

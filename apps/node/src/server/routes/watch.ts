@@ -123,6 +123,10 @@ export function openWatch(ctx: ApiContext, p: WatchParams, sink: WatchSink): () 
 }
 
 export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  if (ctx.shards) {
+    watchGroups(ctx, req, res, url);
+    return;
+  }
   const q = url.searchParams;
   const raw = q.get('fromIndex');
   let fromIndex: number | undefined;
@@ -171,6 +175,175 @@ export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
       ),
   });
   head();
+  req.on('close', stop);
+  res.on('error', stop);
+}
+
+/**
+ * Parse `from=<group>:<index>,…` (a sharded watch's resume point): each listed group
+ * starts at its index, the others at their next change.
+ */
+export function parseFrom(raw: string | null, groups: number): Map<number, number> {
+  const out = new Map<number, number>();
+  if (raw === null || raw === '') return out;
+  for (const part of raw.split(',')) {
+    const m = /^(\d{1,5}):(\d{1,15})$/.exec(part);
+    const g = m ? Number(m[1]) : -1;
+    const i = m ? Number(m[2]) : 0;
+    if (!m || g >= groups || i < 1 || out.has(g)) {
+      throw new HttpError(
+        400,
+        'INVALID_ARGUMENT',
+        `from must list <group>:<index> pairs, each group (0 to ${groups - 1}) once and each index a positive integer; got ${JSON.stringify(part)}`,
+      );
+    }
+    out.set(g, i);
+  }
+  return out;
+}
+
+/** Where a watch over many groups sends what it sees. */
+export interface GroupWatchSink {
+  batch(group: number, index: number, changes: Change[]): void;
+  progress(group: number, index: number): void;
+  buffered(): number;
+  /** Cut off (`SLOW_WATCHER`): resume with `from=<resumeFrom>`. */
+  cutOff(code: string, resumeFrom: string): void;
+}
+
+/**
+ * A watch on a sharded node: one watch per group, merged into one stream. Each group has
+ * its own log, so positions are per group: every event names its group, progress comes
+ * per group, and a client resumes with `from=<group>:<index>,…` (docs/sharding.md).
+ * Leases and partition sets live in group 0, so their changes come from group 0 alone.
+ * Throws `410 COMPACTED` (naming the group) before anything is sent.
+ */
+export function openGroupWatches(
+  ctx: ApiContext,
+  p: {
+    keyPrefix: string | null;
+    leasePrefix: string | null;
+    partitionPrefix: string | null;
+    from: Map<number, number>;
+  },
+  sink: GroupWatchSink,
+): () => void {
+  const shards = ctx.shards!;
+  const targets = p.keyPrefix === null ? [shards.ctx(0)] : shards.all();
+  for (const g of targets) {
+    const start = p.from.get(g.group ?? 0);
+    const hub = g.machine.changes;
+    if (start !== undefined && hub.since(start) === null) {
+      throw new HttpError(
+        410,
+        'COMPACTED',
+        `changes of group ${g.group ?? 0} at index ${start} are no longer kept by ${g.raft.id}; the oldest index to watch it from is ${hub.oldestIndex}`,
+        { group: g.group ?? 0, oldestIndex: hub.oldestIndex },
+      );
+    }
+  }
+  /** Per group: everything up to this index was sent. */
+  const through = new Map<number, number>();
+  const stops: (() => void)[] = [];
+  let ended = false;
+  const stopAll = () => {
+    for (const s of stops.splice(0)) s();
+  };
+  try {
+    for (const g of targets) {
+      const group = g.group ?? 0;
+      const start = p.from.get(group);
+      through.set(group, (start ?? g.raft.applied + 1) - 1);
+      const params: WatchParams = {
+        keyPrefix: p.keyPrefix,
+        leasePrefix: group === 0 ? p.leasePrefix : null,
+        partitionPrefix: group === 0 ? p.partitionPrefix : null,
+        ...(start !== undefined ? { fromIndex: start } : {}),
+      };
+      stops.push(
+        openWatch(g, params, {
+          batch: (index, changes) => {
+            through.set(group, index);
+            sink.batch(group, index, changes);
+          },
+          progress: (index) => {
+            through.set(group, index);
+            sink.progress(group, index);
+          },
+          buffered: () => sink.buffered(),
+          cutOff: (code) => {
+            if (ended) return;
+            ended = true;
+            stopAll();
+            sink.cutOff(code, [...through].map(([k, v]) => `${k}:${v + 1}`).join(','));
+          },
+        }),
+      );
+    }
+  } catch (err) {
+    stopAll();
+    throw err;
+  }
+  return stopAll;
+}
+
+function watchGroups(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
+  const q = url.searchParams;
+  const shards = ctx.shards!;
+  if (q.has('fromIndex')) {
+    throw new HttpError(
+      400,
+      'INVALID_ARGUMENT',
+      `this cluster shards its keys over ${shards.count} groups, each with its own log index: resume with from=<group>:<index>,… (the ids of the events you saw), not fromIndex`,
+    );
+  }
+  let headed = false;
+  const head = () => {
+    if (headed) return;
+    headed = true;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'Access-Control-Allow-Origin': '*',
+    });
+  };
+  // Nothing is written until every group's watch is open: a 410 must find the headers unsent.
+  const early: string[] = [];
+  let opening = true;
+  const write = (chunk: string) => {
+    if (opening) early.push(chunk);
+    else {
+      head();
+      res.write(chunk);
+    }
+  };
+  const stop = openGroupWatches(
+    ctx,
+    {
+      keyPrefix: q.has('prefix') || !(q.has('lease') || q.has('partitions')) ? (q.get('prefix') ?? '') : null,
+      leasePrefix: q.get('lease'),
+      partitionPrefix: q.get('partitions'),
+      from: parseFrom(q.get('from'), shards.count),
+    },
+    {
+      batch: (group, index, changes) =>
+        write(
+          `id: ${group}:${index}\nevent: batch\ndata: ${JSON.stringify({ group, index, changes: changes.map(wire) })}\n\n`,
+        ),
+      progress: (group, index) => write(`event: progress\ndata: ${JSON.stringify({ group, index })}\n\n`),
+      buffered: () => res.writableLength,
+      cutOff: (code, resumeFrom) => {
+        head();
+        res.end(
+          `event: closed\ndata: ${JSON.stringify({ code, message: 'the watcher read too slowly; resume with from=<resumeFrom>', resumeFrom })}\n\n`,
+        );
+      },
+    },
+  );
+  opening = false;
+  head();
+  for (const c of early.splice(0)) res.write(c);
   req.on('close', stop);
   res.on('error', stop);
 }
