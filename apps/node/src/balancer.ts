@@ -71,13 +71,14 @@ export class Balancer {
         }
       }
       if (to === null || mine - least < 2) return;
-      // A group whose log the target already holds in full: the transfer is quick.
-      const candidates = this.shards.filter((sh) => sh.raft.isLeader);
-      const ready = candidates.find((sh) => {
-        const st = sh.raft.status();
-        return st.progress?.[to]?.match === st.lastIndex;
+      // Only a group whose log the target holds in full and that heard from it lately: the
+      // transfer is quick, and a member that just died (not yet seen down) is not chosen.
+      const sh = this.shards.find((x) => {
+        if (!x.raft.isLeader) return false;
+        const st = x.raft.status();
+        const pr = st.progress?.[to];
+        return pr !== undefined && pr.recentActive && pr.match === st.lastIndex;
       });
-      const sh = ready ?? candidates[candidates.length - 1];
       if (!sh) return;
       this.moves++;
       try {
