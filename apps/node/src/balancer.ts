@@ -77,7 +77,7 @@ export class Balancer {
         if (!x.raft.isLeader) return false;
         const st = x.raft.status();
         const pr = st.progress?.[to];
-        return pr !== undefined && pr.recentActive && pr.match === st.lastIndex;
+        return pr?.recentActive === true && pr.match === st.lastIndex;
       });
       if (!sh) return;
       this.moves++;

@@ -272,18 +272,21 @@ export class QuorateClient {
   /**
    * The changes of the replicated state, one log entry's changes per item, in commit
    * order, from any member; reconnects and resumes after the last index seen (see
-   * `WatchOptions`). Throws `WatchCompactedError` when `fromIndex` is older than every
-   * member keeps.
+   * `WatchOptions`). On a sharded cluster positions are per group: each batch names its
+   * `group` and carries `resumeFrom` (every group's position), and a watch starts at
+   * `from` rather than `fromIndex`. Throws `WatchCompactedError` when a start is older than
+   * every member keeps.
    */
   watch(opts: WatchOptions = {}): AsyncGenerator<WatchBatch> {
+    const cx = { knownGroups: () => this.groups };
     if (this.protocol) {
       this.watchWire ??=
         this.wire instanceof ProtocolWire
           ? this.wire
           : new ProtocolWire(this.opts.tls ? { tls: this.opts.tls } : {});
-      return watchChangesProtocol(this.endpoints, this.opts.token, opts, this.watchWire);
+      return watchChangesProtocol(this.endpoints, this.opts.token, opts, cx, this.watchWire);
     }
-    return watchChanges(this.endpoints, this.baseHeaders(), opts, this.opts.tls);
+    return watchChanges(this.endpoints, this.baseHeaders(), opts, cx, this.opts.tls);
   }
 
   /** The member this client currently believes leads (group 0, on a sharded cluster), if any. */
