@@ -31,7 +31,7 @@ export class Balancer {
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => void this.step(), this.intervalMs);
+    this.timer ??= setInterval(() => void this.round(), this.intervalMs);
     this.timer.unref?.();
   }
 
@@ -53,43 +53,53 @@ export class Balancer {
     return counts;
   }
 
-  /** One check, and at most one transfer. Resolves when that transfer has ended. */
-  async step(): Promise<void> {
+  /**
+   * Transfers one after another while they succeed and this member still leads too many
+   * (so that leaders spread within moments of a start, not one group per interval).
+   */
+  async round(): Promise<void> {
     if (this.busy) return;
     this.busy = true;
     try {
-      const self = this.host.id;
-      const counts = this.leaderCounts();
-      const mine = counts.get(self) ?? 0;
-      let to: NodeId | null = null;
-      let least = Number.POSITIVE_INFINITY;
-      for (const [id, n] of counts) {
-        if (id === self || !this.host.isPeerLive(id)) continue;
-        if (n < least || (n === least && to !== null && id < to)) {
-          least = n;
-          to = id;
-        }
-      }
-      if (to === null || mine - least < 2) return;
-      // Only a group whose log the target holds in full and that heard from it lately: the
-      // transfer is quick, and a member that just died (not yet seen down) is not chosen.
-      const sh = this.shards.find((x) => {
-        if (!x.raft.isLeader) return false;
-        const st = x.raft.status();
-        const pr = st.progress?.[to];
-        return pr?.recentActive === true && pr.match === st.lastIndex;
-      });
-      if (!sh) return;
-      this.moves++;
-      try {
-        await sh.raft.transferLeadership(to);
-        this.log?.debug({ group: sh.group, to, led: mine - 1 }, 'handed a group over to spread leaders');
-      } catch (err) {
-        this.failed++;
-        this.log?.debug({ group: sh.group, to, err: (err as Error).message }, 'a leader hand-over failed');
-      }
+      for (let i = 0; i < this.shards.length && this.timer !== null; i++) if (!(await this.step())) break;
     } finally {
       this.busy = false;
+    }
+  }
+
+  /** One check, and at most one transfer: true when a group was handed over. */
+  async step(): Promise<boolean> {
+    const self = this.host.id;
+    const counts = this.leaderCounts();
+    const mine = counts.get(self) ?? 0;
+    let to: NodeId | null = null;
+    let least = Number.POSITIVE_INFINITY;
+    for (const [id, n] of counts) {
+      if (id === self || !this.host.isPeerLive(id)) continue;
+      if (n < least || (n === least && to !== null && id < to)) {
+        least = n;
+        to = id;
+      }
+    }
+    if (to === null || mine - least < 2) return false;
+    // Only a group whose log the target holds in full and that heard from it lately: the
+    // transfer is quick, and a member that just died (not yet seen down) is not chosen.
+    const sh = this.shards.find((x) => {
+      if (!x.raft.isLeader) return false;
+      const st = x.raft.status();
+      const pr = st.progress?.[to];
+      return pr?.recentActive === true && pr.match === st.lastIndex;
+    });
+    if (!sh) return false;
+    this.moves++;
+    try {
+      await sh.raft.transferLeadership(to);
+      this.log?.debug({ group: sh.group, to, led: mine - 1 }, 'handed a group over to spread leaders');
+      return true;
+    } catch (err) {
+      this.failed++;
+      this.log?.debug({ group: sh.group, to, err: (err as Error).message }, 'a leader hand-over failed');
+      return false;
     }
   }
 }
