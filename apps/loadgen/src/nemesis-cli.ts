@@ -28,6 +28,7 @@ const program = new Command('quorate-nemesis')
   .option('--mode <mode>', 'workload (see quorate-loadgen --mode)', 'cas')
   .option('--keys <k>', 'distinct keys', positive, 3)
   .option('--num-clients <c>', 'concurrent clients', positive, 8)
+  .option('--groups <n>', 'Raft groups each cluster shards its keys over (docs/sharding.md)', positive, 1)
   .option('--json <file>', "write the summary and every run's report as JSON")
   .exitOverride();
 
@@ -85,6 +86,7 @@ for (let k = 0; k < runs; k++) {
     String(o.keys),
     '--num-clients',
     String(o.numClients),
+    ...((o.groups as number) > 1 ? ['--groups', String(o.groups)] : []),
     '--seed',
     String(seed),
     '--check',

@@ -113,8 +113,8 @@ export async function openStorage(config: Config, log: Logger): Promise<OpenedSt
 }
 
 export interface OpenedTransport {
-  /** One group's transport (unset when sharded). */
-  readonly transport: Transport;
+  /** One group's transport (null when sharded). */
+  readonly transport: Transport | null;
   /** Sharded: every group's messages over one connection per peer. */
   readonly groupTransport?: GroupTransport;
   readonly stats: TransportStatsSource;
@@ -177,7 +177,7 @@ export async function openTransport(config: Config, log: Logger): Promise<Opened
   if (config.groups > 1) {
     const gt = new TcpGroupTransport({ ...common, listen });
     return {
-      transport: null as unknown as Transport,
+      transport: null,
       groupTransport: gt,
       stats: { transportStats: () => transportStats(gt) },
       addPeer: (m) => {

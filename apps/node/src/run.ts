@@ -131,7 +131,7 @@ export async function runNode(
             storage: storage.groups,
           },
         }
-      : { storage: storage.log, transport: transport.transport }),
+      : { storage: storage.log, ...(transport.transport ? { transport: transport.transport } : {}) }),
     http: { ...hostPort(config.http.listen), ...(httpTls ? { tls: httpTls } : {}) },
     ...(config.client.listen
       ? {

@@ -561,7 +561,10 @@ export class Nemesis {
       while ((await this.health(n)) === null && performance.now() < deadline) await sleep(20);
   }
 
-  /** The fault is healed: note it, and time how long until every member agrees on one leader. */
+  /**
+   * The fault is healed: note it, and time how long until every member agrees on one
+   * leader (of every group, on a sharded cluster).
+   */
   private async healed(f: NemesisFault): Promise<void> {
     const at = performance.now();
     f.endS = this.now();
@@ -570,14 +573,9 @@ export class Nemesis {
     const deadline = at + 10_000;
     while (performance.now() < deadline) {
       const views = await Promise.all(this.cluster!.nodes.map((n) => this.health(n)));
-      const ids = new Set(views.map((v) => (v ? (v.leaderId as string | null) : 'unreachable')));
-      const [only] = [...ids];
-      if (ids.size === 1 && typeof only === 'string' && only !== 'unreachable') {
-        const lv = views.find((v) => v?.nodeId === only);
-        if (lv?.isLeader === true) {
-          f.leaderAfterHealMs = performance.now() - at;
-          break;
-        }
+      if (agreedLeaders(views)) {
+        f.leaderAfterHealMs = performance.now() - at;
+        break;
       }
       await sleep(20);
     }
@@ -709,4 +707,29 @@ async function sweepStaleDisks(): Promise<void> {
     }
   }
   for (const d of stale) await rm(d, { recursive: true, force: true });
+}
+
+type GroupView = { group: number; leaderId: string | null; isLeader: boolean };
+
+/**
+ * Every member answered, and for every Raft group (one, or each group of a sharded
+ * cluster) they name the same leader, which says it leads.
+ */
+export function agreedLeaders(views: readonly (Record<string, unknown> | null)[]): boolean {
+  if (views.some((v) => v === null)) return false;
+  const groupsOf = (v: Record<string, unknown>): GroupView[] =>
+    (v.groups as GroupView[] | undefined) ?? [
+      { group: 0, leaderId: v.leaderId as string | null, isLeader: v.isLeader === true },
+    ];
+  const all = views.map((v) => groupsOf(v!));
+  const count = all[0]!.length;
+  if (all.some((gs) => gs.length !== count)) return false;
+  for (let g = 0; g < count; g++) {
+    const ids = new Set(all.map((gs) => gs[g]!.leaderId));
+    const [only] = [...ids];
+    if (ids.size !== 1 || typeof only !== 'string') return false;
+    const at = views.findIndex((v) => v!.nodeId === only);
+    if (at < 0 || all[at]![g]!.isLeader !== true) return false;
+  }
+  return true;
 }

@@ -498,32 +498,14 @@ export class ProtocolServer {
     if (this.ctx.shards) return this.watchGroups(id, m, link);
     const from =
       m.fromIndex === undefined ? undefined : integer(m.fromIndex, 'fromIndex', 1, Number.MAX_SAFE_INTEGER);
-    const keyPrefix =
-      m.prefix !== undefined
-        ? str(m.prefix, 'prefix', 0, 512)
-        : m.lease === undefined && m.partitions === undefined
-          ? ''
-          : null;
-    const leasePrefix = m.lease === undefined ? null : str(m.lease, 'lease', 0, 512);
-    const partitionPrefix = m.partitions === undefined ? null : str(m.partitions, 'partitions', 0, 512);
     return openWatch(
       this.ctx,
-      { keyPrefix, leasePrefix, partitionPrefix, ...(from !== undefined ? { fromIndex: from } : {}) },
+      { ...watchPrefixes(m), ...(from !== undefined ? { fromIndex: from } : {}) },
       {
         batch: (index, changes) => link.send({ id, w: { index, changes } }),
         progress: (index) => link.send({ id, p: index }),
         buffered: () => link.buffered(),
-        cutOff: (code, resumeFrom) =>
-          link.send({
-            id,
-            e: {
-              code,
-              status: 503,
-              retryable: true,
-              message: 'the watcher read too slowly; watch again from resumeFrom',
-              resumeFrom,
-            },
-          }),
+        cutOff: (code, resumeFrom) => link.send(cutOffFrame(id, code, resumeFrom)),
       },
     );
   }
@@ -539,18 +521,10 @@ export class ProtocolServer {
         'INVALID_ARGUMENT',
         'this cluster shards its keys over groups, each with its own log index: resume with from: "<group>:<index>,…", not fromIndex',
       );
-    const keyPrefix =
-      m.prefix !== undefined
-        ? str(m.prefix, 'prefix', 0, 512)
-        : m.lease === undefined && m.partitions === undefined
-          ? ''
-          : null;
     return openGroupWatches(
       this.ctx,
       {
-        keyPrefix,
-        leasePrefix: m.lease === undefined ? null : str(m.lease, 'lease', 0, 512),
-        partitionPrefix: m.partitions === undefined ? null : str(m.partitions, 'partitions', 0, 512),
+        ...watchPrefixes(m),
         from: parseFrom(
           m.from === undefined ? null : str(m.from, 'from', 1, 100_000),
           this.ctx.shards!.count,
@@ -560,17 +534,7 @@ export class ProtocolServer {
         batch: (group, index, changes) => link.send({ id, w: { group, index, changes } }),
         progress: (group, index) => link.send({ id, p: index, g: group }),
         buffered: () => link.buffered(),
-        cutOff: (code, resumeFrom) =>
-          link.send({
-            id,
-            e: {
-              code,
-              status: 503,
-              retryable: true,
-              message: 'the watcher read too slowly; watch again with from: resumeFrom',
-              resumeFrom,
-            },
-          }),
+        cutOff: (code, resumeFrom) => link.send(cutOffFrame(id, code, resumeFrom)),
       },
     );
   }
@@ -594,6 +558,38 @@ export class ProtocolServer {
       ...(this.ctx.shards ? { groups: this.ctx.shards.count } : {}),
     };
   }
+}
+
+/** What a watch request asks for: key, lease and partition-set prefixes (every key when none is given). */
+function watchPrefixes(m: Msg): {
+  keyPrefix: string | null;
+  leasePrefix: string | null;
+  partitionPrefix: string | null;
+} {
+  return {
+    keyPrefix:
+      m.prefix !== undefined
+        ? str(m.prefix, 'prefix', 0, 512)
+        : m.lease === undefined && m.partitions === undefined
+          ? ''
+          : null,
+    leasePrefix: m.lease === undefined ? null : str(m.lease, 'lease', 0, 512),
+    partitionPrefix: m.partitions === undefined ? null : str(m.partitions, 'partitions', 0, 512),
+  };
+}
+
+/** A watch cut off for reading too slowly: where to resume (an index, or `g:i,…` when sharded). */
+function cutOffFrame(id: number, code: string, resumeFrom: number | string): Msg {
+  return {
+    id,
+    e: {
+      code,
+      status: 503,
+      retryable: true,
+      message: 'the watcher read too slowly; watch again from resumeFrom',
+      resumeFrom,
+    },
+  };
 }
 
 /** One connection's state: the hello, then requests, each answered by id. */

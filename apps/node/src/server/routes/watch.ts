@@ -122,6 +122,21 @@ export function openWatch(ctx: ApiContext, p: WatchParams, sink: WatchSink): () 
   return stop;
 }
 
+/** Writes the event stream's headers once, whoever calls first. */
+function sseHead(res: ServerResponse): () => void {
+  let headed = false;
+  return () => {
+    if (headed) return;
+    headed = true;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'Access-Control-Allow-Origin': '*',
+    });
+  };
+}
+
 export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, url: URL): void {
   if (ctx.shards) {
     watchGroups(ctx, req, res, url);
@@ -146,17 +161,7 @@ export function watch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     partitionPrefix: q.get('partitions'),
     ...(fromIndex !== undefined ? { fromIndex } : {}),
   };
-  let headed = false;
-  const head = () => {
-    if (headed) return;
-    headed = true;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-store',
-      Connection: 'keep-alive',
-      'Access-Control-Allow-Origin': '*',
-    });
-  };
+  const head = sseHead(res);
   const stop = openWatch(ctx, params, {
     batch: (index, changes) => {
       head();
@@ -297,17 +302,7 @@ function watchGroups(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
       `this cluster shards its keys over ${shards.count} groups, each with its own log index: resume with from=<group>:<index>,… (the ids of the events you saw), not fromIndex`,
     );
   }
-  let headed = false;
-  const head = () => {
-    if (headed) return;
-    headed = true;
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream',
-      'Cache-Control': 'no-store',
-      Connection: 'keep-alive',
-      'Access-Control-Allow-Origin': '*',
-    });
-  };
+  const head = sseHead(res);
   // Nothing is written until every group's watch is open: a 410 must find the headers unsent.
   const early: string[] = [];
   let opening = true;
