@@ -5,6 +5,8 @@
  * - **One transport.** Every group's messages go through one `GroupTransport`, so one
  *   connection per peer carries them all, the group id in each envelope; each node sees
  *   its own `Transport` view of it (a mux). Snapshots too, one transfer per peer at a time.
+ *   The heartbeats and heartbeat answers the awake groups send one peer in one turn of the
+ *   event loop go out together, as one `beats` host message (see `bufferBeat`).
  * - **One ticker.** A single timer ticks every awake group (`externalTicks`) and runs
  *   their deadline sweeps; there is no timer per group.
  * - **Quiescence with host liveness.** A group with nothing to do stops ticking on every
@@ -103,8 +105,16 @@ export interface HostStats {
   readonly groupTicks: number;
   readonly raftMessagesSent: number;
   readonly raftMessagesReceived: number;
+  /** Host messages, `beats` included. */
   readonly hostMessagesSent: number;
   readonly hostMessagesReceived: number;
+  /**
+   * Heartbeats and heartbeat answers sent inside `beats` host messages (counted in
+   * `raftMessagesSent` too), and the `beats` messages that carried them (counted in
+   * `hostMessagesSent` too). A beat alone in its turn goes out as itself, in neither.
+   */
+  readonly beatsCoalesced: number;
+  readonly beatsMessagesSent: number;
   /** Messages for a group not hosted here (yet, or any more). */
   readonly messagesDropped: number;
 }
@@ -150,6 +160,11 @@ export class MultiRaftHost {
   private hostSent = 0;
   private hostReceived = 0;
   private dropped = 0;
+  /** Per peer: the heartbeats and answers to send it at the end of this turn, in order. */
+  private readonly beats = new Map<NodeId, GroupBeat[]>();
+  private beatsFlushScheduled = false;
+  private beatsCoalesced = 0;
+  private beatsMessages = 0;
 
   constructor(opts: MultiRaftHostOptions) {
     this.options = resolveHostOptions(opts);
@@ -330,6 +345,8 @@ export class MultiRaftHost {
       raftMessagesReceived: this.raftReceived,
       hostMessagesSent: this.hostSent,
       hostMessagesReceived: this.hostReceived,
+      beatsCoalesced: this.beatsCoalesced,
+      beatsMessagesSent: this.beatsMessages,
       messagesDropped: this.dropped,
     };
   }
@@ -344,6 +361,8 @@ export class MultiRaftHost {
       this.groups.clear();
       this.created.clear();
       this.awake.clear();
+      // The stopped groups' last heartbeats go out, as they would have unbuffered.
+      this.flushAllBeats();
       await this.transport.close().catch(() => {});
       this.phase = 'stopped';
     })();
@@ -519,6 +538,15 @@ export class MultiRaftHost {
         // Anything the group says but the answer to a (quiesce) heartbeat is activity.
         if (g.quiesced && msg.type !== 'heartbeatResponse') this.wakeGroup(g, 'activity');
         this.raftSent++;
+        if (
+          (msg.type === 'heartbeat' || msg.type === 'heartbeatResponse') &&
+          this.options.coalesceHeartbeats
+        ) {
+          this.bufferBeat(msg.to, { group: g.id, msg });
+          return;
+        }
+        // In send order on the peer's connection: the beats buffered before it go first.
+        this.flushBeats(msg.to);
         this.transport.send(g.id, msg);
       },
       close: async () => {
@@ -543,6 +571,60 @@ export class MultiRaftHost {
       };
     }
     return view;
+  }
+
+  /**
+   * Hold a heartbeat or heartbeat answer for `to` until the end of this turn of the event
+   * loop (the host's `timers.defer`), then send everything held for `to` as one `beats`
+   * message. Per turn, not per tick: the leaders' heartbeats of one tick are all sent in
+   * the ready loops the tick schedules (the same turn), and the answers to one `beats`
+   * message in the ready loops its delivery schedules; waiting for a tick would delay
+   * answers, and so read-index rounds, by up to `tickMs` for nothing.
+   *
+   * Order: every message a group sends `to` that is not a beat, and every host message to
+   * `to`, first flushes what is held for it (`flushBeats`), so the peer's connection
+   * carries everything in exactly the order the groups sent it; only the turn's
+   * consecutive beats are packed together. (Were a heartbeat to overtake an earlier append
+   * of its group it would still be safe, since its commit is min(match, commit), which the
+   * follower holds; but nothing overtakes anything here.)
+   */
+  private bufferBeat(to: NodeId, beat: GroupBeat): void {
+    let held = this.beats.get(to);
+    if (!held) {
+      held = [];
+      this.beats.set(to, held);
+    }
+    held.push(beat);
+    if (held.length >= MAX_BEATS) {
+      this.flushBeats(to);
+      return;
+    }
+    if (this.beatsFlushScheduled) return;
+    this.beatsFlushScheduled = true;
+    this.timers.defer(() => {
+      this.beatsFlushScheduled = false;
+      this.flushAllBeats();
+    });
+  }
+
+  private flushAllBeats(): void {
+    for (const to of [...this.beats.keys()]) this.flushBeats(to);
+  }
+
+  /** Send what is held for `to`: a beat alone as itself, several as one `beats` message. */
+  private flushBeats(to: NodeId): void {
+    const held = this.beats.get(to);
+    if (!held) return;
+    this.beats.delete(to);
+    if (held.length === 1) {
+      const only = held[0]!;
+      this.transport.send(only.group, only.msg);
+      return;
+    }
+    this.beatsCoalesced += held.length;
+    this.beatsMessages++;
+    this.hostSent++;
+    this.transport.sendHost(to, { type: 'beats', items: held });
   }
 
   private onMessage(group: GroupId, msg: Message): void {
@@ -574,10 +656,31 @@ export class MultiRaftHost {
       msg.type === 'alive' ? msg.incarnation : undefined,
     );
     if (c) this.onLiveness(c);
-    if (msg.type === 'quiesce') this.onQuiesce(from, msg);
+    if (msg.type === 'beats') this.onBeats(from, msg.items);
+    else if (msg.type === 'quiesce') this.onQuiesce(from, msg);
     else if (msg.type === 'wake') {
       const g = this.groups.get(msg.group);
       if (g) this.wakeGroup(g, 'wake');
+    }
+  }
+
+  /**
+   * A `beats` message: each item exactly as if it had come alone (liveness, wake-ups, the
+   * vote rule, then the group's node), in the order sent. The network transports check
+   * that every item is a heartbeat or its answer from `from` to this host; so does this,
+   * for any other transport.
+   */
+  private onBeats(from: NodeId, items: readonly GroupBeat[]): void {
+    for (const { group, msg } of items) {
+      if (
+        msg.from !== from ||
+        msg.to !== this.id ||
+        (msg.type !== 'heartbeat' && msg.type !== 'heartbeatResponse')
+      ) {
+        this.dropped++;
+        continue;
+      }
+      this.onMessage(group, msg);
     }
   }
 
@@ -630,6 +733,7 @@ export class MultiRaftHost {
   }
 
   private sendHost(to: NodeId, msg: HostMessage): void {
+    this.flushBeats(to);
     this.hostSent++;
     this.transport.sendHost(to, msg);
   }
@@ -645,6 +749,12 @@ export class MultiRaftHost {
     return new MultiRaftError(MultiRaftErrorCode.UnknownGroup, `group ${group} is not hosted by ${this.id}`);
   }
 }
+
+/** Items in one `beats` message at most: the wire format's cap (`MAX_BEATS` of @quorate/codec). */
+const MAX_BEATS = 1024;
+
+/** A group's heartbeat or heartbeat answer, as a `beats` message carries it. */
+type GroupBeat = Extract<HostMessage, { type: 'beats' }>['items'][number];
 
 /** A member's rank for taking over `group` (FNV-1a of both): spreads takeovers evenly. */
 function rank(group: GroupId, id: NodeId): number {

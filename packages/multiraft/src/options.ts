@@ -33,6 +33,13 @@ export interface MultiRaftHostOptions {
    * flight) before it quiesces it, in ms. Default 2 × `heartbeatIntervalMs`.
    */
   quiesceAfterMs?: number;
+  /**
+   * Send the heartbeats and heartbeat answers that the awake groups address to one peer
+   * in one turn of the event loop as one `beats` host message. Default true. Every member
+   * must understand `beats` (this version or later): while upgrading a cluster from an
+   * older one, turn it off until every member runs the new version.
+   */
+  coalesceHeartbeats?: boolean;
   /** One `alive` host message to each peer per this interval. Default `heartbeatIntervalMs`. */
   livenessIntervalMs?: number;
   /**
@@ -62,6 +69,7 @@ export interface ResolvedHostOptions {
   readonly electionTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly quiesce: boolean;
+  readonly coalesceHeartbeats: boolean;
   readonly quiesceAfterTicks: number;
   readonly heartbeatTicks: number;
   readonly electionTicks: number;
@@ -76,6 +84,7 @@ export const defaultHostOptions = Object.freeze({
   electionTimeoutMs: 150,
   requestTimeoutMs: 5000,
   quiesce: true,
+  coalesceHeartbeats: true,
 });
 
 /** Every problem with `o`, as sentences; empty when usable. Pure. */
@@ -136,6 +145,7 @@ export function resolveHostOptions(o: MultiRaftHostOptions): ResolvedHostOptions
     electionTimeoutMs: et,
     requestTimeoutMs: o.requestTimeoutMs ?? d.requestTimeoutMs,
     quiesce: o.quiesce ?? d.quiesce,
+    coalesceHeartbeats: o.coalesceHeartbeats ?? d.coalesceHeartbeats,
     quiesceAfterTicks: ticks(o.quiesceAfterMs ?? 2 * hb),
     heartbeatTicks: ticks(hb),
     electionTicks: Math.max(2, Math.round(et / tickMs)),

@@ -491,6 +491,11 @@ export class GroupSimulation {
   private hostDelivered(from: NodeId, to: NodeId, m: HostMessage): void {
     this.stats.hostMessages++;
     if (m.type === 'alive') return;
+    // Coalesced heartbeats: traced as the Raft messages they carry.
+    if (m.type === 'beats') {
+      for (const b of m.items) this.delivered(b.group, b.msg);
+      return;
+    }
     const line = `${from}->${to} ${JSON.stringify(m)}`;
     this.trace(`  ${line}`);
     this.digest.add(line);

@@ -8,9 +8,16 @@
  *   [17, 2, clusterId, from, to, group, message]     GROUP MESSAGE  a Raft message of `group`
  *   [18, 2, clusterId, from, to, control]            HOST           a host message (below)
  *
- *   control: [0, incarnation]           ALIVE    the sender's process is up (per interval)
- *            [1, group, term, commit]   QUIESCE  the leader of `group` stops ticking it
- *            [2, group]                 WAKE     resume ticking `group`
+ *   control: [0, incarnation]               ALIVE    the sender's process is up (per interval)
+ *            [1, group, term, commit]       QUIESCE  the leader of `group` stops ticking it
+ *            [2, group]                     WAKE     resume ticking `group`
+ *            [3, [[group, message], ...]]   BEATS    heartbeats and answers of many groups
+ *
+ * BEATS carries the `heartbeat` and `heartbeatResponse` messages of several groups (a
+ * host coalesces those it sends one peer in one turn): each item is a group and the tuple
+ * of a heartbeat or heartbeat response, whose `from` and `to` are the envelope's, as for
+ * a GROUP MESSAGE. An item of any other type, a bad group id, a bad tuple, no items or more
+ * than `MAX_BEATS` are refused as any malformed envelope is (`INVALID_MESSAGE`).
  *
  * `message` is the tuple of `messages.ts`; `group` an unsigned 32-bit integer. Snapshot
  * frames are those of `snapshot-frames.ts`, with the group as a fourth field of BEGIN.
@@ -20,7 +27,7 @@ import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { FrameError, TransportErrorCode } from '../errors.js';
 import type { EnvelopeContext } from './envelope.js';
 import { FRAME_HEADER_BYTES } from './frames.js';
-import { describe, messageFromTuple, messageToTuple } from './messages.js';
+import { describe, MessageCode, messageFromTuple, messageToTuple, type WireLimits } from './messages.js';
 
 /** The protocol version of multi-group connections. */
 export const GROUPS_PROTOCOL_VERSION = 2;
@@ -30,7 +37,15 @@ export const GroupFrameKind = {
   Host: 18,
 } as const;
 
-const HostCode = { alive: 0, quiesce: 1, wake: 2 } as const;
+const HostCode = { alive: 0, quiesce: 1, wake: 2, beats: 3 } as const;
+
+/**
+ * The most items in one BEATS host message. An item is at most 35 bytes (a 32-bit group,
+ * a heartbeat of three safe integers), so 1024 of them (36 KiB) fit, envelope and all, in
+ * the smallest `maxFrameBytes` a transport accepts (64 KiB). `@quorate/multiraft` sends no
+ * more than this in one message, and `encodeHostFrame` refuses to.
+ */
+export const MAX_BEATS = 1024;
 
 /** What a multi-group connection delivers. */
 export type GroupDelivery =
@@ -70,6 +85,11 @@ export function encodeHostFrame(clusterId: string, from: string, to: string, m: 
       break;
     case 'wake':
       control = [HostCode.wake, m.group];
+      break;
+    case 'beats':
+      if (m.items.length === 0 || m.items.length > MAX_BEATS)
+        throw new RangeError(`beats carries 1 to ${MAX_BEATS} items, not ${m.items.length}`);
+      control = [HostCode.beats, m.items.map((b) => [b.group, messageToTuple(b.msg)])];
       break;
   }
   return packFrame([GroupFrameKind.Host, GROUPS_PROTOCOL_VERSION, clusterId, from, to, control]);
@@ -140,10 +160,10 @@ export function groupEnvelopeFrom(t: unknown, ctx: EnvelopeContext): GroupDelive
     const group = groupIdOf(t[5]);
     return { kind: 'message', group, msg: messageFromTuple(t[6], ctx.peer, ctx.local, ctx.limits) };
   }
-  return { kind: 'host', msg: hostMessageFrom(t[5]) };
+  return { kind: 'host', msg: hostMessageFrom(t[5], ctx) };
 }
 
-function hostMessageFrom(c: unknown): HostMessage {
+function hostMessageFrom(c: unknown, ctx: EnvelopeContext): HostMessage {
   if (!Array.isArray(c) || c.length === 0) bad(`a host message must be an array (got ${describe(c)})`);
   const n = (k: number) => {
     if (c.length !== k + 1) bad(`host message ${describe(c[0])} has ${k} fields, this one ${c.length - 1}`);
@@ -163,7 +183,33 @@ function hostMessageFrom(c: unknown): HostMessage {
     case HostCode.wake:
       n(1);
       return { type: 'wake', group: groupIdOf(c[1]) };
+    case HostCode.beats:
+      n(1);
+      return { type: 'beats', items: beatsFrom(c[1], ctx.peer, ctx.local, ctx.limits) };
     default:
       return bad(`unknown host message code ${describe(c[0])}`);
   }
+}
+
+type Beats = Extract<HostMessage, { type: 'beats' }>['items'];
+
+/** The items of a BEATS message: each a group and its heartbeat or heartbeat response. */
+function beatsFrom(v: unknown, from: string, to: string, limits: WireLimits): Beats {
+  if (!Array.isArray(v)) bad(`beats must be an array (got ${describe(v)})`);
+  if (v.length === 0 || v.length > MAX_BEATS)
+    bad(`beats carries 1 to ${MAX_BEATS} items, this one ${v.length}`);
+  const items: Beats[number][] = new Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const it: unknown = v[i];
+    if (!Array.isArray(it) || it.length !== 2)
+      bad(`beat ${i} must be an array [group, message] (got ${describe(it)})`);
+    const group = groupIdOf(it[0]);
+    // The type first: nothing but a heartbeat or its answer is decoded here.
+    const code = Array.isArray(it[1]) ? it[1][0] : undefined;
+    if (code !== MessageCode.heartbeat && code !== MessageCode.heartbeatResponse)
+      bad(`beat ${i} must be a heartbeat or heartbeatResponse (got type ${describe(code)})`);
+    const msg = messageFromTuple(it[1], from, to, limits);
+    items[i] = { group, msg: msg as Beats[number]['msg'] };
+  }
+  return items;
 }

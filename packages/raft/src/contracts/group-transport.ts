@@ -1,4 +1,4 @@
-import type { Message, NodeId, SnapshotRequest } from '../types.js';
+import type { Heartbeat, HeartbeatResponse, Message, NodeId, SnapshotRequest } from '../types.js';
 
 /**
  * A Raft group's number within a multi-group host (`@quorate/multiraft`). Chosen by the
@@ -19,11 +19,24 @@ export const MAX_GROUP_ID = 0xffff_ffff;
  *   up to `commit` is committed and held by the receiver. The receiver steps the heartbeat
  *   the leader would have sent and stops ticking the group too.
  * - `wake`: a member of `group` asks the sender's peer to resume ticking it.
+ * - `beats`: the `heartbeat` and `heartbeatResponse` messages several groups sent the
+ *   receiver in one turn of the sender's event loop, in send order, as one message (the
+ *   exception to "none of them is a Raft message": each item is one, and the receiver
+ *   handles it exactly as if it had come alone through `onMessage`). Every item's `from`
+ *   is the sender and its `to` the receiver. At most 1024 items (the wire format refuses
+ *   more: 1024 heartbeats fit in the smallest frame a transport may be configured with).
  */
 export type HostMessage =
   | { readonly type: 'alive'; readonly incarnation: number }
   | { readonly type: 'quiesce'; readonly group: GroupId; readonly term: number; readonly commit: number }
-  | { readonly type: 'wake'; readonly group: GroupId };
+  | { readonly type: 'wake'; readonly group: GroupId }
+  | { readonly type: 'beats'; readonly items: readonly GroupBeat[] };
+
+/** One item of a `beats` host message: a group's heartbeat or answer to one. */
+export interface GroupBeat {
+  readonly group: GroupId;
+  readonly msg: Heartbeat | HeartbeatResponse;
+}
 
 /** Callbacks a group transport delivers to; `@quorate/multiraft`'s host implements them. */
 export interface GroupTransportHandler {
