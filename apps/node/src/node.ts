@@ -35,6 +35,7 @@ import { ProtocolServer, type ProtocolServerOptions } from './server/protocol-se
 import { StatusHistory } from './server/status-history.js';
 import { LeaseKeeper } from './state/lease-keeper.js';
 import { type Applied, type MachineOptions, QuorateMachine } from './state/machine.js';
+import { WATCH_HISTORY_DEFAULTS } from './state/watch-hub.js';
 
 export interface QuorateNodeOptions {
   id: NodeId;
@@ -111,6 +112,24 @@ export class NodeOptionsError extends Error {
   }
 }
 
+/**
+ * Each of `groups` groups keeps 1/groups of the watch history the options give the node,
+ * but at least 64 changes and 64 KiB (so that a watcher can resume across a short break
+ * in any group): a node keeps at most the configured bound or 64 KiB per group, whichever
+ * is more (docs/sharding.md).
+ */
+function shareWatchBudget(m: MachineOptions | undefined, groups: number): MachineOptions {
+  const events = m?.watch?.maxEvents ?? WATCH_HISTORY_DEFAULTS.maxEvents;
+  const bytes = m?.watch?.maxBytes ?? WATCH_HISTORY_DEFAULTS.maxBytes;
+  return {
+    ...m,
+    watch: {
+      maxEvents: Math.max(64, Math.ceil(events / groups)),
+      maxBytes: Math.max(64 << 10, Math.ceil(bytes / groups)),
+    },
+  };
+}
+
 /** The most groups a node hosts (a larger count is refused by the configuration). */
 export const MAX_GROUPS = 4096;
 
@@ -137,7 +156,9 @@ export class QuorateNode {
   constructor(private readonly opts: QuorateNodeOptions) {
     this.id = opts.id;
     this.log = opts.logger;
-    this.machine = new QuorateMachine(opts.machine);
+    // Sharded: the watch history's budget is the node's, shared by its groups.
+    const machineOptions = opts.groups ? shareWatchBudget(opts.machine, opts.groups.count) : opts.machine;
+    this.machine = new QuorateMachine(machineOptions);
     for (const m of opts.knownMembers ?? opts.members) this.addressBook.set(m.id, m);
     for (const m of opts.members) this.addressBook.set(m.id, m);
     const byId = this.addressBook;
@@ -168,7 +189,7 @@ export class QuorateNode {
       });
       const shards: Shard[] = [];
       for (let i = 0; i < g.count; i++) {
-        const machine = i === 0 ? this.machine : new QuorateMachine(opts.machine);
+        const machine = i === 0 ? this.machine : new QuorateMachine(machineOptions);
         const st = g.storage(i);
         const raft = this.host.createGroup<Applied>({
           group: i,
@@ -326,34 +347,48 @@ export class QuorateNode {
             'unclean partition hand-over: acknowledged data of the old in-sync replicas may be lost',
           );
     });
-    this.raft.events.on('leaderChanged', (e) => {
-      if (e.leaderId !== null)
+    for (const sh of this.shards) {
+      const raft = sh.raft;
+      // Sharded: every line names its group; leader changes of groups other than 0 at
+      // debug (a thousand groups electing at start would flood the log).
+      const g = this.host ? { group: sh.group } : {};
+      const leaderLevel = sh.group === 0 ? 'info' : 'debug';
+      raft.events.on('leaderChanged', (e) => {
+        if (e.leaderId !== null)
+          log[leaderLevel](
+            { ...g, term: e.term, leaderId: e.leaderId },
+            e.leaderId === this.id ? 'became leader' : 'leader changed',
+          );
+      });
+      raft.events.on('electionDuration', (e) => {
+        // At debug: the leadership change itself is logged once, above.
+        if (e.won) log.debug({ ...g, term: e.term, ms: Math.round(e.ms) }, 'won election');
+      });
+      raft.events.on('snapshotTaken', (e) =>
         log.info(
-          { term: e.term, leaderId: e.leaderId },
-          e.leaderId === this.id ? 'became leader' : 'leader changed',
-        );
-    });
-    this.raft.events.on('electionDuration', (e) => {
-      // At debug: the leadership change itself is logged once, at info, above.
-      if (e.won) log.debug({ term: e.term, ms: Math.round(e.ms) }, 'won election');
-    });
-    this.raft.events.on('snapshotTaken', (e) =>
-      log.info(
-        { index: e.index, bytes: e.bytes, ms: Math.round(e.ms), pauseMs: Math.round(e.pauseMs) },
-        'snapshot taken',
-      ),
-    );
-    this.raft.events.on('snapshotSent', (e) => {
-      if (e.ok) log.info({ to: e.to, index: e.index, ms: Math.round(e.ms) }, 'snapshot sent');
-      else log.warn({ to: e.to, index: e.index }, 'snapshot transfer failed; it will be retried');
-    });
-    this.raft.events.on('snapshotInstalled', (e) =>
-      log.info({ index: e.index, ms: Math.round(e.ms) }, 'snapshot installed'),
-    );
-    this.raft.events.on('steppedDown', (e) => log.warn({ term: e.term, reason: e.reason }, 'stepped down'));
-    this.raft.events.on('stopped', (e: Extract<RaftNodeEvent, { type: 'stopped' }>) => {
-      if (e.error) log.error({ code: e.error.code, err: e.error.message }, 'raft stopped on an error');
-    });
+          { ...g, index: e.index, bytes: e.bytes, ms: Math.round(e.ms), pauseMs: Math.round(e.pauseMs) },
+          'snapshot taken',
+        ),
+      );
+      raft.events.on('snapshotSent', (e) => {
+        if (e.ok) log.info({ ...g, to: e.to, index: e.index, ms: Math.round(e.ms) }, 'snapshot sent');
+        else log.warn({ ...g, to: e.to, index: e.index }, 'snapshot transfer failed; it will be retried');
+      });
+      raft.events.on('snapshotInstalled', (e) =>
+        log.info({ ...g, index: e.index, ms: Math.round(e.ms) }, 'snapshot installed'),
+      );
+      raft.events.on('steppedDown', (e) =>
+        // Groups other than 0 step down whenever the balancer moves them: only CheckQuorum warns.
+        log[sh.group === 0 || e.reason === 'checkQuorum' ? 'warn' : 'debug'](
+          { ...g, term: e.term, reason: e.reason },
+          'stepped down',
+        ),
+      );
+      raft.events.on('stopped', (e: Extract<RaftNodeEvent, { type: 'stopped' }>) => {
+        if (e.error)
+          log.error({ ...g, code: e.error.code, err: e.error.message }, 'raft stopped on an error');
+      });
+    }
   }
 
   /** Start Raft, then serve HTTP. */

@@ -4,7 +4,16 @@
  * plugs needs none of these packages' choices.
  */
 
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { type Config, raftRuntimeOptions } from '@quorate/config';
 import type { StorageStatsSource, TransportStats, TransportStatsSource } from '@quorate/metrics';
@@ -18,7 +27,7 @@ import type { Member } from './server/api.js';
 /** Why a node refused to start, with a stable code. */
 export class NodeStartError extends Error {
   constructor(
-    readonly code: 'INSECURE_TRANSPORT' | 'TLS_FILES' | 'GROUP_COUNT_MISMATCH',
+    readonly code: 'INSECURE_TRANSPORT' | 'TLS_FILES' | 'GROUP_COUNT_MISMATCH' | 'MEMBERSHIP_FIXED',
     message: string,
   ) {
     super(message);
@@ -55,17 +64,41 @@ export function checkGroupCount(dataDir: string, groups: number): void {
   } else if (existsSync(join(dataDir, 'data.mdb'))) {
     recorded = 1;
   } else {
-    if (groups > 1) {
-      mkdirSync(dataDir, { recursive: true });
-      writeFileSync(file, `${JSON.stringify({ groups })}\n`);
-    }
+    // A new data directory: the count is recorded, durably, before any log exists.
+    if (groups > 1) writeDurably(dataDir, GROUPS_FILE, `${JSON.stringify({ groups })}\n`);
     return;
+  }
+  if (Number.isNaN(recorded)) {
+    throw new NodeStartError(
+      'GROUP_COUNT_MISMATCH',
+      `${file} cannot be read: it records how many groups this data directory's cluster was created with. Restore it (as {"groups": N}, N the count every member is configured with) or start a new cluster in an empty data directory`,
+    );
   }
   if (recorded !== groups) {
     throw new NodeStartError(
       'GROUP_COUNT_MISMATCH',
-      `${dataDir} holds a cluster created with groups = ${Number.isNaN(recorded) ? 'unreadable' : recorded}, and this configuration says ${groups}: the group count is fixed when a cluster is created (resharding is not supported yet). Set groups back, or start a new cluster in an empty data directory`,
+      `${dataDir} holds a cluster created with groups = ${recorded}, and this configuration says ${groups}: the group count is fixed when a cluster is created (resharding is not supported yet). Set groups back, or start a new cluster in an empty data directory`,
     );
+  }
+}
+
+/** Write a small file so that a crash leaves either none or all of it: temp, fsync, rename, fsync the directory. */
+function writeDurably(dir: string, name: string, text: string): void {
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.${name}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, name));
+  const d = openSync(dir, 'r');
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
   }
 }
 
@@ -165,7 +198,10 @@ export async function openTransport(config: Config, log: Logger): Promise<Opened
   const rt = raftRuntimeOptions(config);
   const common = {
     id: config.nodeId,
-    clusterId: config.clusterId,
+    // Members that shard over different group counts would place keys in different groups:
+    // the count is part of the cluster's name on the wire, so such peers refuse each other
+    // (CLUSTER_MISMATCH, logged by the transport) instead of forming groups.
+    clusterId: config.groups > 1 ? `${config.clusterId}/groups=${config.groups}` : config.clusterId,
     secret: clusterSecret(config, log),
     peers,
     maxFrameBytes: Math.max(64 * 1024, config.raft.maxMsgBytes * 2 + 64 * 1024),

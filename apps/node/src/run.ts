@@ -11,7 +11,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { createLogger } from './logging.js';
 import { LoopMonitor } from './loop-monitor.js';
 import { QuorateNode } from './node.js';
-import { openStorage, openTransport } from './plugs.js';
+import { NodeStartError, openStorage, openTransport } from './plugs.js';
 import type { Partitions } from './state/partitions.js';
 
 export interface RunningNode {
@@ -30,6 +30,11 @@ export async function runNode(
   opts: { join?: boolean; log?: Logger } = {},
 ): Promise<RunningNode> {
   const log = opts.log ?? createLogger(config);
+  if (opts.join && config.groups > 1)
+    throw new NodeStartError(
+      'MEMBERSHIP_FIXED',
+      `a sharded cluster's members are fixed when it is created (groups = ${config.groups}): a node cannot --join one; list it in members when the cluster is created (docs/sharding.md)`,
+    );
   const storage = await openStorage(config, log);
   let transport: Awaited<ReturnType<typeof openTransport>>;
   try {

@@ -33,6 +33,7 @@ import {
   type HostMessage,
   type LogReader,
   type LogStorage,
+  MAX_BEATS,
   MAX_GROUP_ID,
   type Message,
   type NodeId,
@@ -749,9 +750,6 @@ export class MultiRaftHost {
     return new MultiRaftError(MultiRaftErrorCode.UnknownGroup, `group ${group} is not hosted by ${this.id}`);
   }
 }
-
-/** Items in one `beats` message at most: the wire format's cap (`MAX_BEATS` of @quorate/codec). */
-const MAX_BEATS = 1024;
 
 /** A group's heartbeat or heartbeat answer, as a `beats` message carries it. */
 type GroupBeat = Extract<HostMessage, { type: 'beats' }>['items'][number];

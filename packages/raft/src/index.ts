@@ -14,7 +14,7 @@ export type {
   Transport,
   TransportHandler,
 } from './contracts/index.js';
-export { canSendSnapshots, MAX_GROUP_ID } from './contracts/index.js';
+export { canSendSnapshots, MAX_BEATS, MAX_GROUP_ID } from './contracts/index.js';
 // The options RaftNode takes for its core (`raft:`), and their validation.
 export { type CoreConfig, type CoreOptions, coreConfigIssues, defaultCoreOptions } from './core/config.js';
 // What RaftNode's status and events carry; the core itself is `@quorate/raft/core`.

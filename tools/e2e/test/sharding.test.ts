@@ -365,3 +365,37 @@ for (const wire of ['binary', 'http'] as const) {
     expect(report.check?.lostWrites).toBe(0);
   });
 }
+
+it('a member configured with another group count is refused by the others: it forms no group with them', async () => {
+  // n1 and n2 shard over 8 groups, n3 over 4: n3 would place keys in other groups.
+  const odd = await LocalCluster.start({
+    n: 3,
+    transport: 'tcp',
+    envOf: async (n) => ({ QUORATE_GROUPS: n.id === 'n3' ? '4' : String(GROUPS) }),
+  });
+  try {
+    const [n1, n2, n3] = odd.nodes as [SpawnedNode, SpawnedNode, SpawnedNode];
+    // The two that agree form every group between them.
+    await waitFor(
+      async () => (await agreedLeaders([n1, n2]).catch(() => null)) !== null,
+      'n1 and n2 agreeing',
+      30_000,
+    );
+    const watchFrom = performance.now();
+    // n3 never learns a leader of any of its groups: its peers refuse its connections.
+    while (performance.now() - watchFrom < 3000) {
+      const h = (await (await fetch(`${n3.clientAddress}/health`)).json()) as Health;
+      expect(h.groups).toHaveLength(4);
+      expect(h.groups!.filter((g) => g.leaderId !== null)).toEqual([]);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const leaders = await waitFor(
+      () => agreedLeaders([n1, n2]).catch(() => null),
+      'n1 and n2 agreeing',
+      10_000,
+    );
+    for (const g of leaders.values()) expect(['n1', 'n2']).toContain(g.leader);
+  } finally {
+    await odd.stop();
+  }
+}, 120_000);

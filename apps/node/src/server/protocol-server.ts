@@ -28,6 +28,7 @@ import type { RaftNode } from '@quorate/raft';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Command, encodeCommand } from '../state/commands.js';
 import type { Applied, ApplyResult } from '../state/machine.js';
+import { mergedList } from '../state/merged-list.js';
 import type { ApiContext } from './api.js';
 import { badRequest, fromRaftError, HttpError, inGroup } from './errors.js';
 import { admitWrite, check, checkKey, enc, leaseJson, sameSecret } from './http.js';
@@ -292,26 +293,33 @@ export class ProtocolServer {
     let group = 0;
     if (op === 'get' || op === 'put' || op === 'delete') group = shards.ofKey(keyOf(m, 'key'));
     else if (op === 'txn') {
+      // Parsed once here; `runIn` takes it as parsed (`parsedTxn`).
       const t = parseTxn(m, this.ctx.options.maxValueBytes);
       group = txnGroup(this.ctx, [...t.compare, ...t.success, ...t.failure]);
+      const answer = await inGroup(group, () => this.runIn(shards.ctx(group), m, t));
+      return { ...answer, group };
     } else if (op === 'list') return this.listAll(m);
     const answer = await inGroup(group, () => this.runIn(shards.ctx(group), m));
-    return op === 'get' || op === 'put' || op === 'delete' || op === 'txn' ? { ...answer, group } : answer;
+    return op === 'get' || op === 'put' || op === 'delete' ? { ...answer, group } : answer;
   }
 
   /** A listing over every group, merged in key order (each group's read linearizable on its own). */
   private async listAll(m: Msg): Promise<Msg> {
     const groups = this.ctx.shards!.all();
-    const pages = await Promise.all(groups.map((g) => inGroup(g.group ?? 0, () => this.runIn(g, m))));
-    type Item = { key: string };
-    const limit = m.limit === undefined ? 100 : (m.limit as number);
-    const all = pages
-      .flatMap((p) => p.items as Item[])
-      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    return { items: all.slice(0, limit), more: all.length > limit || pages.some((p) => p.more === true) };
+    const { prefix, limit, after } = listParams(m);
+    const timeoutMs = this.deadline(m.timeoutMs);
+    await Promise.all(groups.map((g) => inGroup(g.group ?? 0, () => this.barrier(g, m, timeoutMs))));
+    return listAnswer(
+      mergedList(
+        groups.map((g) => g.machine),
+        prefix,
+        limit,
+        after,
+      ),
+    );
   }
 
-  private async runIn(ctx: ApiContext, m: Msg): Promise<Msg> {
+  private async runIn(ctx: ApiContext, m: Msg, parsedTxn?: ReturnType<typeof parseTxn>): Promise<Msg> {
     const timeoutMs = this.deadline(m.timeoutMs);
     switch (m.op as string) {
       case 'get': {
@@ -361,24 +369,12 @@ export class ProtocolServer {
         return { key, deleted: r.deleted, index: r.index, duplicate: a.duplicate };
       }
       case 'list': {
-        const prefix = m.prefix === undefined ? '' : str(m.prefix, 'prefix', 0, 512);
-        const limit = m.limit === undefined ? 100 : integer(m.limit, 'limit', 1, 10_000);
-        const after = m.after === undefined ? undefined : str(m.after, 'after', 1, 512);
+        const { prefix, limit, after } = listParams(m);
         await this.barrier(ctx, m, timeoutMs);
-        const { items, more } = ctx.machine.list(prefix, limit, after);
-        const dec = new TextDecoder();
-        return {
-          items: items.map((i) => ({
-            key: i.key,
-            value: dec.decode(i.value),
-            version: i.version,
-            modIndex: i.modIndex,
-          })),
-          more,
-        };
+        return listAnswer(ctx.machine.list(prefix, limit, after));
       }
       case 'txn': {
-        const t = parseTxn(m, ctx.options.maxValueBytes);
+        const t = parsedTxn ?? parseTxn(m, ctx.options.maxValueBytes);
         const a = await this.propose(ctx, { op: 'txn', ...t, ...ref(m) }, timeoutMs);
         const r = a.result as Extract<ApplyResult, { op: 'txn' }>;
         return { succeeded: r.succeeded, index: r.index, results: r.results, duplicate: a.duplicate };
@@ -558,6 +554,29 @@ export class ProtocolServer {
       ...(this.ctx.shards ? { groups: this.ctx.shards.count } : {}),
     };
   }
+}
+
+/** A listing's prefix, page size and start, validated. */
+function listParams(m: Msg): { prefix: string; limit: number; after: string | undefined } {
+  return {
+    prefix: m.prefix === undefined ? '' : str(m.prefix, 'prefix', 0, 512),
+    limit: m.limit === undefined ? 100 : integer(m.limit, 'limit', 1, 10_000),
+    after: m.after === undefined ? undefined : str(m.after, 'after', 1, 512),
+  };
+}
+
+/** A listing's answer: values as UTF-8 text. */
+function listAnswer(page: ReturnType<typeof mergedList>): Msg {
+  const dec = new TextDecoder();
+  return {
+    items: page.items.map((i) => ({
+      key: i.key,
+      value: dec.decode(i.value),
+      version: i.version,
+      modIndex: i.modIndex,
+    })),
+    more: page.more,
+  };
 }
 
 /** What a watch request asks for: key, lease and partition-set prefixes (every key when none is given). */

@@ -26,6 +26,9 @@ export interface ChangeBatch {
   readonly changes: readonly Change[];
 }
 
+/** How much history a hub keeps unless told otherwise. */
+export const WATCH_HISTORY_DEFAULTS = Object.freeze({ maxEvents: 100_000, maxBytes: 64 << 20 });
+
 export interface WatchHubOptions {
   /** Changes kept for resuming watchers. Default 100,000. */
   maxEvents?: number;
@@ -54,8 +57,8 @@ export class WatchHub {
   private readonly maxBytes: number;
 
   constructor(opts: WatchHubOptions = {}) {
-    this.maxEvents = opts.maxEvents ?? 100_000;
-    this.maxBytes = opts.maxBytes ?? 64 << 20;
+    this.maxEvents = opts.maxEvents ?? WATCH_HISTORY_DEFAULTS.maxEvents;
+    this.maxBytes = opts.maxBytes ?? WATCH_HISTORY_DEFAULTS.maxBytes;
   }
 
   /** The state machine reports one change of the entry it is applying. */

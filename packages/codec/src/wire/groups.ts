@@ -22,7 +22,7 @@
  * `message` is the tuple of `messages.ts`; `group` an unsigned 32-bit integer. Snapshot
  * frames are those of `snapshot-frames.ts`, with the group as a fourth field of BEGIN.
  */
-import { type GroupId, type HostMessage, MAX_GROUP_ID, type Message } from '@quorate/raft';
+import { type GroupId, type HostMessage, MAX_BEATS, MAX_GROUP_ID, type Message } from '@quorate/raft';
 import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { FrameError, TransportErrorCode } from '../errors.js';
 import type { EnvelopeContext } from './envelope.js';
@@ -40,12 +40,13 @@ export const GroupFrameKind = {
 const HostCode = { alive: 0, quiesce: 1, wake: 2, beats: 3 } as const;
 
 /**
- * The most items in one BEATS host message. An item is at most 35 bytes (a 32-bit group,
- * a heartbeat of three safe integers), so 1024 of them (36 KiB) fit, envelope and all, in
- * the smallest `maxFrameBytes` a transport accepts (64 KiB). `@quorate/multiraft` sends no
- * more than this in one message, and `encodeHostFrame` refuses to.
+ * The most items in one BEATS host message (`MAX_BEATS` of @quorate/raft's contract). An
+ * item is at most 35 bytes (a 32-bit group, a heartbeat of three safe integers), so 1024
+ * of them (36 KiB) fit, envelope and all, in the smallest `maxFrameBytes` a transport
+ * accepts (64 KiB). `@quorate/multiraft` sends no more than this in one message, and
+ * `encodeHostFrame` refuses to.
  */
-export const MAX_BEATS = 1024;
+export { MAX_BEATS };
 
 /** What a multi-group connection delivers. */
 export type GroupDelivery =

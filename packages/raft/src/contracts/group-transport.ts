@@ -10,6 +10,12 @@ export type GroupId = number;
 export const MAX_GROUP_ID = 0xffff_ffff;
 
 /**
+ * The most heartbeats (and answers) one `beats` host message carries: 1024 of them fit,
+ * envelope and all, in the smallest frame a network transport may be configured with.
+ */
+export const MAX_BEATS = 1024;
+
+/**
  * Messages between hosts, about the host itself or one group's timing. None of them is a
  * Raft message and none can change what a group commits: they only decide when groups
  * tick.

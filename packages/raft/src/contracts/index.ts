@@ -3,6 +3,7 @@ export {
   type GroupTransport,
   type GroupTransportHandler,
   type HostMessage,
+  MAX_BEATS,
   MAX_GROUP_ID,
 } from './group-transport.js';
 export type { StateMachine } from './state-machine.js';

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Command } from '../../state/commands.js';
 import type { ApplyResult } from '../../state/machine.js';
+import { mergedList } from '../../state/merged-list.js';
 import type { ApiContext } from '../api.js';
 import { badRequest, HttpError, inGroup } from '../errors.js';
 import {
@@ -161,15 +162,17 @@ async function listAll(
   const barriers = await Promise.all(
     groups.map((g) => inGroup(g.group ?? 0, () => readBarrier(g, req, url))),
   );
-  const pages = groups.map((g) => g.machine.list(prefix, limit, after));
-  const all = pages.flatMap((p) => p.items).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const headers: Record<string, string> =
     barriers[0]?.['X-Quorate-Stale'] === 'true'
       ? { 'X-Quorate-Stale': 'true' }
       : { 'X-Quorate-Read-Index': barriers.map((b) => b['X-Quorate-Read-Index']).join(',') };
   return {
-    items: all.slice(0, limit),
-    more: all.length > limit || pages.some((p) => p.more),
+    ...mergedList(
+      groups.map((g) => g.machine),
+      prefix,
+      limit,
+      after,
+    ),
     headers,
   };
 }

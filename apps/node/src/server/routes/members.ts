@@ -1,7 +1,7 @@
 /** Membership and leadership: `/admin/members[/<id>[/promote]]`, `/admin/transfer-leadership`. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../api.js';
-import { badRequest, HttpError } from '../errors.js';
+import { badRequest, HttpError, inGroup } from '../errors.js';
 import { deadline, notAllowed, readJson, sendJson, str } from '../http.js';
 
 function confJson(ctx: ApiContext) {
@@ -140,6 +140,8 @@ export async function transferLeadership(
         .join(', ')})`,
     );
   }
-  await ctx.raft.transferLeadership(to as string | undefined, { timeoutMs: deadline(ctx, req) });
+  await inGroup(ctx.group ?? 0, () =>
+    ctx.raft.transferLeadership(to as string | undefined, { timeoutMs: deadline(ctx, req) }),
+  );
   sendJson(res, 200, { leaderId: ctx.raft.leaderId, ...(ctx.shards ? { group: ctx.group ?? 0 } : {}) });
 }

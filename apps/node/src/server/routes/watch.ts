@@ -88,11 +88,14 @@ export function openWatch(ctx: ApiContext, p: WatchParams, sink: WatchSink): () 
   /** Everything up to this index has been sent (or filtered out). */
   let sentThrough = from - 1;
   let closed = false;
+  // Set once the backlog is sent; a watcher cut off during the backlog never subscribes.
+  let unsubscribe: (() => void) | null = null;
+  let timer: ReturnType<typeof setInterval> | null = null;
   const stop = () => {
     if (closed) return;
     closed = true;
-    unsubscribe();
-    clearInterval(timer);
+    unsubscribe?.();
+    if (timer) clearInterval(timer);
   };
   const check = () => {
     if (sink.buffered() > WATCH_MAX_BUFFERED_BYTES) {
@@ -115,9 +118,10 @@ export function openWatch(ctx: ApiContext, p: WatchParams, sink: WatchSink): () 
     check();
   };
   for (const b of backlog) send(b);
+  if (closed) return stop;
   // From here on every batch arrives as it is applied, in order, after the backlog.
-  const unsubscribe = hub.subscribe(send);
-  const timer = setInterval(progress, PROGRESS_MS);
+  unsubscribe = hub.subscribe(send);
+  timer = setInterval(progress, PROGRESS_MS);
   progress();
   return stop;
 }
@@ -254,11 +258,14 @@ export function openGroupWatches(
   const stopAll = () => {
     for (const s of stops.splice(0)) s();
   };
+  // Every group's position is known before any opens: a cut-off names them all.
+  for (const g of targets) through.set(g.group ?? 0, (p.from.get(g.group ?? 0) ?? g.raft.applied + 1) - 1);
   try {
     for (const g of targets) {
+      // Cut off while an earlier group replayed its backlog: open nothing more.
+      if (ended) break;
       const group = g.group ?? 0;
       const start = p.from.get(group);
-      through.set(group, (start ?? g.raft.applied + 1) - 1);
       const params: WatchParams = {
         keyPrefix: p.keyPrefix,
         leasePrefix: group === 0 ? p.leasePrefix : null,
@@ -303,15 +310,12 @@ function watchGroups(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
     );
   }
   const head = sseHead(res);
-  // Nothing is written until every group's watch is open: a 410 must find the headers unsent.
-  const early: string[] = [];
-  let opening = true;
+  // Every 410 is raised before the first group's watch opens (openGroupWatches checks them
+  // all first), so writing at once is safe, and the slow-reader limit holds from the start.
   const write = (chunk: string) => {
-    if (opening) early.push(chunk);
-    else {
-      head();
-      res.write(chunk);
-    }
+    if (res.writableEnded) return;
+    head();
+    res.write(chunk);
   };
   const stop = openGroupWatches(
     ctx,
@@ -336,9 +340,7 @@ function watchGroups(ctx: ApiContext, req: IncomingMessage, res: ServerResponse,
       },
     },
   );
-  opening = false;
   head();
-  for (const c of early.splice(0)) res.write(c);
   req.on('close', stop);
   res.on('error', stop);
 }
