@@ -2,9 +2,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalCluster } from '@quorate/loadgen';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { waitFor } from './helpers.js';
+import { launchChromium, waitFor } from './helpers.js';
 
 let cluster: LocalCluster;
 let browser: Browser;
@@ -12,19 +12,7 @@ const artifacts = join(import.meta.dirname, '..', 'test-artifacts');
 
 beforeAll(async () => {
   cluster = await LocalCluster.start({ n: 3, transport: 'tcp' });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();

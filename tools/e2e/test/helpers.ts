@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { checkRun, finalStates, type HistoryFile } from '@quorate/loadgen';
+import { type Browser, chromium } from 'playwright-core';
 
 export async function waitFor<T>(
   cond: () => T | Promise<T>,
@@ -65,3 +66,20 @@ export function runNode(
 
 /** A port free on 127.0.0.1 now, never one handed out before in this process (the loadgen's). */
 export { freePort } from '@quorate/loadgen';
+
+/** Debian's Chromium, headless, with nothing running beside the page (no sync, no updates). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { groupOfKey, QuorateClient } from '@quorate/client';
 import { LocalCluster, type SpawnedNode } from '@quorate/loadgen';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { runNode, waitFor } from './helpers.js';
+import { launchChromium, runNode, waitFor } from './helpers.js';
 
 const GROUPS = 8;
 const require = createRequire(import.meta.url);
@@ -281,19 +281,7 @@ it('kill -9 of a member: only the groups it led change leader, each within 2 s; 
 
 it('the dashboard shows the groups table: a row per member, the counts summing to the group count', async () => {
   await waitFor(() => spread(cluster.nodes), 'the leaders spread', 30_000);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const page = await browser.newPage();
   const on = cluster.nodes[0]!;
   await page.goto(`${on.clientAddress}/`);
