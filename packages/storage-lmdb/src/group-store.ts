@@ -22,7 +22,6 @@ import {
   type Entry,
   emptyConfState,
   emptyHardState,
-  entrySize,
   type GroupId,
   type HardState,
   type InitialState,
@@ -33,8 +32,8 @@ import {
   UnavailableError,
 } from '@quorate/raft';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { HeldHardState, readEntries } from './batch.js';
 import {
-  decodeEntry,
   encodeEntry,
   isHardState,
   isPoint,
@@ -280,8 +279,8 @@ export class LmdbGroupLog implements LogStorage {
   closed = false;
   private state: LogState;
   private txnState: LogState;
-  private tipHard: HardState;
-  private deferredHard: HardState | null = null;
+  /** The hard state to write; one that only moves the commit index waits for the next durable write. */
+  private readonly hard: HeldHardState;
   private tail: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
 
@@ -293,7 +292,7 @@ export class LmdbGroupLog implements LogStorage {
   ) {
     this.state = this.load();
     this.txnState = this.state;
-    this.tipHard = this.state.hard;
+    this.hard = new HeldHardState(this.state.hard);
     this.snapshots = new LmdbSnapshotStore(
       store.kv,
       store.chunks,
@@ -360,51 +359,24 @@ export class LmdbGroupLog implements LogStorage {
     if (hi > s.last + 1) throw new UnavailableError(hi - 1, s.last);
     const out: Entry[] = [];
     if (lo >= hi) return out;
-    let size = 0;
-    let want = lo;
-    for (const { key: k, value } of this.store.log.getRange({
-      start: [this.group, lo],
-      end: [this.group, hi],
-    })) {
-      if (k[1] !== want) throw this.corrupt(`entry ${want} is missing (found ${k[1]})`);
-      const e = decodeEntry(k[1], value);
-      if (typeof e === 'string') throw this.corrupt(e);
-      size += entrySize(e);
-      if (size > maxBytes && out.length > 0) return out;
-      out.push(e);
-      want++;
-    }
-    if (want !== hi) throw this.corrupt(`entries ${want} to ${hi - 1} are missing`);
-    return out;
+    const rows = this.store.log
+      .getRange({ start: [this.group, lo], end: [this.group, hi] })
+      .map(({ key: k, value }) => ({ index: k[1], value }));
+    return readEntries(rows, lo, hi, maxBytes, (why) => this.corrupt(why));
   }
 
   persist(batch: PersistBatch): Promise<void> {
     const bad = this.usable();
     if (bad) return Promise.reject(bad);
     const { snapshot, entries } = batch;
-    let hard = batch.hardState;
-    if (
-      batch.mustSync === false &&
-      !snapshot &&
-      entries.length === 0 &&
-      hard &&
-      hard.term === this.tipHard.term &&
-      hard.vote === this.tipHard.vote
-    ) {
+    const held = this.hard.hold(batch);
+    if (held) {
       // Only the commit index moved: it rides with the next durable write (or close).
-      this.tipHard = this.deferredHard = plainHardState(hard);
-      const h = this.deferredHard;
       return this.settleInOrder(Promise.resolve(), () => {
-        this.state = { ...this.state, hard: h };
+        this.state = { ...this.state, hard: held };
       });
     }
-    if (hard) {
-      this.tipHard = hard = plainHardState(hard);
-      this.deferredHard = null;
-    } else if (this.deferredHard) {
-      hard = this.deferredHard;
-      this.deferredHard = null;
-    }
+    const hard = this.hard.forWrite(batch);
     const stored = entries.map((e) => ({ index: e.index, value: encodeEntry(e) }));
     const snap = snapshot ? plainMeta(snapshot) : null;
     return this.write((s) => this.applyBatch(s, snap, stored, hard), true);
@@ -533,9 +505,8 @@ export class LmdbGroupLog implements LogStorage {
   /** @internal */
   closeView(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.deferredHard && !this.store.failure) {
-        const h = this.deferredHard;
-        this.deferredHard = null;
+      const h = this.store.failure ? null : this.hard.take();
+      if (h) {
         await this.write((s) => {
           this.store.kv.put(key(this.group, 'hard'), h);
           return { ...s, hard: h };

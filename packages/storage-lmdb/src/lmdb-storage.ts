@@ -5,7 +5,6 @@ import {
   type Entry,
   emptyConfState,
   emptyHardState,
-  entrySize,
   type HardState,
   type InitialState,
   type LogStorage,
@@ -14,6 +13,7 @@ import {
   UnavailableError,
 } from '@quorate/raft';
 import { type Database, open, type RootDatabase } from 'lmdb';
+import { HeldHardState, readEntries } from './batch.js';
 import {
   decodeEntry,
   encodeEntry,
@@ -99,10 +99,8 @@ export class LmdbStorage implements LogStorage {
   private state: LogState;
   /** The state as of the last write transaction that ran (ahead of `state` while in flight). */
   private txnState: LogState;
-  /** The hard state of the latest call (durable, queued or deferred): deferral is safe only if term and vote stay. */
-  private tipHard: HardState;
-  /** A `mustSync: false` hard state waiting for the next durable write. */
-  private deferredHard: HardState | null = null;
+  /** The hard state to write; one that only moves the commit index waits for the next durable write. */
+  private readonly hard: HeldHardState;
   /** Settles after every queued operation, in call order. */
   private tail: Promise<void> = Promise.resolve();
   private failure: StorageError | null = null;
@@ -130,7 +128,7 @@ export class LmdbStorage implements LogStorage {
     this.meta = meta;
     this.state = state;
     this.txnState = state;
-    this.tipHard = state.hard;
+    this.hard = new HeldHardState(state.hard);
     this.noSync = opts.unsafeNoSync === true;
     this.snapshots = new LmdbSnapshotStore(
       kv,
@@ -242,20 +240,9 @@ export class LmdbStorage implements LogStorage {
     const out: Entry[] = [];
     if (lo >= hi) return out;
     this.checkOpen();
-    let size = 0;
-    let want = lo;
     // A cursor over [lo, hi): lazily read, left as soon as the byte budget is spent.
-    for (const { key, value } of this.log.getRange({ start: lo, end: hi })) {
-      if (key !== want) throw this.corrupt(`entry ${want} is missing (found ${key})`);
-      const e = decodeEntry(key, value);
-      if (typeof e === 'string') throw this.corrupt(e);
-      size += entrySize(e);
-      if (size > maxBytes && out.length > 0) return out;
-      out.push(e);
-      want++;
-    }
-    if (want !== hi) throw this.corrupt(`entries ${want} to ${hi - 1} are missing`);
-    return out;
+    const rows = this.log.getRange({ start: lo, end: hi }).map(({ key, value }) => ({ index: key, value }));
+    return readEntries(rows, lo, hi, maxBytes, (why) => this.corrupt(why));
   }
 
   // -------------------------------------------------------------------- writes
@@ -264,29 +251,14 @@ export class LmdbStorage implements LogStorage {
     const bad = this.checkUsable();
     if (bad) return Promise.reject(bad);
     const { snapshot, entries } = batch;
-    let hard = batch.hardState;
-    if (
-      batch.mustSync === false &&
-      !snapshot &&
-      entries.length === 0 &&
-      hard &&
-      hard.term === this.tipHard.term &&
-      hard.vote === this.tipHard.vote
-    ) {
+    const held = this.hard.hold(batch);
+    if (held) {
       // Only the commit index moved: keep it for the next durable write.
-      this.tipHard = this.deferredHard = plainHardState(hard);
-      const h = this.deferredHard;
       return this.settleInOrder(Promise.resolve(), () => {
-        this.state = { ...this.state, hard: h };
+        this.state = { ...this.state, hard: held };
       });
     }
-    if (hard) {
-      this.tipHard = hard = plainHardState(hard);
-      this.deferredHard = null;
-    } else if (this.deferredHard) {
-      hard = this.deferredHard;
-      this.deferredHard = null;
-    }
+    const hard = this.hard.forWrite(batch);
     const stored = entries.map((e) => ({ index: e.index, value: encodeEntry(e) }));
     const snap = snapshot ? plainMeta(snapshot) : null;
     let bytes = 0;
@@ -449,9 +421,8 @@ export class LmdbStorage implements LogStorage {
   /** Wait for every queued write, write a deferred hard state, close LMDB, release the lock. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.deferredHard && !this.failure) {
-        const h = this.deferredHard;
-        this.deferredHard = null;
+      const h = this.failure ? null : this.hard.take();
+      if (h) {
         await this.write((s) => {
           this.kv.put('hard', h);
           return { ...s, hard: h };
