@@ -43,7 +43,7 @@ import {
   verifiedTerm,
 } from './codec.js';
 import { StorageError, StorageErrorCode } from './errors.js';
-import { FORMAT_VERSION, type StoreMeta } from './lmdb-storage.js';
+import { FORMAT_VERSION, LMDB_LOG_FORMAT, type StoreMeta } from './lmdb-storage.js';
 import { DirLock } from './lock.js';
 import { checkDataFile } from './preflight.js';
 import { LmdbSnapshotStore } from './snapshot-store.js';
@@ -157,7 +157,7 @@ export class LmdbGroupStore {
       let meta = kv.get('meta') as Partial<GroupMeta> | undefined;
       if (meta === undefined) {
         const created: GroupMeta = {
-          format: FORMAT_VERSION,
+          format: LMDB_LOG_FORMAT,
           clusterId: opts.clusterId,
           nodeId: opts.nodeId,
           createdAt: new Date().toISOString(),

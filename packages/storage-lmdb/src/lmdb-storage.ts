@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
   CompactedError,
@@ -28,9 +28,18 @@ import { StorageError, StorageErrorCode } from './errors.js';
 import { DirLock, otherLiveReaders } from './lock.js';
 import { checkDataFile } from './preflight.js';
 import { LmdbSnapshotStore, SNAPSHOT_RECORD } from './snapshot-store.js';
+import { Wal } from './wal.js';
 
-/** The on-disk format this version writes, and the newest it reads. */
-export const FORMAT_VERSION = 1;
+/**
+ * The newest on-disk format this version reads. Format 1 keeps the log in LMDB; format 2
+ * (what a new store is created in, unless `log: 'lmdb'`) keeps it in a write-ahead log
+ * beside LMDB, which then holds the store's record and its snapshots.
+ */
+export const FORMAT_VERSION = 2;
+/** The format of a store whose log is in LMDB (and of `LmdbGroupStore`). */
+export const LMDB_LOG_FORMAT = 1;
+/** The format of a store whose log is in the write-ahead log. */
+export const WAL_FORMAT = 2;
 
 export interface LmdbStorageOptions {
   /** The data directory; created if missing. One node, one directory. */
@@ -46,6 +55,18 @@ export interface LmdbStorageOptions {
   unsafeNoSync?: boolean;
   /** Bytes per stored snapshot chunk (default 1 MiB). */
   snapshotChunkBytes?: number;
+  /**
+   * Where a new store keeps its log (an existing store keeps the layout it was created with):
+   * - `'wal'` (default): a write-ahead log of segment files in `<dir>/wal`, one `O_DSYNC`
+   *   write (one device flush) per batch of writes;
+   * - `'lmdb'`: in LMDB, one fsynced transaction per batch (two flushes: the pages, then
+   *   the meta page). The layout of stores made by versions before the write-ahead log.
+   */
+  log?: 'wal' | 'lmdb';
+  /** Write-ahead log: bytes per segment file (default 64 MiB). */
+  walSegmentBytes?: number;
+  /** Write-ahead log: bytes of recent entries kept decoded in memory (default 64 MiB). */
+  walCacheBytes?: number;
 }
 
 /** The record written at creation and checked at every open. */
@@ -123,6 +144,7 @@ export class LmdbStorage implements LogStorage {
     meta: StoreMeta,
     state: LogState,
     opts: LmdbStorageOptions,
+    private readonly wal: Wal | null,
   ) {
     this.dir = dir;
     this.meta = meta;
@@ -186,7 +208,8 @@ export class LmdbStorage implements LogStorage {
         );
       }
       cleanUp(root, log, chunks, kv, state);
-      return new LmdbStorage(root, log, kv, chunks, lock, dir, meta, state, opts);
+      const wal = meta.format === WAL_FORMAT ? openWal(dir, root, kv, state, opts) : null;
+      return new LmdbStorage(root, log, kv, chunks, lock, dir, meta, state, opts, wal);
     } catch (err) {
       await env?.close().catch(noop);
       lock.release();
@@ -196,28 +219,43 @@ export class LmdbStorage implements LogStorage {
 
   // -------------------------------------------------------------------- reads
 
+  /** As of the last resolved write. */
+  private get cur(): LogState {
+    return this.wal ? this.wal.current() : this.state;
+  }
+
   initialState(): InitialState {
-    return { hardState: this.state.hard, conf: this.state.snap.conf };
+    const s = this.cur;
+    return { hardState: s.hard, conf: s.snap.conf };
   }
 
   firstIndex(): number {
-    return this.state.base.index + 1;
+    return this.cur.base.index + 1;
   }
 
   lastIndex(): number {
-    return this.state.last;
+    return this.cur.last;
   }
 
   /** The whole hard state, as of the last resolved `persist`. */
   hardState(): HardState {
-    return this.state.hard;
+    return this.cur.hard;
   }
 
   snapshot(): SnapshotMeta {
-    return this.state.snap;
+    return this.cur.snap;
+  }
+
+  /** Where the log is kept: `'wal'` or `'lmdb'` (decided when the store was created). */
+  get logLayout(): 'wal' | 'lmdb' {
+    return this.wal ? 'wal' : 'lmdb';
   }
 
   term(index: number): number {
+    if (this.wal) {
+      this.checkOpen();
+      return this.wal.term(index);
+    }
     const s = this.state;
     if (index === s.base.index) return s.base.term;
     if (index < s.base.index) throw new CompactedError(index, s.base.index + 1);
@@ -234,6 +272,10 @@ export class LmdbStorage implements LogStorage {
   }
 
   entries(lo: number, hi: number, maxBytes = Number.POSITIVE_INFINITY): Entry[] {
+    if (this.wal) {
+      if (lo < hi) this.checkOpen(); // an empty range touches nothing
+      return this.wal.entries(lo, hi, maxBytes);
+    }
     const s = this.state;
     if (lo <= s.base.index) throw new CompactedError(lo, s.base.index + 1);
     if (hi > s.last + 1) throw new UnavailableError(hi - 1, s.last);
@@ -250,6 +292,7 @@ export class LmdbStorage implements LogStorage {
   persist(batch: PersistBatch): Promise<void> {
     const bad = this.checkUsable();
     if (bad) return Promise.reject(bad);
+    if (this.wal) return this.wal.persist(batch);
     const { snapshot, entries } = batch;
     const held = this.hard.hold(batch);
     if (held) {
@@ -310,6 +353,7 @@ export class LmdbStorage implements LogStorage {
         this.invalid(`cannot compact to ${index}: the snapshot covers only up to ${snapshot.index}`),
       );
     }
+    if (this.wal) return this.wal.compact(index, snapshot);
     const snap = plainMeta(snapshot);
     const done = this.write((s) => {
       let base = s.base;
@@ -415,12 +459,21 @@ export class LmdbStorage implements LogStorage {
    * Compaction, its sweep and snapshot chunks are not counted.
    */
   storageStats(): { writes: number; syncs: number; bytesWritten: number } {
+    if (this.wal)
+      return { writes: this.wal.writes, syncs: this.wal.syncs, bytesWritten: this.wal.bytesWritten };
     return { writes: this.writes, syncs: this.syncs, bytesWritten: this.bytesWritten };
   }
 
   /** Wait for every queued write, write a deferred hard state, close LMDB, release the lock. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      if (this.wal) {
+        await this.wal.close().catch(noop);
+        await this.snapshots.closeWriters();
+        await this.env.close().catch(noop);
+        this.lock.release();
+        return;
+      }
       const h = this.failure ? null : this.hard.take();
       if (h) {
         await this.write((s) => {
@@ -571,7 +624,7 @@ function loadOrCreate(
     kv ??= openKv();
     chunks ??= openChunks();
     const created: StoreMeta = {
-      format: FORMAT_VERSION,
+      format: opts.log === 'lmdb' ? LMDB_LOG_FORMAT : WAL_FORMAT,
       clusterId: opts.clusterId,
       nodeId: opts.nodeId,
       createdAt: new Date().toISOString(),
@@ -638,6 +691,47 @@ function loadOrCreate(
     meta: m as StoreMeta,
     state: { base, last, hard: plainHardState(hard), snap: plainMeta(snap) },
   };
+}
+
+/**
+ * Open the write-ahead log of a format-2 store. Its first open creates it (from the
+ * initial state LMDB was created with) and then records in LMDB that it exists: a store
+ * whose log has gone missing afterwards is refused, never silently started empty.
+ */
+function openWal(
+  dir: string,
+  root: RootDatabase,
+  kv: Database<unknown, string>,
+  initial: LogState,
+  opts: LmdbStorageOptions,
+): Wal {
+  const made = kv.get('wal') === true;
+  if (made && !hasSegments(join(dir, 'wal'))) {
+    throw new StorageError(
+      StorageErrorCode.Corrupt,
+      `${dir} is damaged: its write-ahead log (${join(dir, 'wal')}) is missing. Restore the directory from a backup, or move it aside and let the node catch up from its peers`,
+      { path: dir },
+    );
+  }
+  const wal = Wal.open(
+    dir,
+    {
+      noSync: opts.unsafeNoSync === true,
+      ...(opts.walSegmentBytes !== undefined ? { segmentBytes: opts.walSegmentBytes } : {}),
+      ...(opts.walCacheBytes !== undefined ? { cacheBytes: opts.walCacheBytes } : {}),
+    },
+    initial,
+  );
+  if (!made) root.transactionSync(() => kv.put('wal', true));
+  return wal;
+}
+
+function hasSegments(walDir: string): boolean {
+  try {
+    return readdirSync(walDir).some((n) => n.endsWith('.wal'));
+  } catch {
+    return false;
+  }
 }
 
 /** Finish what a crash may have interrupted: compacted entries and unfinished snapshots. */

@@ -1,5 +1,6 @@
 /**
- * Damaged entries in the middle of the log: open checks only the first and the last
+ * Damaged entries in the middle of a log kept in LMDB (`log: 'lmdb'`; the write-ahead
+ * log's own damage is in wal.test.ts): open checks only the first and the last
  * entry (it does not scan the log), so every read that returns an entry or a term must
  * verify the CRC-32 of the entry it reads, and report a damaged one instead of answering.
  */
@@ -26,7 +27,7 @@ const conf = { voters: ['n1'], learners: [], votersOutgoing: [] };
 async function damagedStore(damage: Record<number, (v: Buffer) => void>): Promise<string> {
   const d = tempDir();
   cleanups.push(d.remove);
-  const s = await openStore(d.path);
+  const s = await openStore(d.path, { log: 'lmdb' });
   await s.persist({
     snapshot: null,
     entries: [1, 2, 3, 4, 5, 6].map((i) => ent(i, 1)),

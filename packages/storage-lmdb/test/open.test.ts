@@ -49,8 +49,8 @@ const ent = (index: number, term: number) => ({
 });
 
 /** A store with a few entries and a vote, closed. */
-async function populated(path: string): Promise<void> {
-  const s = await openStore(path);
+async function populated(path: string, log: 'wal' | 'lmdb' = 'wal'): Promise<void> {
+  const s = await openStore(path, { log });
   await s.persist({ snapshot: null, entries: [1, 2, 3].map((i) => ent(i, 1)), hardState: hs(1, 'n1', 2) });
   await s.close();
 }
@@ -123,7 +123,7 @@ describe('opening a data directory', () => {
     expect((await refusal(openStore(path))).code).toBe(StorageErrorCode.Corrupt);
 
     const path2 = dir();
-    await populated(path2);
+    await populated(path2, 'lmdb');
     const env2 = open({ path: path2, maxDbs: 4 });
     const log = env2.openDB<Buffer, number>({ name: 'log', encoding: 'binary' });
     const v = Buffer.from(log.getBinary(3)!);
