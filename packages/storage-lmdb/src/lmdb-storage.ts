@@ -98,17 +98,20 @@ const noop = () => {};
 const freshSnap: SnapshotMeta = { index: 0, term: 0, conf: emptyConfState };
 
 /**
- * A durable `LogStorage` on LMDB, with a `SnapshotStore` over the same environment
- * (`storage.snapshots`).
+ * A durable `LogStorage`, with a `SnapshotStore` over LMDB (`storage.snapshots`).
  *
- * - Reads are synchronous LMDB reads (memory-mapped); ranges are iterated with a cursor,
- *   so memory stays bounded by `maxBytes`, not by the log.
- * - Each `persist` is one LMDB transaction (snapshot, then suffix truncation and entries,
- *   then hard state), fsynced before it resolves. Overlapping calls are queued in call
- *   order; LMDB groups those queued in one event turn into one commit (one fsync).
- * - Batches with `mustSync: false` (only the commit index moved) are not written on
- *   their own: the new hard state rides with the next durable write or `close()`. A crash
- *   can lose it, which the contract allows; term and vote are never deferred.
+ * The log and hard state live in one of two layouts, fixed when the store is created:
+ * - **write-ahead log** (format 2, the default; `wal.ts`): each `persist` is one run of
+ *   records appended with one `O_DSYNC` write; reads come from an in-memory index, recent
+ *   entries decoded, older ones read back from their segment;
+ * - **LMDB** (format 1, `log: 'lmdb'`): each `persist` is one LMDB transaction (snapshot,
+ *   then suffix truncation and entries, then hard state), fsynced before it resolves;
+ *   reads are synchronous LMDB reads (memory-mapped), ranges iterated with a cursor.
+ *
+ * In both, overlapping calls are written in call order and those queued together share
+ * one durable write; batches with `mustSync: false` (only the commit index moved) are not
+ * written on their own: the new hard state rides with the next durable write or
+ * `close()`. A crash can lose it, which the contract allows; term and vote are never deferred.
  */
 export class LmdbStorage implements LogStorage {
   readonly dir: string;
