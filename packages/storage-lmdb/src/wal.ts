@@ -4,14 +4,12 @@ import {
   existsSync,
   fsync,
   fsyncSync,
-  ftruncateSync,
   mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
   readSync,
   renameSync,
-  statSync,
   unlinkSync,
   writeSync,
   writev,
@@ -65,6 +63,10 @@ const T_SNAP = 3;
 const T_COMPACT = 4;
 const T_HEAD = 5;
 const SEGMENT_NAME = /^([0-9a-f]{16})\.wal$/;
+/** Zeros are written ahead of the log in stretches of 256 KiB, doubling up to 8 MiB. */
+const ALLOCATE_MIN = 256 * 1024;
+const ALLOCATE_MAX = 8 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
 
 export interface WalState {
   readonly base: { readonly index: number; readonly term: number };
@@ -131,6 +133,9 @@ export class Wal {
   private cached = 0;
   private cacheFrom = 0;
 
+  /** Bytes of the current segment known to be on disk (zeros where nothing is written yet). */
+  private allocated: number;
+  private allocating: Promise<void> | null = null;
   private queue: Queued[] = [];
   private flushing = false;
   private idle: Promise<void> = Promise.resolve();
@@ -161,6 +166,7 @@ export class Wal {
     this.writePos = replayed.end;
     this.writeFdSeg = this.writeSeg;
     this.writeFd = openSync(this.writeSeg.path, this.writeFlags(false));
+    this.allocated = replayed.size;
     this.first = replayed.state.base.index + 1;
     for (const e of replayed.index) {
       this.terms.push(e.term);
@@ -490,11 +496,17 @@ export class Wal {
         const first = run[0]!;
         if (first.opens) await this.openSegment(first.seg);
         if (this.failure) throw this.failure;
+        let end = first.pos;
+        for (const r of run) end += r.buf.length;
+        // Written only over zeros already on disk: a write that grows the file would make
+        // the flush commit the file system's journal too.
+        if (end > this.allocated) await this.allocate(end);
         await writevAt(
           this.writeFd,
           run.map((r) => r.buf),
           first.pos,
         );
+        this.preallocate(end);
         if (first.opens && !this.opts.noSync) await syncDirAsync(join(this.dir, 'wal'));
         if (!this.opts.noSync && run.some((r) => r.counts)) this.syncs++;
         for (const r of run) r.resolve();
@@ -514,11 +526,56 @@ export class Wal {
   }
 
   private async openSegment(seg: Segment): Promise<void> {
+    // The old segment's zeros are written (or abandoned) before its descriptor goes.
+    if (this.allocating) await this.allocating;
     const fd = openSync(seg.path, this.writeFlags(true));
     const old = this.writeFd;
     this.writeFd = fd;
     this.writeFdSeg = seg;
+    this.allocated = 0;
     closeSync(old);
+  }
+
+  /** Make sure bytes up to `end` of the current segment are zeros on disk (waits for them). */
+  private async allocate(end: number): Promise<void> {
+    while (end > this.allocated) {
+      if (!this.allocating) this.allocating = this.extend(end);
+      await this.allocating;
+    }
+  }
+
+  /** Zero the next stretch of the segment ahead of the writes, in the background. */
+  private preallocate(end: number): void {
+    if (this.allocating || this.allocated >= this.segmentBytes) return;
+    if (this.allocated - end > Math.min(this.allocated, ALLOCATE_MAX) / 2) return;
+    this.allocating = this.extend(end);
+    // A failure here is met again by the next write that needs the space.
+    this.allocating.catch(noop);
+  }
+
+  /**
+   * Write zeros from the allocated end: as much again as is allocated (256 KiB to 8 MiB at
+   * a time), up to the segment size, and at least to `end`. Through the `O_DSYNC`
+   * descriptor: durable, size included, when it resolves. Writes below the allocated end
+   * go on meanwhile; none reaches the stretch being zeroed (they wait for it).
+   */
+  private extend(end: number): Promise<void> {
+    const fd = this.writeFd;
+    const seg = this.writeFdSeg;
+    const from = this.allocated;
+    const step = Math.max(ALLOCATE_MIN, Math.min(ALLOCATE_MAX, from));
+    const to = Math.max(end, Math.min(this.segmentBytes, from + step));
+    const run = async () => {
+      try {
+        for (let at = from; at < to; at += ZEROS.length) {
+          await writevAt(fd, [ZEROS.subarray(0, Math.min(ZEROS.length, to - at))], at);
+        }
+        if (this.writeFdSeg === seg) this.allocated = Math.max(this.allocated, to);
+      } finally {
+        this.allocating = null;
+      }
+    };
+    return run();
   }
 
   private writeFlags(create: boolean): number {
@@ -690,6 +747,8 @@ interface Replayed {
   index: IndexedEntry[];
   /** The end of the last whole record in the last segment. */
   end: number;
+  /** The size of the last segment's file (zeros after `end`). */
+  size: number;
 }
 
 type Rec =
@@ -723,6 +782,7 @@ function replay(dir: string, walDir: string): Replayed {
   }));
   const recs: Rec[] = [];
   let end = 0;
+  let size = 0;
   for (let k = 0; k < segments.length; k++) {
     const seg = segments[k]!;
     const isLast = k === segments.length - 1;
@@ -731,6 +791,13 @@ function replay(dir: string, walDir: string): Replayed {
     let firstRec = true;
     for (;;) {
       if (at === data.length) break;
+      // Zeros: the space written ahead of the log, not used yet. The segment ends here.
+      if (data.length - at >= HEADER && data.readUInt32LE(at) === 0 && data.readUInt32LE(at + 4) === 0) {
+        if (!isLast && !allZero(data, at)) {
+          throw corruptError(dir, `${seg.path} is damaged at byte ${at}: records after a zeroed stretch`);
+        }
+        break;
+      }
       const why = recordProblem(data, at);
       if (why) {
         // The last write, cut short by a crash, was never acknowledged: it ends the log.
@@ -754,18 +821,22 @@ function replay(dir: string, walDir: string): Replayed {
         // A new segment whose first write a crash cut short: nothing in it was acknowledged.
         unlinkSync(seg.path);
         segments.pop();
-        end = statSync(segments[k - 1]!.path).size;
+        const prev = readFileSync(segments[k - 1]!.path);
+        size = prev.length;
+        end = endOfRecords(prev);
         break;
       }
       throw corruptError(dir, `${seg.path} has no head record`);
     }
     if (isLast) {
       end = at;
-      if (at < data.length) {
-        // Cut off the interrupted write, durably, before anything is appended after it.
+      size = data.length;
+      if (!allZero(data, at)) {
+        // Wipe the interrupted write, durably, before anything is appended in its place:
+        // a record of it left further on must never be read as one written later.
         const fd = openSync(seg.path, 'r+');
         try {
-          ftruncateSync(fd, at);
+          writeAllSync(fd, Buffer.alloc(data.length - at), at);
           fsyncSync(fd);
         } finally {
           closeSync(fd);
@@ -807,7 +878,23 @@ function replay(dir: string, walDir: string): Replayed {
     index.push(r.e);
   }
   const last = base.index + index.length;
-  return { state: { base, last, hard, snap }, segments, index, end };
+  return { state: { base, last, hard, snap }, segments, index, end, size };
+}
+
+function allZero(data: Buffer, from: number): boolean {
+  for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
+  return true;
+}
+
+/** Where the whole records of a (complete, checked) segment end: its zeros start there. */
+function endOfRecords(data: Buffer): number {
+  let at = 0;
+  while (data.length - at >= HEADER) {
+    const len = data.readUInt32LE(at);
+    if (len === 0) break;
+    at += HEADER + len;
+  }
+  return at;
 }
 
 function recordProblem(data: Buffer, at: number): string | null {

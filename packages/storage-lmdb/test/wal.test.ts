@@ -5,7 +5,7 @@
  * (Crashes of a real process are in crash.test.ts; the `LogStorage` contract in
  * conformance.test.ts; both run on this layout.)
  */
-import { appendFileSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Entry, EntryType } from '@quorate/raft';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -155,15 +155,24 @@ describe('the write-ahead log', () => {
     await s.close();
     const [last] = segments(path).slice(-1);
     const file = join(path, 'wal', last!);
-    const whole = statSync(file).size;
-    // Half of a record: a header that promises 200 bytes, 50 of them written.
+    const bytes = readFileSync(file);
+    const end = endOfRecords(bytes);
+    // Zeros follow the records (space written ahead of the log).
+    expect(bytes.length).toBeGreaterThan(end);
+    // Half of a record: a header that promises 200 bytes, 50 of them written, and
+    // further on a stray byte of the same interrupted write.
     const torn = Buffer.alloc(58, 0xab);
     torn.writeUInt32LE(200, 0);
-    appendFileSync(file, torn);
+    torn.copy(bytes, end);
+    bytes[end + 4000] = 0x5a;
+    writeFileSync(file, bytes);
 
     const r = await openStore(path);
     expect([r.firstIndex(), r.lastIndex()]).toEqual([1, 10]);
-    expect(statSync(file).size).toBe(whole); // cut off before anything is appended
+    // Wiped before anything is appended in its place.
+    const after = readFileSync(file);
+    expect(after.subarray(end).every((b) => b === 0)).toBe(true);
+    expect(after.subarray(0, end).equals(bytes.subarray(0, end))).toBe(true);
     await fill2(r, 11, 12);
     await r.close();
     const t = await open(path);
@@ -193,7 +202,7 @@ describe('the write-ahead log', () => {
     await s.close();
     const fa = join(a, 'wal', segments(a)[0]!);
     const bytes = readFileSync(fa);
-    bytes[bytes.length - 300]! ^= 0xff;
+    bytes[endOfRecords(bytes) - 300]! ^= 0xff;
     writeFileSync(fa, bytes);
     const ra = await refusal(openStore(a));
     expect(ra.code).toBe(StorageErrorCode.Corrupt);
@@ -206,7 +215,7 @@ describe('the write-ahead log', () => {
     await t.close();
     const fb = join(b, 'wal', segments(b)[1]!);
     const bb = readFileSync(fb);
-    bb[bb.length - 10]! ^= 0xff;
+    bb[endOfRecords(bb) - 10]! ^= 0xff;
     writeFileSync(fb, bb);
     expect((await refusal(openStore(b))).code).toBe(StorageErrorCode.Corrupt);
 
@@ -239,6 +248,13 @@ describe('the write-ahead log', () => {
     await expect(fill2(s, 6, 7)).rejects.toMatchObject({ code: StorageErrorCode.WriteFailed });
   });
 });
+
+/** Where the records of a segment end (its zeros start): each is a u32 length, a CRC, the body. */
+function endOfRecords(data: Buffer): number {
+  let at = 0;
+  while (data.length - at >= 8 && data.readUInt32LE(at) !== 0) at += 8 + data.readUInt32LE(at);
+  return at;
+}
 
 async function fill2(s: LmdbStorage, from: number, to: number): Promise<void> {
   for (let i = from; i <= to; i++) {
