@@ -47,9 +47,10 @@ import { StorageError, StorageErrorCode } from './errors.js';
  *   hard state, compaction point and snapshot as of its creation, so that older segments
  *   can be deleted once every entry in them is compacted.
  * - Replay reads the records in order; an entry at or before the last index truncates the
- *   log there first (a conflicting suffix). A record that is cut short or fails its CRC
- *   ends the last segment (a write a crash interrupted, never acknowledged: it is cut
- *   off); anywhere else it is damage, and the store refuses to open.
+ *   log there first (a conflicting suffix). Zeros end a segment (space written ahead of
+ *   the log, so that a write never grows the file). A record that is cut short or fails
+ *   its CRC ends the last segment (a write a crash interrupted, never acknowledged: it is
+ *   wiped with zeros); anywhere else it is damage, and the store refuses to open.
  * - The log is indexed in memory (term and place of each entry); recent entries are kept
  *   decoded, older ones are read back from their segment (synchronously: the page cache
  *   serves them, as LMDB's map would).
