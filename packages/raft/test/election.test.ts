@@ -115,6 +115,64 @@ describe('leader election', () => {
     );
   });
 
+  it('a follower that refuses a pre-vote only for the log, its leader silent, campaigns at once', () => {
+    const ticks = 10;
+    const env = new InteractionEnv(3, { options: { electionTicks: ticks } });
+    env.campaign('n1');
+    env.stabilize();
+    // n2 misses the leader's last entry, then the leader dies.
+    env.partition('n1', 'n2');
+    env.propose('n1', 'only-n3-has-it');
+    env.stabilize();
+    env.isolate('n1');
+    // The followers' leases run out (a timeout is drawn strictly above electionTicks, so
+    // neither has campaigned yet); n2, behind, times out first.
+    env.tick('n3', ticks);
+    env.tick('n2', ticks);
+    expect(env.node('n3').core.currentRole).toBe('follower');
+    env.campaign('n2');
+    env.stabilize();
+    // n3 refused n2 for its log and campaigned itself, with no further tick (n1, cut off,
+    // still believes it leads term 2).
+    expect(env.node('n3').core.currentRole).toBe('leader');
+    expect(env.node('n3').core.currentTerm).toBe(3);
+    expect(env.trace()).toContain('n3->n2 preVoteResponse t2 REJECT\nn3->n2 preVote t3 last=2/5');
+    expect(env.node('n2').applied).toEqual(['only-n3-has-it']);
+  });
+
+  it('a pre-candidate asks again each heartbeat interval, so a voter whose lease ran out since grants', () => {
+    const env = new InteractionEnv(3, { options: { electionTicks: 10, heartbeatTicks: 2 } });
+    env.campaign('n1');
+    env.stabilize();
+    env.isolate('n1'); // the leader dies
+    env.tick('n3', 5); // n3 heard from it 5 ticks ago: still within its lease
+    env.campaign('n2');
+    env.stabilize();
+    expect(env.trace()).not.toContain('n3->n2 preVoteResponse');
+    expect(env.node('n2').core.currentRole).toBe('precandidate');
+    env.tick('n3', 5); // n3's lease is over; its own timer has not fired
+    expect(env.node('n3').core.currentRole).toBe('follower');
+    env.tick('n2', 2); // one heartbeat interval into n2's campaign: it asks again
+    env.stabilize();
+    expect(env.node('n2').core.currentRole).toBe('leader');
+    expect(env.node('n2').core.currentTerm).toBe(3);
+  });
+
+  it('a follower within its leader lease that refuses a stale pre-vote does not campaign', () => {
+    const env = new InteractionEnv(3);
+    env.campaign('n1');
+    env.stabilize();
+    env.partition('n1', 'n2');
+    env.propose('n1', 'x');
+    env.stabilize();
+    // n2 is cut off and campaigns; n3 still hears n1: it ignores n2 and stays a follower.
+    env.campaign('n2');
+    env.stabilize();
+    expect(env.leader()).toBe('n1');
+    expect(env.node('n3').core.currentRole).toBe('follower');
+    expect(env.node('n1').core.currentTerm).toBe(2);
+  });
+
   it('a node with a higher term but a stale log does not block the cluster forever', () => {
     const env = new InteractionEnv(3, { options: { preVote: false } });
     env.campaign('n1');

@@ -53,8 +53,10 @@ it('a leader whose clock stands still (far beyond any drift bound) serves stale 
       return l && { index: l.index, sinceTick: this.tickCount };
     }
   }
-  // Of seeds 1..200 of this profile, 84 reaches it (a partition isolates the leader while
-  // a client still reads there, after the new leader acknowledged a write): kept.
+  // Of seeds 1..300 of this profile, 133, 174 and 253 reach it (a partition isolates the
+  // leader while a client still reads there, after the new leader acknowledged a write):
+  // 133 kept. (Seeds depend on the runtime's timing: 84 was the one before ticks were
+  // counted against the clock.)
   const opts = {
     ...busy,
     nodes: 3,
@@ -65,7 +67,7 @@ it('a leader whose clock stands still (far beyond any drift bound) serves stale 
     core: { leaseReads: true },
     coreFactory: (config: CoreConfig, storage: LogReader) => new StoppedClock(config, storage),
   };
-  for (const seed of [84]) {
+  for (const seed of [133]) {
     const s = await runSeeds(seed, 1, opts);
     const kinds = s.failed.flatMap((r) => r.violations.map((v) => v.kind));
     expect(

@@ -809,6 +809,21 @@ export class RaftCore {
       };
       if (isPre) this.send(resp);
       else this.sendAfterPersist(resp);
+      // Refused only for its log, by a follower whose own leader is silent past the
+      // election timeout: this one would win where that candidate cannot, and its own
+      // timer is about to fire anyway. Campaign now rather than after another timeout
+      // (after a leader's crash, the follower that missed its last appends often times
+      // out first and loses). Never within a live leader's lease (checked above), so no
+      // healthy leader is disturbed.
+      if (
+        isPre &&
+        canVote &&
+        this.cfg.checkQuorum &&
+        this.role === 'follower' &&
+        this.electionElapsed >= this.cfg.electionTicks
+      ) {
+        this.hup(false);
+      }
     }
   }
 
@@ -1289,6 +1304,26 @@ export class RaftCore {
     if (this.promotable() && this.electionElapsed >= timeout) {
       this.electionElapsed = 0;
       this.hup(false);
+    } else if (this.role === 'precandidate' && this.campaignTicks % this.cfg.heartbeatTicks === 0) {
+      // A voter still within its old leader's lease ignores a pre-vote without an answer,
+      // often by a tick or two after that leader crashed. Ask again, every heartbeat
+      // interval, those who have not answered: one whose lease has run out since grants
+      // now, instead of the campaign waiting out a whole election timeout. (A pre-vote
+      // changes nothing at its voters, so asking twice is harmless.)
+      const lastIndex = this.log.lastIndex();
+      const lastTerm = this.log.lastTerm();
+      for (const id of this.tracker.voters()) {
+        if (id === this.id || this.votes.has(id)) continue;
+        this.send({
+          type: 'preVote',
+          from: this.id,
+          to: id,
+          term: this.term + 1,
+          lastIndex,
+          lastTerm,
+          transfer: false,
+        });
+      }
     }
   };
 

@@ -123,6 +123,9 @@ export interface NodeStatus extends CoreStatus {
 
 const defaultRandom: RandomInt = (n) => Math.floor(Math.random() * n);
 
+/** The most ticks the node's own ticker runs for one firing of its timer (see `onTimer`). */
+const MAX_TICKS_PER_FIRE = 3;
+
 export class RaftNode<R = unknown> {
   readonly id: NodeId;
   readonly events = new Emitter<RaftNodeEvent>();
@@ -133,6 +136,9 @@ export class RaftNode<R = unknown> {
   private stopping: Promise<void> | null = null;
   private fatal: RaftError | null = null;
   private ticker: unknown = null;
+  /** When the node's own ticker started, and the ticks it has run since (see `onTimer`). */
+  private tickEpoch = 0;
+  private ticksRun = 0;
   /** The monotonic time of recent ticks, by tick count modulo its length. */
   private readonly tickTimes = new Array<number>(1024).fill(Number.NEGATIVE_INFINITY);
   /** How long a lease lasts on this node's clock (ms), from the drift bound. */
@@ -229,7 +235,11 @@ export class RaftNode<R = unknown> {
       },
       onSnapshot: (m, data) => this.snapshots.receive(m, data),
     });
-    if (!o.externalTicks) this.ticker = this.timers.setInterval(() => this.onTick(), tick);
+    if (!o.externalTicks) {
+      this.tickEpoch = this.timers.now();
+      this.ticksRun = 0;
+      this.ticker = this.timers.setInterval(() => this.onTimer(), tick);
+    }
     this.sweeper = this.timers.setInterval(
       () => this.sweepDeadlines(),
       Math.max(20, Math.min(100, tick * 5)),
@@ -552,6 +562,26 @@ export class RaftNode<R = unknown> {
   }
 
   // ---------------------------------------------------------------- inputs
+
+  /**
+   * The node's own ticker fired. An interval timer that fires late (a busy event loop)
+   * is rescheduled from when it ran, so its ticks drift behind the clock, and every
+   * timeout measured in ticks stretches with the load: an election after a leader's
+   * crash came a fifth later under load. Ticks are counted against the clock instead:
+   * those due since the ticker started and not run yet are run now, at most
+   * {@link MAX_TICKS_PER_FIRE} at once. After a longer stall (a pause, a stopped
+   * process) the rest are dropped, not run in a burst. Ticks never run ahead of the
+   * clock, so a follower's promise to refuse votes for an election timeout of its ticks
+   * lasts at least as long in time as before (lease reads rely on it).
+   */
+  private onTimer(): void {
+    const due = Math.floor((this.timers.now() - this.tickEpoch) / this.tickMs);
+    const behind = due - this.ticksRun;
+    if (behind <= 0) return;
+    const n = Math.min(behind, MAX_TICKS_PER_FIRE);
+    this.ticksRun = behind > MAX_TICKS_PER_FIRE ? due : this.ticksRun + n;
+    for (let i = 0; i < n; i++) this.onTick();
+  }
 
   private onTick(): void {
     if (!this.running) return;
