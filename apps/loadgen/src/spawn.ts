@@ -75,6 +75,11 @@ export async function freePort(): Promise<number> {
   }
 }
 
+function withoutBin(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { QUORATE_BIN: _, ...rest } = env;
+  return rest;
+}
+
 /** Where the `quorate` binary is: $QUORATE_BIN, else the installed `@quorate/node`. */
 export function resolveNodeBin(): string {
   if (process.env.QUORATE_BIN) return process.env.QUORATE_BIN;
@@ -218,7 +223,9 @@ export class LocalCluster {
       {
         stdio: ['pipe', 'pipe', 'pipe'],
         env: {
-          ...process.env,
+          // QUORATE_BIN names the binary for this class; the node itself refuses unknown
+          // QUORATE_* variables, so it is not passed on.
+          ...withoutBin(process.env),
           ...this.opts.env,
           ...own,
           // Off loopback (a lab's addresses), members must authenticate each other.

@@ -41,6 +41,7 @@ import { StorageError, StorageErrorCode } from './errors.js';
  *   8..   body: a type byte, then
  *         entry (1):   entry type (u8), index (f64 LE), term (f64 LE), payload
  *         hard (2), snap (3), compact (4), head (5): JSON
+ *         commit (6): nothing more; it ends the records of one write
  *
  * - `hard` is a new hard state; `snap` replaces the log by a snapshot (the log restarts
  *   after it); `compact` moves the compaction point; `head` opens every segment with the
@@ -48,9 +49,11 @@ import { StorageError, StorageErrorCode } from './errors.js';
  *   can be deleted once every entry in them is compacted.
  * - Replay reads the records in order; an entry at or before the last index truncates the
  *   log there first (a conflicting suffix). Zeros end a segment (space written ahead of
- *   the log, so that a write never grows the file). A record that is cut short or fails
- *   its CRC ends the last segment (a write a crash interrupted, never acknowledged: it is
- *   wiped with zeros); anywhere else it is damage, and the store refuses to open.
+ *   the log, so that a write never grows the file). A write's records count only once its
+ *   commit record is read, so a batch is replayed whole or not at all. A record that runs
+ *   past the file or has a sector of zeros ends the last segment (a write a crash
+ *   interrupted, never acknowledged: what follows the last whole write is wiped with
+ *   zeros); any other bad record is damage, and the store refuses to open.
  * - The log is indexed in memory (term and place of each entry); recent entries are kept
  *   decoded, older ones are read back from their segment (synchronously: the page cache
  *   serves them, as LMDB's map would).
@@ -63,6 +66,18 @@ const T_HARD = 2;
 const T_SNAP = 3;
 const T_COMPACT = 4;
 const T_HEAD = 5;
+/** Ends the records of one write (a batch, a compaction): replay takes them all or none. */
+const T_COMMIT = 6;
+/** The last record of every write: its type byte alone. */
+const COMMIT = (() => {
+  const b = Buffer.allocUnsafe(HEADER + 1);
+  b.writeUInt32LE(1, 0);
+  b[HEADER] = T_COMMIT;
+  b.writeUInt32LE(crc32(b.subarray(HEADER)), 4);
+  return b;
+})();
+/** A torn write leaves whole sectors of zeros (the space it wrote into was zeroed first). */
+const SECTOR = 512;
 const SEGMENT_NAME = /^([0-9a-f]{16})\.wal$/;
 /** Zeros are written ahead of the log in stretches of 256 KiB, doubling up to 8 MiB. */
 const ALLOCATE_MIN = 256 * 1024;
@@ -342,7 +357,7 @@ export class Wal {
     }
     // One buffer for the whole batch: entries first, then the hard state (a crash between
     // them cannot happen: the write is one record stream, replayed up to its last whole record).
-    let size = 0;
+    let size = COMMIT.length;
     for (const p of parts) size += p.length;
     for (const e of entries) size += HEADER + ENTRY_BODY + e.data.byteLength;
     const { seg, pos, opens, head } = this.place(size);
@@ -361,6 +376,7 @@ export class Wal {
       at = encodeEntryRecord(buf, at, e);
     }
     while (pi < parts.length) at = copyPart(buf, parts[pi++]!, at);
+    at = copyPart(buf, COMMIT, at);
 
     this.next = s;
     let bytes = 0;
@@ -379,7 +395,16 @@ export class Wal {
           this.segOf.push(seg);
           this.offs.push(pos + entryAt[k]!);
           this.lens.push(ENTRY_BODY + e.data.byteLength);
-          this.cache.push(e);
+          // Kept as a view of this batch's own record buffer, never the caller's bytes: a
+          // caller's payload may be a small view of a large buffer (an encoder's shared
+          // one, a network read), which the cache would otherwise keep whole.
+          const at = entryAt[k]! + HEADER + ENTRY_BODY;
+          this.cache.push({
+            index: e.index,
+            term: e.term,
+            type: e.type,
+            data: buf.subarray(at, at + e.data.byteLength),
+          });
           this.cached += e.data.byteLength;
         }
       }
@@ -405,7 +430,7 @@ export class Wal {
       base = { index, term: t };
     }
     const snap = plainMeta(snapshot);
-    const rec = encodeJson(T_COMPACT, { base, snap });
+    const rec = Buffer.concat([encodeJson(T_COMPACT, { base, snap }), COMMIT]);
     const { seg, pos, opens, head } = this.place(rec.length);
     const buf = head ? Buffer.concat([head, rec]) : rec;
     const next: WalState = { ...s, base, snap };
@@ -422,7 +447,7 @@ export class Wal {
   async close(): Promise<void> {
     const h = this.failure ? null : this.hard.take();
     if (h) {
-      const rec = encodeJson(T_HARD, h);
+      const rec = Buffer.concat([encodeJson(T_HARD, h), COMMIT]);
       const { seg, pos, opens, head } = this.place(rec.length);
       this.next = { ...this.next, hard: h };
       const done = this.enqueue(seg, pos, head ? Buffer.concat([head, rec]) : rec, opens);
@@ -753,6 +778,7 @@ interface Replayed {
 }
 
 type Rec =
+  | { t: typeof T_COMMIT }
   | { t: typeof T_ENTRY; e: IndexedEntry }
   | { t: typeof T_HARD; hard: HardState }
   | { t: typeof T_SNAP; snap: SnapshotMeta }
@@ -790,6 +816,11 @@ function replay(dir: string, walDir: string): Replayed {
     const data = readFileSync(seg.path);
     let at = 0;
     let firstRec = true;
+    /** The records of the write being read, kept once its commit record is read. */
+    let pending: Rec[] = [];
+    let pendingMax = 0;
+    /** Where the last whole write ends. */
+    let committed = 0;
     for (;;) {
       if (at === data.length) break;
       // Zeros: the space written ahead of the log, not used yet. The segment ends here.
@@ -802,8 +833,9 @@ function replay(dir: string, walDir: string): Replayed {
       const why = recordProblem(data, at);
       if (why) {
         // The last write, cut short by a crash, was never acknowledged: it ends the log.
-        // A bad record followed by a whole one is damage, not a cut-short write.
-        if (isLast && !wholeRecordAfter(data, at)) break;
+        // It left whole sectors of zeros, or ran past the end of the file; a bad record
+        // without either is damage.
+        if (isLast && tornAt(data, at)) break;
         throw corruptError(dir, `${seg.path} is damaged at byte ${at}: ${why}`);
       }
       const len = data.readUInt32LE(at);
@@ -812,10 +844,26 @@ function replay(dir: string, walDir: string): Replayed {
       if (typeof r === 'string') throw corruptError(dir, `${seg.path} at byte ${at}: ${r}`);
       if (firstRec && r.t !== T_HEAD)
         throw corruptError(dir, `${seg.path} does not start with a head record`);
-      firstRec = false;
-      if (r.t === T_ENTRY) seg.maxIndex = Math.max(seg.maxIndex, r.e.index);
-      recs.push(r);
       at += HEADER + len;
+      if (r.t === T_HEAD) {
+        // A segment's head stands on its own: the state before the write it opens.
+        if (!firstRec) throw corruptError(dir, `${seg.path} has a head record after its start`);
+        firstRec = false;
+        recs.push(r);
+        committed = at;
+      } else if (r.t === T_COMMIT) {
+        for (const x of pending) recs.push(x);
+        seg.maxIndex = Math.max(seg.maxIndex, pendingMax);
+        pending = [];
+        pendingMax = 0;
+        committed = at;
+      } else {
+        if (r.t === T_ENTRY) pendingMax = Math.max(pendingMax, r.e.index);
+        pending.push(r);
+      }
+    }
+    if (pending.length > 0 && !isLast) {
+      throw corruptError(dir, `${seg.path} ends inside a write (records without their commit record)`);
     }
     if (firstRec) {
       if (isLast && k > 0) {
@@ -830,14 +878,15 @@ function replay(dir: string, walDir: string): Replayed {
       throw corruptError(dir, `${seg.path} has no head record`);
     }
     if (isLast) {
-      end = at;
+      // Records after the last whole write (an interrupted one) are dropped, and wiped.
+      end = committed;
       size = data.length;
-      if (!allZero(data, at)) {
+      if (!allZero(data, end)) {
         // Wipe the interrupted write, durably, before anything is appended in its place:
         // a record of it left further on must never be read as one written later.
         const fd = openSync(seg.path, 'r+');
         try {
-          writeAllSync(fd, Buffer.alloc(data.length - at), at);
+          writeAllSync(fd, Buffer.alloc(data.length - end), end);
           fsyncSync(fd);
         } finally {
           closeSync(fd);
@@ -908,11 +957,27 @@ function recordProblem(data: Buffer, at: number): string | null {
   return null;
 }
 
-/** Whether a whole record follows the (bad) record at `at`, if its length can be believed. */
-function wholeRecordAfter(data: Buffer, at: number): boolean {
-  if (data.length - at < HEADER) return false;
-  const next = at + HEADER + data.readUInt32LE(at);
-  return next < data.length && recordProblem(data, next) === null;
+/**
+ * Whether the bad record at `at` is a write a crash cut short: its length runs past the
+ * end of the file, or its bytes in some 512-byte sector are all zeros (a sector the write
+ * never reached: every write lands on space zeroed beforehand, and a sector is written
+ * whole or not at all). A bad record without either is damage.
+ */
+function tornAt(data: Buffer, at: number): boolean {
+  if (data.length - at < HEADER) return true;
+  const end = at + HEADER + data.readUInt32LE(at);
+  if (end > data.length) return true;
+  for (let from = at; from < end; ) {
+    const to = Math.min(end, (Math.floor(from / SECTOR) + 1) * SECTOR);
+    if (allZeroRange(data, from, to)) return true;
+    from = to;
+  }
+  return false;
+}
+
+function allZeroRange(data: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (data[i] !== 0) return false;
+  return true;
 }
 
 function parseRecord(body: Buffer, seg: Segment, at: number): Rec | string {
@@ -926,6 +991,7 @@ function parseRecord(body: Buffer, seg: Segment, at: number): Rec | string {
     }
     return { t: T_ENTRY, e: { index, term, seg, off: at, len: body.length } };
   }
+  if (t === T_COMMIT) return body.length === 1 ? { t: T_COMMIT } : 'a commit record with a body';
   let v: Record<string, unknown>;
   try {
     v = JSON.parse(body.subarray(1).toString('utf8')) as Record<string, unknown>;

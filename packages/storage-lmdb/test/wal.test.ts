@@ -159,10 +159,11 @@ describe('the write-ahead log', () => {
     const end = endOfRecords(bytes);
     // Zeros follow the records (space written ahead of the log).
     expect(bytes.length).toBeGreaterThan(end);
-    // Half of a record: a header that promises 200 bytes, 50 of them written, and
-    // further on a stray byte of the same interrupted write.
-    const torn = Buffer.alloc(58, 0xab);
-    torn.writeUInt32LE(200, 0);
+    // A record cut short: a header that promises 1,200 bytes, of which only the first
+    // sector's worth landed (the sectors after it are still zeros), and further on a
+    // stray byte of the same interrupted write.
+    const torn = Buffer.alloc(100, 0xab);
+    torn.writeUInt32LE(1200, 0);
     torn.copy(bytes, end);
     bytes[end + 4000] = 0x5a;
     writeFileSync(file, bytes);
@@ -177,6 +178,29 @@ describe('the write-ahead log', () => {
     await r.close();
     const t = await open(path);
     expect(t.entries(1, 13).map((e) => e.index)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+  });
+
+  it('takes a write whole or not at all: entries and hard state without their commit record are dropped together', async () => {
+    const path = dir();
+    const s = await openStore(path);
+    await fill(s, 20, 10); // two writes: entries 1..10 (commit 10), then 11..20 (commit 20)
+    await s.close();
+    const file = join(path, 'wal', segments(path)[0]!);
+    const bytes = readFileSync(file);
+    const end = endOfRecords(bytes);
+    // The second write's commit record (its last 9 bytes) never landed.
+    bytes.fill(0, end - 9, end);
+    writeFileSync(file, bytes);
+    const r = await open(path);
+    expect([r.lastIndex(), r.hardState()]).toEqual([10, { term: 1, vote: 'n1', commit: 10 }]);
+    // Its records were wiped: appending again and reopening never brings them back.
+    await fill2(r, 11, 12);
+    await r.close();
+    const t = await open(path);
+    expect(t.lastIndex()).toBe(12);
+    expect(t.entries(11, 13).map((e) => Buffer.from(e.data))).toEqual(
+      [11, 12].map((i) => Buffer.from(ent(i, 1, 100).data)),
+    );
   });
 
   it('removes a new segment whose first write a crash cut short', async () => {
