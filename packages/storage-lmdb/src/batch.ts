@@ -80,3 +80,34 @@ export class HeldHardState {
     return h;
   }
 }
+
+/**
+ * Settles operations in call order: each promise from `settle` resolves after every
+ * earlier one, once its own `op` has, and then runs `onDone` (what the operation's
+ * success changes in the store's state) unless the store has failed meanwhile.
+ */
+export class InOrder {
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(private readonly failure: () => Error | null) {}
+
+  settle(op: Promise<void>, onDone: () => void): Promise<void> {
+    const result = this.tail
+      .then(() => op)
+      .then(() => {
+        const f = this.failure();
+        if (f) throw f;
+        onDone();
+      });
+    this.tail = result.then(
+      () => {},
+      () => {},
+    );
+    return result;
+  }
+
+  /** Settles once every operation given so far has. */
+  idle(): Promise<void> {
+    return this.tail;
+  }
+}

@@ -13,7 +13,7 @@ import {
   UnavailableError,
 } from '@quorate/raft';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { HeldHardState, readEntries } from './batch.js';
+import { HeldHardState, InOrder, readEntries } from './batch.js';
 import {
   decodeEntry,
   encodeEntry,
@@ -125,8 +125,8 @@ export class LmdbStorage implements LogStorage {
   private txnState: LogState;
   /** The hard state to write; one that only moves the commit index waits for the next durable write. */
   private readonly hard: HeldHardState;
-  /** Settles after every queued operation, in call order. */
-  private tail: Promise<void> = Promise.resolve();
+  /** Settles queued operations in call order. */
+  private readonly inOrder = new InOrder(() => this.failure);
   private failure: StorageError | null = null;
   private closing: Promise<void> | null = null;
   private readonly noSync: boolean;
@@ -439,14 +439,7 @@ export class LmdbStorage implements LogStorage {
   }
 
   private settleInOrder(op: Promise<void>, onDone: () => void): Promise<void> {
-    const result = this.tail
-      .then(() => op)
-      .then(() => {
-        if (this.failure) throw this.failure;
-        onDone();
-      });
-    this.tail = result.then(noop, noop);
-    return result;
+    return this.inOrder.settle(op, onDone);
   }
 
   /**
@@ -484,7 +477,7 @@ export class LmdbStorage implements LogStorage {
           return { ...s, hard: h };
         }).catch(noop);
       }
-      await this.tail;
+      await this.inOrder.idle();
       await this.snapshots.closeWriters();
       await this.env.close().catch(noop);
       this.lock.release();

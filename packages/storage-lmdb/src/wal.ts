@@ -25,7 +25,7 @@ import {
   type SnapshotMeta,
   UnavailableError,
 } from '@quorate/raft';
-import { HeldHardState } from './batch.js';
+import { HeldHardState, InOrder } from './batch.js';
 import { crc32, isHardState, isPoint, isSnapshotMeta, plainHardState, plainMeta } from './codec.js';
 import { StorageError, StorageErrorCode } from './errors.js';
 
@@ -157,8 +157,8 @@ export class Wal {
   private idle: Promise<void> = Promise.resolve();
   private idleResolve: (() => void) | null = null;
   private failure: StorageError | null = null;
-  /** Settles after every queued operation, in call order. */
-  private tail: Promise<void> = Promise.resolve();
+  /** Settles queued operations in call order. */
+  private readonly inOrder = new InOrder(() => this.failure);
 
   /** Persisted batches written (a held-back commit-only batch is not one). */
   writes = 0;
@@ -455,7 +455,7 @@ export class Wal {
         this.state = { ...this.state, hard: h };
       }).catch(noop);
     }
-    await this.tail;
+    await this.inOrder.idle();
     await this.idle;
     for (const seg of this.segments) {
       if (seg.fd !== null) closeSync(seg.fd);
@@ -612,14 +612,7 @@ export class Wal {
   }
 
   private settle(op: Promise<void>, onDone: () => void): Promise<void> {
-    const result = this.tail
-      .then(() => op)
-      .then(() => {
-        if (this.failure) throw this.failure;
-        onDone();
-      });
-    this.tail = result.then(noop, noop);
-    return result;
+    return this.inOrder.settle(op, onDone);
   }
 
   // ------------------------------------------------------------------ the index
