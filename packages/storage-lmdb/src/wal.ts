@@ -925,8 +925,7 @@ function replay(dir: string, walDir: string): Replayed {
 }
 
 function allZero(data: Buffer, from: number): boolean {
-  for (let i = from; i < data.length; i++) if (data[i] !== 0) return false;
-  return true;
+  return allZeroRange(data, from, data.length);
 }
 
 /** Where the whole records of a (complete, checked) segment end: its zeros start there. */
