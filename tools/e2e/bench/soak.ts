@@ -7,7 +7,7 @@
  * loop's longest delay per node (quorate_event_loop_delay_seconds) and its warnings, the
  * nodes' RSS, the run's throughput and latency.
  *
- *   pnpm --filter @quorate/e2e bench:soak [-- --duration 10m --rate 10000 --keys 200000 --snapshot-entries 10000 --sample-every 60]
+ *   pnpm --filter @quorate/e2e bench:soak [-- --duration 10m --rate 10000 --keys 200000 --snapshot-entries 10000 --sample-every 60 --node-bin PATH]
  *
  * Each node's RSS and data directory size are printed every `--sample-every` seconds, so
  * memory and disk over a long run can be seen flat (or not).
@@ -30,6 +30,8 @@ const { values: args } = parseArgs({
     'snapshot-entries': { type: 'string', default: '10000' },
     /** Print each node's RSS and data size this often (0: only at the end). */
     'sample-every': { type: 'string', default: '60' },
+    /** Another build's node binary, to compare builds (its own flags must match this one's). */
+    'node-bin': { type: 'string' },
   },
 });
 
@@ -103,11 +105,16 @@ async function main() {
     n: 3,
     transport: 'tcp',
     extraArgs: ['--raft.snapshot-entries', args['snapshot-entries'], '--log.level', 'info'],
+    ...(args['node-bin'] ? { nodeBin: args['node-bin'] } : {}),
   });
   try {
     const keys = Number(args.keys);
     console.error(`writing ${keys} keys of 256 B...`);
-    const client = new QuorateClient({ endpoints: c.protocolEndpoints, timeoutMs: 30_000 });
+    const client = new QuorateClient({
+      // Another build may not speak the client protocol: HTTP then.
+      endpoints: args['node-bin'] ? c.endpoints : c.protocolEndpoints,
+      timeoutMs: 30_000,
+    });
     const value = 'x'.repeat(256);
     let next = 0;
     await Promise.all(
@@ -118,7 +125,12 @@ async function main() {
     await client.close();
     // The nodes' whole logs from here on (the cluster keeps only the last 50 lines): every
     // loop warning's longest stretch, and every snapshot's duration.
-    const seen = c.nodes.map(() => ({ warnings: 0, longestMs: 0, snapshots: [] as number[] }));
+    const seen = c.nodes.map(() => ({
+      warnings: 0,
+      longestMs: 0,
+      snapshots: [] as number[],
+      stepDowns: [] as string[],
+    }));
     c.nodes.forEach((n, i) => {
       let rest = '';
       n.proc?.stdout?.on('data', (d: Buffer) => {
@@ -129,6 +141,8 @@ async function main() {
             seen[i]!.warnings++;
             const m = /"longestMs":(\d+)/.exec(line);
             if (m) seen[i]!.longestMs = Math.max(seen[i]!.longestMs, Number(m[1]));
+          } else if (line.includes('stepped down')) {
+            seen[i]!.stepDowns.push(line);
           } else if (line.includes('snapshot taken')) {
             const m = /"ms":(\d+)/.exec(line);
             if (m) seen[i]!.snapshots.push(Number(m[1]));
@@ -174,6 +188,7 @@ async function main() {
           args.duration,
           '--json',
           json,
+          ...(args['node-bin'] ? ['--wire', 'http'] : []),
         ],
         { stdio: ['ignore', 'inherit', 'inherit'] },
       );
@@ -204,7 +219,7 @@ async function main() {
         ? `${Math.min(...s.snapshots)}-${Math.max(...s.snapshots)} ms each`
         : 'none logged';
       console.log(
-        `  ${n.id}: leader changes seen ${changes}, snapshots taken ${sum(after[i]!, 'snapshots_total', 'kind="create"') - sum(before[i]!, 'snapshots_total', 'kind="create"')} (${snapMs}), longest loop delay <= ${longestDelay(after[i]!)} s, loop delays over 50 ms (${slowDelays(before[i]!, after[i]!)}), loop warnings ${s.warnings} (longest ${s.longestMs} ms), RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB`,
+        `  ${n.id}: leader changes seen ${changes}, step-downs ${s.stepDowns.length}${s.stepDowns.length ? ` (${s.stepDowns.slice(0, 5).join(' | ')})` : ''}, snapshots taken ${sum(after[i]!, 'snapshots_total', 'kind="create"') - sum(before[i]!, 'snapshots_total', 'kind="create"')} (${snapMs}), longest loop delay <= ${longestDelay(after[i]!)} s, loop delays over 50 ms (${slowDelays(before[i]!, after[i]!)}), loop warnings ${s.warnings} (longest ${s.longestMs} ms), RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB`,
       );
     });
   } finally {

@@ -49,6 +49,13 @@ mkdir -p "$S/gopath"
 (cd "$ROOT" && pnpm exec turbo run build --filter=@quorate/node --filter=@quorate/loadgen --output-logs=errors-only >/dev/null)
 
 QLEADER=
+q_leader() { # sets QLEADER to the leading member's pid
+  local i
+  for i in 1 2 3; do
+    curl -sf "http://127.0.0.1:$((8080 + i))/health" | grep -q '"isLeader":true' && { QLEADER=${QPIDS[$((i - 1))]}; return 0; }
+  done
+  return 1
+}
 q_start() {
   rm -rf "$S/q"; mkdir -p "$S/q"; QPIDS=(); QLEADER=
   for i in 1 2 3; do
@@ -57,9 +64,7 @@ q_start() {
     QPIDS+=($!)
   done
   for _ in $(seq 300); do
-    for i in 1 2 3; do
-      curl -sf "http://127.0.0.1:$((8080 + i))/health" | grep -q '"isLeader":true' && { QLEADER=${QPIDS[$((i - 1))]}; return 0; }
-    done
+    q_leader && return 0
     sleep 0.1
   done
   echo "quorate: no leader" >&2; exit 1
@@ -83,6 +88,7 @@ quorate_runs() { # rep
   for cfg in $CONFIGS; do
     local op c v json=$S/q.json t0
     read -r op c v <<<"$(parse "$cfg")"
+    q_leader || { echo "quorate: no leader" >&2; exit 1; }
     t0=$(ticks "$QLEADER")
     node "$ROOT/apps/loadgen/bin/quorate-loadgen.js" --quiet --wire binary \
       --server-list http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083 \
