@@ -93,7 +93,13 @@ export interface QuorateNodeOptions {
   /** Refuse client writes while the data directory's filesystem is low on space. */
   diskGuard?: { path: string; reserveBytes: number; intervalMs?: number };
   /** Snapshots of the KV and lease state, and log compaction behind them (`store` unused with `groups`). */
-  snapshots?: { store?: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
+  snapshots?: {
+    store?: SnapshotStore;
+    everyEntries?: number;
+    everyBytes?: number;
+    keepEntries?: number;
+    phaseEntries?: number;
+  };
 }
 
 /** One Raft group of a sharded node: its node and its state. */

@@ -170,6 +170,10 @@ export const configShape = z.strictObject({
         int(0, 1_000_000 * MiB).default(0),
         'Also take a snapshot once this many bytes of entries were applied since the last one (0: by count only).',
       ),
+      snapshotSpread: field(
+        bool(true),
+        "Spread the members' snapshots by count over each interval of `snapshotEntries` (in the order of their ids) instead of all members taking one at about the same index: a snapshot costs a member CPU and disk for a while, and writes need a majority.",
+      ),
       snapshotTrailingEntries: field(
         int(0, 100_000_000).default(5000),
         'Entries kept in the log behind a snapshot, so slightly slow followers need no snapshot.',

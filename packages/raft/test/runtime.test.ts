@@ -8,6 +8,7 @@ import {
   RaftNode,
   type RaftNodeEvent,
 } from '../src/index.js';
+import { nextByCount } from '../src/runtime/snapshotter.js';
 import { cluster, enc, KV, type TestCluster, waitFor } from './helpers.js';
 
 let current: TestCluster | null = null;
@@ -259,6 +260,34 @@ describe('RaftNode snapshots', () => {
     expect(taken).toEqual([]); // about 2 KB so far
     for (let i = 10; i < 30; i++) await leader.propose(enc(`k${i}=${value}`));
     await waitFor(() => taken.length > 0, 'a snapshot once 4000 bytes were applied');
+  });
+
+  it('with phaseEntries, snapshots by count fall at k × everyEntries + phase', async () => {
+    const { leader } = await elected(3, {
+      snapshots: { store: null as never, everyEntries: 50, keepEntries: 10, phaseEntries: 20 },
+    });
+    const taken: number[] = [];
+    leader.events.onAny((e) => {
+      if (e.type === 'snapshotTaken') taken.push(e.index);
+    });
+    for (let i = 0; i < 200; i++) await leader.propose(enc(`k${i}=${i}`));
+    await waitFor(() => taken.length >= 3, 'three snapshots');
+    // One proposal at a time: each batch applies one entry, so each lands on its index.
+    for (const at of taken) expect(at % 50).toBe(20);
+  });
+
+  it('nextByCount: every entries after the last, or the next phase point at least every/2 on', () => {
+    expect(nextByCount(0, 100, undefined)).toBe(100);
+    expect(nextByCount(130, 100, undefined)).toBe(230);
+    expect(nextByCount(0, 100, 0)).toBe(100);
+    expect(nextByCount(0, 100, 66)).toBe(66);
+    expect(nextByCount(0, 100, 33)).toBe(133);
+    expect(nextByCount(133, 100, 33)).toBe(233);
+    // After a snapshot off the phase (one installed from the leader, or by size): back on it.
+    expect(nextByCount(190, 100, 33)).toBe(333);
+    expect(nextByCount(160, 100, 33)).toBe(233);
+    expect(nextByCount(0, 100, 250)).toBe(50);
+    expect(nextByCount(0, 100, Number.NaN)).toBe(100);
   });
 
   it('a restarted node restores its snapshot and applies the log tail', async () => {

@@ -249,7 +249,8 @@ export class QuorateMachine implements StateMachine<Applied> {
   }
 
   /** Write a key (no conditions): its new record. */
-  private write(key: string, value: Uint8Array, index: number, cur: KeyRecord | undefined): KeyRecord {
+  private write(key: string, given: Uint8Array, index: number, cur: KeyRecord | undefined): KeyRecord {
+    const value = own(given);
     const rec: KeyRecord = { value, version: (cur?.version ?? 0) + 1, modIndex: index };
     this.keepForViews(key, cur);
     this.keys.set(key, rec);
@@ -497,7 +498,7 @@ export class QuorateMachine implements StateMachine<Applied> {
       for (let j = 0; j < a.length; j += 4) {
         const k = a[j] as string;
         keys.set(k, {
-          value: a[j + 1] as Uint8Array,
+          value: own(a[j + 1] as Uint8Array),
           version: a[j + 2] as number,
           modIndex: a[j + 3] as number,
         });
@@ -598,4 +599,16 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * A value the state keeps, in a buffer of its own. Decoded values are views into the bytes
+ * they came in (an entry, a batch of entries off the network, a snapshot record), and a
+ * kept view keeps all of those bytes alive: over a large state, several times the state's
+ * own size.
+ */
+function own(value: Uint8Array): Uint8Array {
+  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength
+    ? value
+    : Uint8Array.prototype.slice.call(value);
 }

@@ -81,8 +81,20 @@ export interface RaftNodeOptions<R = unknown> {
    * were applied since the last one (whichever comes first; by default 100,000 entries
    * and no byte limit); the log is then compacted up to `keepEntries` before it (a margin for slow
    * followers, who otherwise need the snapshot).
+   *
+   * `phaseEntries` (0 ≤ phase < everyEntries) places this member's snapshots by count at the
+   * indexes `k × everyEntries + phaseEntries` instead of `everyEntries` after the last one, at
+   * least half of `everyEntries` apart. Members given different phases take their snapshots
+   * at different times, so their disks and CPUs are not all busy with one at once (a write
+   * needs a majority). Unset: counted from the last snapshot, as members in step do.
    */
-  snapshots?: { store: SnapshotStore; everyEntries?: number; everyBytes?: number; keepEntries?: number };
+  snapshots?: {
+    store: SnapshotStore;
+    everyEntries?: number;
+    everyBytes?: number;
+    keepEntries?: number;
+    phaseEntries?: number;
+  };
   /**
    * A tap on every `Ready` the runtime takes from the core, called synchronously before
    * anything in it is sent, persisted or applied. For tracing and for checkers (the

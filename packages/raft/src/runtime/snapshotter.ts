@@ -101,7 +101,8 @@ export class Snapshotter<R> {
       return;
     }
     if (!sm.snapshot) return;
-    const byCount = this.host.applied() - this.lastSnapshotIndex >= (cfg.everyEntries ?? 100_000);
+    const every = cfg.everyEntries ?? 100_000;
+    const byCount = this.host.applied() >= nextByCount(this.lastSnapshotIndex, every, cfg.phaseEntries);
     const bySize = cfg.everyBytes !== undefined && this.bytesSinceSnapshot >= cfg.everyBytes;
     if (!byCount && !bySize) return;
     const meta = this.host.core().snapshotMetaAt(this.host.applied());
@@ -301,4 +302,16 @@ export class Snapshotter<R> {
     this.installing = false;
     this.adoptPending = null;
   }
+}
+
+/**
+ * The applied index at which the next snapshot by count is due, after one at `last`:
+ * `every` later, or with a phase the first index `k × every + phase` at least `every / 2`
+ * after it.
+ */
+export function nextByCount(last: number, every: number, phase: number | undefined): number {
+  if (phase === undefined || !Number.isFinite(phase)) return last + every;
+  const p = ((Math.floor(phase) % every) + every) % every;
+  const from = last + Math.ceil(every / 2);
+  return p + Math.ceil((from - p) / every) * every;
 }
