@@ -65,7 +65,12 @@ export interface ClientOptions {
    * within that of its election instead of sleeping through it.
    */
   backoff?: { baseMs?: number; maxMs?: number; electionMaxMs?: number };
-  /** Where linearizable reads go: the leader (default) or spread over every member. */
+  /**
+   * Where linearizable reads go. `'leader'` (default): to the member the client knows leads,
+   * which it learns from its writes' answers and from redirects; a client that has only read
+   * knows no leader yet, and its reads go round the members (each serves them linearizably,
+   * through a ReadIndex round with the leader). `'spread'`: always round the members.
+   */
   reads?: 'leader' | 'spread';
   /** Bearer token, when the cluster requires one. */
   token?: string;
