@@ -248,9 +248,13 @@ export class QuorateMachine implements StateMachine<Applied> {
     for (const [id, s] of this.sessions) if (index - s.lastIndex > this.sessionTtl) this.sessions.delete(id);
   }
 
-  /** Write a key (no conditions): its new record. */
-  private write(key: string, given: Uint8Array, index: number, cur: KeyRecord | undefined): KeyRecord {
-    const value = own(given);
+  /**
+   * Write a key (no conditions): its new record. The value is kept as decoded: a view into
+   * the entry's bytes, which keeps the buffer it arrived in alive. Copying each value into a
+   * buffer of its own cut each member's buffers from about 270 to 140 MB with 200,000 keys,
+   * but cost 5-10 % of write throughput and 10-20 % of p99 at 64 and 256 clients; not done.
+   */
+  private write(key: string, value: Uint8Array, index: number, cur: KeyRecord | undefined): KeyRecord {
     const rec: KeyRecord = { value, version: (cur?.version ?? 0) + 1, modIndex: index };
     this.keepForViews(key, cur);
     this.keys.set(key, rec);
@@ -498,7 +502,7 @@ export class QuorateMachine implements StateMachine<Applied> {
       for (let j = 0; j < a.length; j += 4) {
         const k = a[j] as string;
         keys.set(k, {
-          value: own(a[j + 1] as Uint8Array),
+          value: a[j + 1] as Uint8Array,
           version: a[j + 2] as number,
           modIndex: a[j + 3] as number,
         });
@@ -599,16 +603,4 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.byteLength !== b.byteLength) return false;
   for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
   return true;
-}
-
-/**
- * A value the state keeps, in a buffer of its own. Decoded values are views into the bytes
- * they came in (an entry, a batch of entries off the network, a snapshot record), and a
- * kept view keeps all of those bytes alive: over a large state, several times the state's
- * own size.
- */
-function own(value: Uint8Array): Uint8Array {
-  return value.byteOffset === 0 && value.byteLength === value.buffer.byteLength
-    ? value
-    : Uint8Array.prototype.slice.call(value);
 }
