@@ -164,7 +164,7 @@ export const configShape = z.strictObject({
       ),
       snapshotEntries: field(
         int(1, 100_000_000).default(100_000),
-        'Take a snapshot after this many entries applied since the last one (a snapshot writes the whole state: with a large state, snapshotting often costs write throughput).',
+        'Take a snapshot each time this many entries were applied (at points spread over the members, see `snapshotSpread`; a snapshot writes the whole state: with a large state, snapshotting often costs write throughput).',
       ),
       snapshotBytes: field(
         int(0, 1_000_000 * MiB).default(0),
