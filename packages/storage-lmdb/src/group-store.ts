@@ -70,6 +70,8 @@ interface LogState {
 
 const DBS = ['glog', 'gstate', 'gsnap'] as const;
 const noop = () => {};
+/** Compacted log entries deleted per write transaction (see `sweep`). */
+const SWEEP_KEYS = 2048;
 const key = (g: GroupId, what: string) => `g/${g}/${what}`;
 
 export class LmdbGroupStore {
@@ -283,6 +285,9 @@ export class LmdbGroupLog implements LogStorage {
   private readonly hard: HeldHardState;
   private tail: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
+  /** A sweep of compacted entries is under way; another compaction asked for one meanwhile. */
+  private sweeping = false;
+  private sweepWanted = false;
 
   /** @internal */
   constructor(
@@ -379,7 +384,9 @@ export class LmdbGroupLog implements LogStorage {
     const hard = this.hard.forWrite(batch);
     const stored = entries.map((e) => ({ index: e.index, value: encodeEntry(e) }));
     const snap = snapshot ? plainMeta(snapshot) : null;
-    return this.write((s) => this.applyBatch(s, snap, stored, hard), true);
+    const done = this.write((s) => this.applyBatch(s, snap, stored, hard), true);
+    if (snap) void done.then(() => this.sweep(), noop);
+    return done;
   }
 
   private applyBatch(
@@ -393,7 +400,9 @@ export class LmdbGroupLog implements LogStorage {
     let { base, last } = s;
     let snapMeta = s.snap;
     if (snap) {
-      this.removeRange(0, Number.MAX_SAFE_INTEGER);
+      // Entries past the snapshot go now; those up to it are below the new base and are
+      // swept once this write is durable.
+      this.removeRange(snap.index + 1, Number.MAX_SAFE_INTEGER);
       base = { index: snap.index, term: snap.term };
       last = snap.index;
       snapMeta = snap;
@@ -436,24 +445,56 @@ export class LmdbGroupLog implements LogStorage {
       this.store.kv.put(key(this.group, 'snap'), snap);
       return { ...s, base, snap };
     }, false);
-    // Compacted entries go in a later transaction, once no read can reach them.
-    void done.then(() => {
-      if (this.closing || this.usable()) return;
-      void this.write((s) => {
-        this.removeRange(0, s.base.index + 1);
-        return s;
-      }, false).catch(noop);
-    }, noop);
+    // Compacted entries go in later transactions, once no read can reach them.
+    void done.then(() => this.sweep(), noop);
     return done;
   }
 
-  private removeRange(from: number, to: number): void {
+  /**
+   * Delete entries at or before the compaction point, {@link SWEEP_KEYS} per transaction
+   * with the event loop turning between them (one transaction for a whole interval's
+   * entries held the loop of every group of the process for as long as it took). One
+   * sweep at a time per group; a compaction during it is swept by the same run.
+   */
+  private sweep(): void {
+    this.sweepWanted = true;
+    if (this.sweeping) return;
+    const step = (): void => {
+      if (this.closing || this.usable()) {
+        this.sweeping = false;
+        return;
+      }
+      let more = false;
+      this.sweepWanted = false;
+      void this.write((s) => {
+        more = this.removeRange(0, s.base.index + 1, SWEEP_KEYS);
+        return s;
+      }, false).then(
+        () => {
+          if (more || this.sweepWanted) step();
+          else this.sweeping = false;
+        },
+        () => {
+          this.sweeping = false;
+        },
+      );
+    };
+    this.sweeping = true;
+    step();
+  }
+
+  /** Remove this group's keys in [from, to), at most `max`; true if `max` were removed (some may remain). */
+  private removeRange(from: number, to: number, max = Number.POSITIVE_INFINITY): boolean {
     const log = this.store.log;
-    for (;;) {
-      const keys = [...log.getKeys({ start: [this.group, from], end: [this.group, to], limit: 4096 })];
-      if (keys.length === 0) return;
+    let removed = 0;
+    while (removed < max) {
+      const limit = Math.min(4096, max - removed);
+      const keys = [...log.getKeys({ start: [this.group, from], end: [this.group, to], limit })];
       for (const k of keys) log.remove(k);
+      removed += keys.length;
+      if (keys.length < limit) return false;
     }
+    return true;
   }
 
   /** One child transaction, batched by LMDB with every other group's of this turn. */

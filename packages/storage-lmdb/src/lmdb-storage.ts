@@ -95,6 +95,8 @@ interface LogState {
 }
 
 const noop = () => {};
+/** Compacted log entries deleted per write transaction (see `sweep`). */
+const SWEEP_KEYS = 2048;
 const freshSnap: SnapshotMeta = { index: 0, term: 0, conf: emptyConfState };
 
 /**
@@ -129,6 +131,9 @@ export class LmdbStorage implements LogStorage {
   private readonly inOrder = new InOrder(() => this.failure);
   private failure: StorageError | null = null;
   private closing: Promise<void> | null = null;
+  /** A sweep of compacted entries is under way; another compaction asked for one meanwhile. */
+  private sweeping = false;
+  private sweepWanted = false;
   private readonly noSync: boolean;
   /** Counters of `storageStats()`: persisted batches, the fsynced commits that carried them, their entry bytes. */
   private writes = 0;
@@ -309,7 +314,9 @@ export class LmdbStorage implements LogStorage {
     const snap = snapshot ? plainMeta(snapshot) : null;
     let bytes = 0;
     for (const e of stored) bytes += e.value.byteLength;
-    return this.write((s) => this.applyBatch(s, snap, stored, hard), bytes);
+    const done = this.write((s) => this.applyBatch(s, snap, stored, hard), bytes);
+    if (snap) void done.then(() => this.sweep(), noop);
+    return done;
   }
 
   /** The write transaction of one batch; runs inside LMDB's write lock, in call order. */
@@ -322,7 +329,9 @@ export class LmdbStorage implements LogStorage {
     let { base, last } = s;
     let snapMeta = s.snap;
     if (snap) {
-      this.removeLogRange(Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+      // Entries past the snapshot go now; those up to it are below the new base, where no
+      // read reaches, and are swept once this write is durable.
+      this.removeLogRange(snap.index + 1, Number.POSITIVE_INFINITY);
       base = { index: snap.index, term: snap.term };
       last = snap.index;
       snapMeta = snap;
@@ -377,22 +386,55 @@ export class LmdbStorage implements LogStorage {
     return done;
   }
 
-  /** Delete entries at or before the compaction point (left by `compact`). */
+  /**
+   * Delete entries at or before the compaction point (left by `compact` or a snapshot),
+   * {@link SWEEP_KEYS} per write transaction, the event loop turning between them: a
+   * transaction's callback runs on the event loop, and deleting a whole interval's
+   * entries in one (100,000 after a snapshot at the default interval) held it for
+   * 90-260 ms, time in which a leader sent no heartbeat. One sweep runs at a time; a
+   * compaction during it is swept by the same run.
+   */
   private sweep(): void {
-    if (this.closing || this.failure) return;
-    void this.write((s) => {
-      this.removeLogRange(Number.NEGATIVE_INFINITY, s.base.index + 1);
-      return s;
-    }).catch(noop);
+    this.sweepWanted = true;
+    if (this.sweeping) return;
+    const step = (): void => {
+      if (this.closing || this.failure) {
+        this.sweeping = false;
+        return;
+      }
+      let more = false;
+      this.sweepWanted = false;
+      void this.write((s) => {
+        more = this.removeLogRange(Number.NEGATIVE_INFINITY, s.base.index + 1, SWEEP_KEYS);
+        return s;
+      }).then(
+        () => {
+          if (more || this.sweepWanted) step();
+          else this.sweeping = false;
+        },
+        () => {
+          this.sweeping = false;
+        },
+      );
+    };
+    this.sweeping = true;
+    step();
   }
 
-  /** Remove keys in [from, to) in the current write transaction, a bounded batch of keys at a time. */
-  private removeLogRange(from: number, to: number): void {
-    for (;;) {
-      const keys = [...this.log.getKeys({ start: from, end: to, limit: 4096 })];
-      if (keys.length === 0) return;
+  /**
+   * Remove keys in [from, to) in the current write transaction, a bounded batch of keys at
+   * a time; at most `max` of them. True if `max` were removed (some may remain).
+   */
+  private removeLogRange(from: number, to: number, max = Number.POSITIVE_INFINITY): boolean {
+    let removed = 0;
+    while (removed < max) {
+      const limit = Math.min(4096, max - removed);
+      const keys = [...this.log.getKeys({ start: from, end: to, limit })];
       for (const k of keys) this.log.remove(k);
+      removed += keys.length;
+      if (keys.length < limit) return false;
     }
+    return true;
   }
 
   /**
