@@ -7,7 +7,11 @@
  * loop's longest delay per node (quorate_event_loop_delay_seconds) and its warnings, the
  * nodes' RSS, the run's throughput and latency.
  *
- *   pnpm --filter @quorate/e2e bench:soak [-- --duration 10m --rate 10000 --keys 200000 --snapshot-entries 10000 --sample-every 60 --node-bin PATH]
+ *   pnpm --filter @quorate/e2e bench:soak [-- --duration 10m --rate 10000 --keys 200000 --snapshot-entries 10000 --sample-every 60 --node-bin PATH --log-layout lmdb]
+ *
+ * `--log-layout lmdb` starts the members on stores made with the log in LMDB (format 1, as
+ * every store was before the write-ahead log, and every group of a sharded node), to
+ * measure what that layout's compactions cost.
  *
  * Each node's RSS and data directory size are printed every `--sample-every` seconds, so
  * memory and disk over a long run can be seen flat (or not).
@@ -20,6 +24,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { QuorateClient } from '@quorate/client';
 import { LocalCluster } from '@quorate/loadgen';
+import { LmdbStorage } from '@quorate/storage-lmdb';
 
 const { values: args } = parseArgs({
   args: process.argv.slice(2).filter((a) => a !== '--'),
@@ -32,6 +37,8 @@ const { values: args } = parseArgs({
     'sample-every': { type: 'string', default: '60' },
     /** Another build's node binary, to compare builds (its own flags must match this one's). */
     'node-bin': { type: 'string' },
+    /** `lmdb`: the members' stores are made with the log in LMDB (format 1) before they start. */
+    'log-layout': { type: 'string', default: 'wal' },
   },
 });
 
@@ -101,10 +108,22 @@ const rssMb = (pid: number) => {
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'quorate-soak-'));
+  if (args['log-layout'] !== 'wal' && args['log-layout'] !== 'lmdb') {
+    throw new Error(`--log-layout is wal or lmdb (got ${args['log-layout']})`);
+  }
+  if (args['log-layout'] === 'lmdb') {
+    // A store keeps the layout it was made with: make each member's now (LocalCluster names
+    // its members n1..n3 and its cluster "loadgen").
+    for (const id of ['n1', 'n2', 'n3']) {
+      const s = await LmdbStorage.open({ dir: join(dir, id), clusterId: 'loadgen', nodeId: id, log: 'lmdb' });
+      await s.close();
+    }
+  }
   const c = await LocalCluster.start({
     n: 3,
     transport: 'tcp',
     extraArgs: ['--raft.snapshot-entries', args['snapshot-entries'], '--log.level', 'info'],
+    dataDirOf: (id) => join(dir, id),
     ...(args['node-bin'] ? { nodeBin: args['node-bin'] } : {}),
   });
   try {
@@ -204,7 +223,7 @@ async function main() {
       latencyMs: { p50: number; p99: number; max: number };
     };
     console.log(
-      `\nsoak: ${args.duration} at ${args.rate} puts/s offered, ${keys} keys of 256 B, snapshot every ${args['snapshot-entries']} entries`,
+      `\nsoak: ${args.duration} at ${args.rate} puts/s offered, ${keys} keys of 256 B, snapshot every ${args['snapshot-entries']} entries, log in ${args['log-layout']}`,
     );
     console.log(
       `  throughput ${Math.round(r.throughput)} puts/s, ${r.ops} ops, ${r.errors} errors, latency p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} max ${r.latencyMs.max} ms`,
