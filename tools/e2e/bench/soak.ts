@@ -238,7 +238,7 @@ async function main() {
         ? `${Math.min(...s.snapshots)}-${Math.max(...s.snapshots)} ms each`
         : 'none logged';
       console.log(
-        `  ${n.id}: leader changes seen ${changes}, step-downs ${s.stepDowns.length}${s.stepDowns.length ? ` (${s.stepDowns.slice(0, 5).join(' | ')})` : ''}, snapshots taken ${sum(after[i]!, 'snapshots_total', 'kind="create"') - sum(before[i]!, 'snapshots_total', 'kind="create"')} (${snapMs}), longest loop delay <= ${longestDelay(after[i]!)} s, loop delays over 50 ms (${slowDelays(before[i]!, after[i]!)}), loop warnings ${s.warnings} (longest ${s.longestMs} ms), RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB`,
+        `  ${n.id}${metric(before[i]!, 'raft_is_leader') === 1 ? ' (leader at the start)' : ''}${metric(after[i]!, 'raft_is_leader') === 1 ? ' (leader at the end)' : ''}: leader changes seen ${changes}, step-downs ${s.stepDowns.length}${s.stepDowns.length ? ` (${s.stepDowns.slice(0, 5).join(' | ')})` : ''}, snapshots taken ${sum(after[i]!, 'snapshots_total', 'kind="create"') - sum(before[i]!, 'snapshots_total', 'kind="create"')} (${snapMs}), longest loop delay <= ${longestDelay(after[i]!)} s, loop delays over 50 ms (${slowDelays(before[i]!, after[i]!)}), loop warnings ${s.warnings} (longest ${s.longestMs} ms), RSS ${n.proc?.pid ? rssMb(n.proc.pid) : '?'} MB`,
       );
     });
   } finally {
