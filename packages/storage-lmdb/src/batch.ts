@@ -1,7 +1,7 @@
 /**
  * What both log stores (`LmdbStorage`, one group; `LmdbGroupStore`'s views, many) do the
- * same way around their own LMDB layouts: decoding a range of stored entries, and holding
- * back a hard state whose only news is the commit index.
+ * same way around their own LMDB layouts: decoding a range of stored entries, holding
+ * back a hard state whose only news is the commit index, and sweeping compacted entries.
  */
 import { type Entry, entrySize, type HardState, type PersistBatch } from '@quorate/raft';
 import { decodeEntry, plainHardState } from './codec.js';
@@ -109,5 +109,50 @@ export class InOrder {
   /** Settles once every operation given so far has. */
   idle(): Promise<void> {
     return this.tail;
+  }
+}
+
+/** Compacted log entries deleted per write transaction (see {@link Sweeper}). */
+export const SWEEP_KEYS = 2048;
+
+/**
+ * Deletes compacted entries in bounded steps: `step` queues one write transaction that
+ * deletes at most {@link SWEEP_KEYS} of them and resolves to whether some may remain, or
+ * returns null when the store is closing or failed. A transaction's callback runs on the
+ * event loop, and one transaction for a whole interval's entries (100,000 at the default
+ * snapshot interval) held it for 70-440 ms, time in which a leader sent no heartbeat; so
+ * the loop turns between steps. One sweep runs at a time; a `request` during it (another
+ * compaction) extends it.
+ */
+export class Sweeper {
+  private running = false;
+  private wanted = false;
+
+  constructor(private readonly step: () => Promise<boolean> | null) {}
+
+  request(): void {
+    this.wanted = true;
+    if (this.running) return;
+    this.running = true;
+    this.next();
+  }
+
+  private next(): void {
+    // Cleared before the step's transaction runs: a request after this is swept by a later step.
+    this.wanted = false;
+    const done = this.step();
+    if (!done) {
+      this.running = false;
+      return;
+    }
+    done.then(
+      (more) => {
+        if (more || this.wanted) this.next();
+        else this.running = false;
+      },
+      () => {
+        this.running = false;
+      },
+    );
   }
 }

@@ -32,7 +32,7 @@ import {
   UnavailableError,
 } from '@quorate/raft';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { HeldHardState, readEntries } from './batch.js';
+import { HeldHardState, readEntries, SWEEP_KEYS, Sweeper } from './batch.js';
 import {
   encodeEntry,
   isHardState,
@@ -70,8 +70,6 @@ interface LogState {
 
 const DBS = ['glog', 'gstate', 'gsnap'] as const;
 const noop = () => {};
-/** Compacted log entries deleted per write transaction (see `sweep`). */
-const SWEEP_KEYS = 2048;
 const key = (g: GroupId, what: string) => `g/${g}/${what}`;
 
 export class LmdbGroupStore {
@@ -285,9 +283,6 @@ export class LmdbGroupLog implements LogStorage {
   private readonly hard: HeldHardState;
   private tail: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
-  /** A sweep of compacted entries is under way; another compaction asked for one meanwhile. */
-  private sweeping = false;
-  private sweepWanted = false;
 
   /** @internal */
   constructor(
@@ -450,38 +445,19 @@ export class LmdbGroupLog implements LogStorage {
     return done;
   }
 
-  /**
-   * Delete entries at or before the compaction point, {@link SWEEP_KEYS} per transaction
-   * with the event loop turning between them (one transaction for a whole interval's
-   * entries held the loop of every group of the process for as long as it took). One
-   * sweep at a time per group; a compaction during it is swept by the same run.
-   */
+  /** Delete entries at or before the compaction point, in bounded steps. */
   private sweep(): void {
-    this.sweepWanted = true;
-    if (this.sweeping) return;
-    const step = (): void => {
-      if (this.closing || this.usable()) {
-        this.sweeping = false;
-        return;
-      }
-      let more = false;
-      this.sweepWanted = false;
-      void this.write((s) => {
-        more = this.removeRange(0, s.base.index + 1, SWEEP_KEYS);
-        return s;
-      }, false).then(
-        () => {
-          if (more || this.sweepWanted) step();
-          else this.sweeping = false;
-        },
-        () => {
-          this.sweeping = false;
-        },
-      );
-    };
-    this.sweeping = true;
-    step();
+    this.sweeper.request();
   }
+
+  private readonly sweeper = new Sweeper(() => {
+    if (this.closing || this.usable()) return null;
+    let more = false;
+    return this.write((s) => {
+      more = this.removeRange(0, s.base.index + 1, SWEEP_KEYS);
+      return s;
+    }, false).then(() => more);
+  });
 
   /** Remove this group's keys in [from, to), at most `max`; true if `max` were removed (some may remain). */
   private removeRange(from: number, to: number, max = Number.POSITIVE_INFINITY): boolean {

@@ -13,7 +13,7 @@ import {
   UnavailableError,
 } from '@quorate/raft';
 import { type Database, open, type RootDatabase } from 'lmdb';
-import { HeldHardState, InOrder, readEntries } from './batch.js';
+import { HeldHardState, InOrder, readEntries, SWEEP_KEYS, Sweeper } from './batch.js';
 import {
   decodeEntry,
   encodeEntry,
@@ -95,8 +95,6 @@ interface LogState {
 }
 
 const noop = () => {};
-/** Compacted log entries deleted per write transaction (see `sweep`). */
-const SWEEP_KEYS = 2048;
 const freshSnap: SnapshotMeta = { index: 0, term: 0, conf: emptyConfState };
 
 /**
@@ -131,9 +129,6 @@ export class LmdbStorage implements LogStorage {
   private readonly inOrder = new InOrder(() => this.failure);
   private failure: StorageError | null = null;
   private closing: Promise<void> | null = null;
-  /** A sweep of compacted entries is under way; another compaction asked for one meanwhile. */
-  private sweeping = false;
-  private sweepWanted = false;
   private readonly noSync: boolean;
   /** Counters of `storageStats()`: persisted batches, the fsynced commits that carried them, their entry bytes. */
   private writes = 0;
@@ -386,40 +381,19 @@ export class LmdbStorage implements LogStorage {
     return done;
   }
 
-  /**
-   * Delete entries at or before the compaction point (left by `compact` or a snapshot),
-   * {@link SWEEP_KEYS} per write transaction, the event loop turning between them: a
-   * transaction's callback runs on the event loop, and deleting a whole interval's
-   * entries in one (100,000 after a snapshot at the default interval) held it for
-   * 90-260 ms, time in which a leader sent no heartbeat. One sweep runs at a time; a
-   * compaction during it is swept by the same run.
-   */
+  /** Delete entries at or before the compaction point (left by `compact` or a snapshot), in bounded steps. */
   private sweep(): void {
-    this.sweepWanted = true;
-    if (this.sweeping) return;
-    const step = (): void => {
-      if (this.closing || this.failure) {
-        this.sweeping = false;
-        return;
-      }
-      let more = false;
-      this.sweepWanted = false;
-      void this.write((s) => {
-        more = this.removeLogRange(Number.NEGATIVE_INFINITY, s.base.index + 1, SWEEP_KEYS);
-        return s;
-      }).then(
-        () => {
-          if (more || this.sweepWanted) step();
-          else this.sweeping = false;
-        },
-        () => {
-          this.sweeping = false;
-        },
-      );
-    };
-    this.sweeping = true;
-    step();
+    this.sweeper.request();
   }
+
+  private readonly sweeper = new Sweeper(() => {
+    if (this.closing || this.failure) return null;
+    let more = false;
+    return this.write((s) => {
+      more = this.removeLogRange(Number.NEGATIVE_INFINITY, s.base.index + 1, SWEEP_KEYS);
+      return s;
+    }).then(() => more);
+  });
 
   /**
    * Remove keys in [from, to) in the current write transaction, a bounded batch of keys at
