@@ -79,9 +79,7 @@ export function checkDataFile(dir: string): void {
     if (size < need) {
       const missing = firstMissingPage(fd, head, newest.at, psize, Math.floor(size / psize));
       if (missing !== null) {
-        throw corrupt(
-          `is truncated (${size} bytes; ${missing}, and its last transaction counts ${need} bytes)`,
-        );
+        throw corrupt(`is truncated (${size} bytes of the ${need} its last transaction counts; ${missing})`);
       }
     }
   } finally {
@@ -122,10 +120,13 @@ function firstMissingPage(
   const page = Buffer.alloc(psize);
   // A damaged tree could lead the walk in circles: no healthy one visits a page twice.
   let visits = 0;
-  const read = (pgno: number): Buffer | null => {
-    if (pgno >= filePages || ++visits > filePages) return null;
-    if (readSync(fd, page, 0, psize, pgno * psize) !== psize) return null;
-    return Number(page.readBigUInt64LE(0)) === pgno ? page : null;
+  /** The page, or why it cannot be used. */
+  const read = (pgno: number): Buffer | string => {
+    if (pgno >= filePages) return `page ${pgno} is past the end of the file`;
+    if (++visits > filePages) return `page ${pgno} is reached twice (a damaged tree)`;
+    if (readSync(fd, page, 0, psize, pgno * psize) !== psize) return `page ${pgno} cannot be read`;
+    const named = Number(page.readBigUInt64LE(0));
+    return named === pgno ? page : `page ${pgno} calls itself page ${named} (a damaged tree)`;
   };
   type Tally = { branch: number; leaf: number; overflow: number };
   let trouble: string | null = null;
@@ -154,8 +155,8 @@ function firstMissingPage(
       return;
     }
     const p = read(pgno);
-    if (!p) {
-      trouble = `page ${pgno} of database ${name} is missing`;
+    if (typeof p === 'string') {
+      trouble = `${p}: a page of database ${name}`;
       return;
     }
     const flags = p.readUInt16LE(18);
@@ -187,7 +188,9 @@ function firstMissingPage(
       const data = at + 8 + ksize;
       if (nflags & F_BIGDATA) return { big: Number(p.readBigUInt64LE(data)) };
       if (nflags & F_SUBDATA) {
-        return { db: Buffer.from(p.subarray(data, data + DB_RECORD)), key: p.toString('utf8', at + 8, data) };
+        // A named database's key ends with a NUL.
+        const key = p.toString('utf8', at + 8, data).replace(/\0$/, '');
+        return { db: Buffer.from(p.subarray(data, data + DB_RECORD)), key };
       }
       return null;
     });
@@ -195,8 +198,8 @@ function firstMissingPage(
       if (trouble) return;
       if (r !== null && 'big' in r) {
         const o = read(r.big);
-        if (!o || !(o.readUInt16LE(18) & P_OVERFLOW)) {
-          trouble = `overflow page ${r.big} of database ${name} is missing`;
+        if (typeof o === 'string' || !(o.readUInt16LE(18) & P_OVERFLOW)) {
+          trouble = `${typeof o === 'string' ? o : `page ${r.big} is not an overflow page`}: a value of database ${name}`;
           return;
         }
         const pages = o.readUInt32LE(20);
@@ -206,7 +209,7 @@ function firstMissingPage(
         }
         seen.overflow += pages;
       } else if (r) {
-        walkDb(r.db, name === 'main' ? JSON.stringify(r.key) : `${name}/${JSON.stringify(r.key)}`);
+        walkDb(r.db, name === 'main' ? `'${r.key}'` : `${name}/'${r.key}'`);
       }
     }
   };
